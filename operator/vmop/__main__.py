@@ -1,0 +1,3 @@
+from vmop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""The ``vmop`` command: ``run`` the operator, ``sim`` the platform, ``crds``, ``dev`` control plane."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+NOT_YET = 2
+
+
+def _not_yet(what: str) -> Callable[[argparse.Namespace], int]:
+    def command(_: argparse.Namespace) -> int:
+        print(f"vmop {what}: not yet implemented", file=sys.stderr)
+        return NOT_YET
+
+    return command
+
+
+def _sim(args: argparse.Namespace) -> int:
+    from vmop.sim.server import serve
+
+    return serve(args)
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from vmop.dev.cli import dev_command
+
+    return dev_command(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the operator against a kubeconfig and a compute endpoint")
+    run.set_defaults(func=_not_yet("run"))
+
+    crds = sub.add_parser("crds", help="write (or apply) the CRDs generated from the models")
+    crds.set_defaults(func=_not_yet("crds"))
+
+    from vmop.sim.server import add_arguments as add_sim_arguments
+
+    sim = sub.add_parser("sim", help="serve the compute API simulator")
+    add_sim_arguments(sim)
+    sim.set_defaults(func=_sim)
+
+    from vmop.dev.cli import add_arguments as add_dev_arguments
+
+    dev = sub.add_parser("dev", help="a local control plane: real etcd, kube-apiserver, controller-manager")
+    add_dev_arguments(dev)
+    dev.set_defaults(func=_dev)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result

@@ -1,0 +1,485 @@
+"""Async client of the compute API: one typed method per endpoint vmop needs.
+
+The transport is the one seam: tests plug the simulator in with ``httpx.ASGITransport``.
+Every non-zero ``scode`` raises :class:`ComputeError`; batch endpoints return per-item
+results. Transport errors, timeouts, 429 and 5xx are retried with capped exponential backoff
+and jitter, but a call that may create something is only retried when the request surely
+never reached the platform (a retried create could duplicate a VM).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vmop.compute import endpoints as ep
+from vmop.compute.auth import auth_from_credentials
+from vmop.compute.endpoints import Endpoint
+from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
+from vmop.compute.models import (
+    BatchItem,
+    BatchOutput,
+    CloneResult,
+    ComputeIdentifier,
+    ComputeInfo,
+    ComputeInspectInfo,
+    CreateResult,
+    Disk,
+    GroupTree,
+    Interface,
+    InterfaceAttached,
+    InterfaceBound,
+    MigrateStarted,
+    ObjectGroupCache,
+    Output,
+    Progress,
+    RequestModel,
+    StateSummary,
+    VmList,
+    VmLogPage,
+)
+from vmop.compute.requests import (
+    BatchDeleteRequest,
+    BatchPowerRequest,
+    BatchStartRequest,
+    BootOrderSetRequest,
+    CdromAttachRequest,
+    CloneRequest,
+    CrossClusterMigrateRequest,
+    DeleteRequest,
+    DetailQuery,
+    DiskAttachRequest,
+    DiskDetachRequest,
+    DiskUpdateRequest,
+    FromTemplateRequest,
+    GroupCreateRequest,
+    GroupInspectQuery,
+    GroupMoveRequest,
+    GroupRef,
+    GroupTreeQuery,
+    GroupUpdateRequest,
+    InspectQuery,
+    InterfaceAttachRequest,
+    InterfaceDetachRequest,
+    InterfaceSetQosRequest,
+    ListQuery,
+    MetaSetRequest,
+    MigrateRequest,
+    PowerRequest,
+    StartRequest,
+    StateSummaryQuery,
+    UnifiedCreateRequest,
+    VcpuSetRequest,
+    VmemorySetRequest,
+)
+from vmop.compute.settings import ComputeSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+# Failures where the request cannot have reached the platform: safe to retry even a create.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """What an observer (metrics) learns about each HTTP attempt."""
+
+    endpoint: str
+    scode: int | None  # None when no envelope came back
+    seconds: float
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ItemResult(Generic[T]):
+    """One item of a batch call: ``data`` on success, ``error`` on failure."""
+
+    data: T | None
+    error: ComputeError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class BatchResults(Generic[T]):
+    items: list[ItemResult[T]]
+
+    @property
+    def failures(self) -> list[ComputeError]:
+        return [item.error for item in self.items if item.error is not None]
+
+    def succeeded(self) -> list[T]:
+        return [item.data for item in self.items if item.data is not None and item.error is None]
+
+
+def _tls_verify(settings: ComputeSettings) -> ssl.SSLContext | bool:
+    if not settings.verify_tls:
+        log.warning("TLS verification of the compute API is disabled (insecureSkipVerify); use only in labs")
+        return False
+    if settings.ca_bundle is not None:
+        return ssl.create_default_context(cafile=str(settings.ca_bundle))
+    return True
+
+
+class ComputeClient:
+    def __init__(
+        self,
+        settings: ComputeSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        observer: Callable[[CallRecord], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._settings = settings
+        self._http = httpx.AsyncClient(
+            base_url=settings.base_url,
+            auth=auth_from_credentials(settings.token, settings.username, settings.password),
+            verify=_tls_verify(settings) if transport is None else True,
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            transport=transport,
+        )
+        self._limit = asyncio.Semaphore(settings.max_concurrency)
+        self._observer = observer
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        return f"ComputeClient(base_url={self._settings.base_url!r})"
+
+    async def __aenter__(self) -> ComputeClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _send(self, endpoint: Endpoint, request: RequestModel | None) -> tuple[httpx.Response, CallRecord]:
+        body = request.wire() if request is not None else {}
+        policy = self._settings.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            try:
+                async with self._limit:
+                    if endpoint.method == "GET":
+                        response = await self._http.get(endpoint.path, params=_query(body))
+                    else:
+                        response = await self._http.post(endpoint.path, json=body)
+                failure = _retryable_status(response)
+                if failure is None:
+                    return response, CallRecord(endpoint.path, None, time.monotonic() - started, attempt)
+                self._observe(endpoint, None, started, attempt)
+                may_retry = endpoint.idempotent
+            except httpx.TransportError as exc:
+                self._observe(endpoint, None, started, attempt)
+                failure = type(exc).__name__
+                may_retry = endpoint.idempotent or isinstance(exc, _NOT_SENT)
+            if not may_retry or attempt >= policy.max_attempts:
+                raise ComputeUnavailable(endpoint.path, failure)
+            delay = self._rng.uniform(0, policy.ceiling(attempt))
+            log.info("compute %s failed (%s), retry %d in %.2fs", endpoint.path, failure, attempt, delay)
+            await self._sleep(delay)
+
+    def _observe(self, endpoint: Endpoint, scode: int | None, started: float, attempt: int) -> None:
+        if self._observer is not None:
+            self._observer(CallRecord(endpoint.path, scode, time.monotonic() - started, attempt))
+
+    async def _call(self, endpoint: Endpoint, request: RequestModel | None, data_type: type[M]) -> M:
+        response, record = await self._send(endpoint, request)
+        output = _parse(endpoint, response, Output[data_type])  # type: ignore[valid-type]
+        if self._observer is not None:
+            self._observer(CallRecord(record.endpoint, output.scode, record.seconds, record.attempt))
+        if output.scode != 0:
+            raise ComputeError.from_output(endpoint.path, output)
+        if output.data is None:
+            return data_type()
+        data: M = output.data
+        return data
+
+    async def _call_empty(self, endpoint: Endpoint, request: RequestModel) -> None:
+        await self._call(endpoint, request, _Empty)
+
+    async def _call_batch(self, endpoint: Endpoint, request: RequestModel, item_type: type[M]) -> BatchResults[M]:
+        batch = await self._call(endpoint, request, BatchOutput[item_type])  # type: ignore[valid-type]
+        items: list[ItemResult[M]] = [
+            ItemResult(item.data, ComputeError.from_output(endpoint.path, item) if item.scode != 0 else None)
+            for item in batch.results
+        ]
+        failed = sum(1 for item in items if not item.ok)
+        if len(items) != batch.success + batch.fail or failed != batch.fail:
+            # A batch that reports failures it does not itemise would hide them: refuse it.
+            raise ComputeProtocolError(
+                endpoint.path,
+                f"batch says success={batch.success} fail={batch.fail} but itemises {len(items)} ({failed} failed)",
+            )
+        return BatchResults(items)
+
+    # ------------------------------------------------------------ reading
+
+    async def list_vms(self, query: ListQuery) -> VmList:
+        return await self._call(ep.LIST, query, VmList)
+
+    async def list_all_vms(
+        self, cluster_uuid: str, tenant: str, *, page_size: int = 500, **filters: Any
+    ) -> list[ComputeInfo]:
+        """Every VM matching the filters, page by page (ceil(total / page_size) calls)."""
+        vms: list[ComputeInfo] = []
+        page = 0
+        while True:
+            query = ListQuery(
+                cluster_uuid=cluster_uuid, tenant=tenant, page_number=page, page_size=page_size, **filters
+            )
+            result = await self.list_vms(query)
+            vms.extend(result.domains)
+            if not result.domains or len(vms) >= result.total_count:
+                return vms
+            page += 1
+
+    async def inspect(self, vm: ComputeIdentifier, *, include_trash_vm: bool = False) -> ComputeInspectInfo:
+        query = InspectQuery(
+            cluster_uuid=vm.cluster_uuid,
+            tenant=vm.tenant,
+            compute_uuid=vm.compute_uuid,
+            include_trash_vm=include_trash_vm,
+        )
+        return await self._call(ep.INSPECT, query, ComputeInspectInfo)
+
+    async def detail(self, vm: ComputeIdentifier) -> dict[str, Any]:
+        query = DetailQuery(cluster_uuid=vm.cluster_uuid, tenant=vm.tenant, compute_uuid=vm.compute_uuid)
+        return (await self._call(ep.DETAIL, query, _Raw)).model_dump()
+
+    async def state_summary(self, query: StateSummaryQuery) -> StateSummary:
+        return await self._call(ep.STATE_SUMMARY, query, StateSummary)
+
+    async def log(self, vm: ComputeIdentifier) -> VmLogPage:
+        return await self._call(ep.LOG, vm, VmLogPage)
+
+    # ------------------------------------------------------------ create and delete
+
+    async def unified_create(self, request: UnifiedCreateRequest) -> BatchResults[CreateResult]:
+        return await self._call_batch(ep.UNIFIED_CREATE, request, CreateResult)
+
+    async def create_from_template(self, request: FromTemplateRequest) -> BatchResults[CreateResult]:
+        endpoint = ep.FROM_TEMPLATE_ASSIGNED if request.assign_vm_uuid else ep.FROM_TEMPLATE
+        return await self._call_batch(endpoint, request, CreateResult)
+
+    async def delete(self, request: DeleteRequest) -> None:
+        await self._call_empty(ep.DELETE, request)
+
+    async def batch_delete(self, request: BatchDeleteRequest) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_DELETE, request, BatchItem)
+
+    async def clone(self, request: CloneRequest) -> BatchResults[CloneResult]:
+        return await self._call_batch(ep.CLONE, request, CloneResult)
+
+    async def clone_progress(self, vm: ComputeIdentifier) -> int:
+        return (await self._call(ep.CLONE_PROGRESS, vm, Progress)).progress
+
+    # ------------------------------------------------------------ power
+
+    async def start(self, vm: ComputeIdentifier, *, cloud_init: bool = False) -> None:
+        await self._call_empty(ep.START, StartRequest(**_identity(vm), cloud_init=cloud_init))
+
+    async def shutdown(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.SHUTDOWN, PowerRequest(**_identity(vm)))
+
+    async def shutoff(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.SHUTOFF, PowerRequest(**_identity(vm)))
+
+    async def reboot(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.REBOOT, PowerRequest(**_identity(vm)))
+
+    async def reset(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.RESET, PowerRequest(**_identity(vm)))
+
+    async def suspend(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.SUSPEND, PowerRequest(**_identity(vm)))
+
+    async def resume(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.RESUME, PowerRequest(**_identity(vm)))
+
+    async def save(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.SAVE, PowerRequest(**_identity(vm)))
+
+    async def restore(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.RESTORE, PowerRequest(**_identity(vm)))
+
+    async def batch_start(
+        self, vms: Sequence[ComputeIdentifier], *, cloud_init: bool = False
+    ) -> BatchResults[BatchItem]:
+        return await self._call_batch(
+            ep.BATCH_START, BatchStartRequest(vms=list(vms), cloud_init=cloud_init), BatchItem
+        )
+
+    async def batch_shutdown(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_SHUTDOWN, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_shutoff(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_SHUTOFF, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_reboot(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_REBOOT, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_reset(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_RESET, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_suspend(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_SUSPEND, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_resume(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_RESUME, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_save(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_SAVE, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    async def batch_restore(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_RESTORE, BatchPowerRequest(vms=list(vms)), BatchItem)
+
+    # ------------------------------------------------------------ shape and devices
+
+    async def set_vcpu(self, request: VcpuSetRequest) -> None:
+        await self._call_empty(ep.VCPU_SET, request)
+
+    async def set_memory(self, vm: ComputeIdentifier, size_bytes: int) -> None:
+        await self._call_empty(ep.VMEMORY_SET, VmemorySetRequest(**_identity(vm), vmemory=size_bytes))
+
+    async def set_meta(self, request: MetaSetRequest) -> None:
+        await self._call_empty(ep.META_SET, request)
+
+    async def set_boot_order(self, vm: ComputeIdentifier, device_order: Sequence[str]) -> None:
+        await self._call_empty(ep.BOOTORDER_SET, BootOrderSetRequest(**_identity(vm), device_order=list(device_order)))
+
+    async def attach_disk(self, request: DiskAttachRequest) -> None:
+        await self._call_empty(ep.DISK_ATTACH, request)
+
+    async def update_disk(self, vm: ComputeIdentifier, target_device: str, new_disk: Disk) -> None:
+        request = DiskUpdateRequest(**_identity(vm), old_disk=Disk(disk_target_device=target_device), new_disk=new_disk)
+        await self._call_empty(ep.DISK_UPDATE, request)
+
+    async def detach_disk(self, vm: ComputeIdentifier, target_device: str) -> None:
+        await self._call_empty(ep.DISK_DETACH, DiskDetachRequest(**_identity(vm), target_device=target_device))
+
+    async def attach_interface(self, request: InterfaceAttachRequest) -> Interface:
+        attached = await self._call(ep.INTERFACE_ATTACH, request, InterfaceAttached)
+        return attached.interface_return or Interface()
+
+    async def detach_interface(self, vm: ComputeIdentifier, mac_address: str) -> None:
+        await self._call_empty(ep.INTERFACE_DETACH, InterfaceDetachRequest(**_identity(vm), mac_address=mac_address))
+
+    async def set_interface_qos(
+        self,
+        vm: ComputeIdentifier,
+        mac_address: str,
+        *,
+        in_bound: InterfaceBound | None = None,
+        out_bound: InterfaceBound | None = None,
+    ) -> None:
+        request = InterfaceSetQosRequest(
+            **_identity(vm), mac_address=mac_address, in_bount=in_bound, out_bount=out_bound
+        )
+        await self._call_empty(ep.INTERFACE_SETQOS, request)
+
+    async def attach_cdrom(self, vm: ComputeIdentifier, image_name: str, repository_uuid: str) -> None:
+        request = CdromAttachRequest(**_identity(vm), source_network_name=image_name, repository_uuid=repository_uuid)
+        await self._call_empty(ep.CDROM_ATTACH, request)
+
+    async def detach_cdrom(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.CDROM_DETACH, vm)
+
+    # ------------------------------------------------------------ migration
+
+    async def migrate(self, vm: ComputeIdentifier, destination_host: str) -> str:
+        started = await self._call(
+            ep.MIGRATE, MigrateRequest(**_identity(vm), destination=destination_host), MigrateStarted
+        )
+        return started.compute_name
+
+    async def migrate_abort(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.MIGRATE_ABORT, vm)
+
+    async def cross_cluster_migrate(self, request: CrossClusterMigrateRequest) -> None:
+        await self._call_empty(ep.CROSS_CLUSTER_MIGRATE, request)
+
+    async def cross_cluster_cancel(self, vm: ComputeIdentifier) -> None:
+        await self._call_empty(ep.CROSS_CLUSTER_CANCEL, vm)
+
+    async def cross_cluster_progress(self, vm: ComputeIdentifier) -> int:
+        return (await self._call(ep.CROSS_CLUSTER_PROGRESS, vm, Progress)).progress
+
+    # ------------------------------------------------------------ groups
+
+    async def group_create(self, request: GroupCreateRequest) -> ObjectGroupCache:
+        return await self._call(ep.GROUP_CREATE, request, ObjectGroupCache)
+
+    async def group_delete(self, request: GroupRef) -> None:
+        await self._call_empty(ep.GROUP_DELETE, request)
+
+    async def group_update(self, request: GroupUpdateRequest) -> None:
+        await self._call_empty(ep.GROUP_UPDATE, request)
+
+    async def group_move(self, request: GroupMoveRequest) -> None:
+        await self._call_empty(ep.GROUP_MOVE, request)
+
+    async def group_inspect(self, query: GroupInspectQuery) -> ObjectGroupCache:
+        return await self._call(ep.GROUP_INSPECT, query, ObjectGroupCache)
+
+    async def group_tree(self, query: GroupTreeQuery) -> GroupTree:
+        return await self._call(ep.GROUP_TREE, query, GroupTree)
+
+
+class _Empty(BaseModel):
+    """``data: {}``: nothing to read, unknown fields ignored."""
+
+
+class _Raw(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+def _identity(vm: ComputeIdentifier) -> dict[str, Any]:
+    return vm.model_dump(exclude_unset=True)
+
+
+def _query(body: dict[str, Any]) -> dict[str, str]:
+    """GET parameters as the platform expects them: booleans lower-case, empty values left out."""
+    params: dict[str, str] = {}
+    for key, value in body.items():
+        if value in ("", None):
+            continue
+        params[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    return params
+
+
+def _retryable_status(response: httpx.Response) -> str | None:
+    if response.status_code == 429 or response.status_code >= 500:
+        return f"HTTP {response.status_code}"
+    return None
+
+
+def _parse(endpoint: Endpoint, response: httpx.Response, model: type[M]) -> M:
+    try:
+        return model.model_validate_json(response.content)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        reason = f"HTTP {response.status_code}, {first['msg']} at {where or 'body'}"
+        raise ComputeProtocolError(endpoint.path, reason) from None

@@ -1,0 +1,84 @@
+"""The compute API endpoints vmop calls: path, method, and whether a retry is harmless."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: Literal["GET", "POST"]
+    path: str
+    # False where repeating a call that may have reached the platform could do the work twice
+    # (create a second VM, clone again, add a second NIC).
+    idempotent: bool = True
+
+
+def _get(path: str) -> Endpoint:
+    return Endpoint("GET", f"/v1/compute/{path}")
+
+
+def _post(path: str, *, idempotent: bool = True) -> Endpoint:
+    return Endpoint("POST", f"/v1/compute/{path}", idempotent)
+
+
+LIST = _get("list")
+INSPECT = _get("inspect")
+DETAIL = _get("detail")
+STATE_SUMMARY = _get("state/summary")
+LOG = _post("log")
+
+UNIFIED_CREATE = _post("unified_create", idempotent=False)
+FROM_TEMPLATE = _post("create/from_template", idempotent=False)
+# With assign_vm_uuid a repeated create collides on the uuid instead of duplicating the VM.
+FROM_TEMPLATE_ASSIGNED = _post("create/from_template")
+DELETE = _post("delete")
+BATCH_DELETE = _post("batch_delete")
+CLONE = _post("clone", idempotent=False)
+CLONE_PROGRESS = _post("clone/progress")
+
+START = _post("start")
+SHUTDOWN = _post("shutdown")
+SHUTOFF = _post("shutoff")
+REBOOT = _post("reboot")
+RESET = _post("reset")
+SUSPEND = _post("suspend")
+RESUME = _post("resume")
+SAVE = _post("save")
+RESTORE = _post("restore")
+BATCH_START = _post("batch_start")
+BATCH_SHUTDOWN = _post("batch_shutdown")
+BATCH_SHUTOFF = _post("batch_shutoff")
+BATCH_REBOOT = _post("batch_reboot")
+BATCH_RESET = _post("batch_reset")
+BATCH_SUSPEND = _post("batch_suspend")
+BATCH_RESUME = _post("batch_resume")
+BATCH_SAVE = _post("batch_save")
+BATCH_RESTORE = _post("batch_restore")
+
+VCPU_SET = _post("vcpu/set")
+VMEMORY_SET = _post("vmemory/set")
+META_SET = _post("meta/set")
+BOOTORDER_SET = _post("bootorder/set")
+DISK_ATTACH = _post("disk/attach")
+DISK_UPDATE = _post("disk/update")
+DISK_DETACH = _post("disk/detach")
+INTERFACE_ATTACH = _post("interface/attach", idempotent=False)
+INTERFACE_DETACH = _post("interface/detach")
+INTERFACE_SETQOS = _post("interface/setqos")
+CDROM_ATTACH = _post("cdrom/attach")
+CDROM_DETACH = _post("cdrom/detach")
+
+MIGRATE = _post("migrate")
+MIGRATE_ABORT = _post("migrate/abort")
+CROSS_CLUSTER_MIGRATE = _post("cross_cluster_migrate")
+CROSS_CLUSTER_CANCEL = _post("cross_cluster_cancel")
+CROSS_CLUSTER_PROGRESS = _post("cross_cluster_pregress")  # sic: the platform's spelling
+
+GROUP_CREATE = _post("group/create", idempotent=False)
+GROUP_DELETE = _post("group/delete")
+GROUP_UPDATE = _post("group/update")
+GROUP_MOVE = _post("group/move")
+GROUP_INSPECT = _get("group/inspect")
+GROUP_TREE = _get("group/tree")

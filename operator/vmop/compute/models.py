@@ -1,0 +1,446 @@
+"""Wire models of the compute API (../shared/compute-api.md), shared by the client and the simulator.
+
+Responses are parsed leniently: unknown fields are kept (``extra="allow"``) because the platform
+adds fields between versions, and ``null`` lists read as empty. Requests are validated strictly
+on construction, so bad input fails before anything is sent, naming the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+def _none_to_empty_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _none_to_empty_str(value: Any) -> Any:
+    return "" if value is None else value
+
+
+# The platform writes null where it means "none"; reading it as empty keeps callers simple.
+NullableList = Annotated[list[T], BeforeValidator(_none_to_empty_list)]
+NullableStr = Annotated[str, BeforeValidator(_none_to_empty_str)]
+
+VmState = Literal["nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspend"]
+VmAction = Literal["noaction", "cloning", "save", "migrating", "pending", "importing", "restoring", "exporting"]
+AgentState = Literal["connected", "disconnected", "pending"]
+DiskBus = Literal["ide", "scsi", "virtio", "sata"]
+VM_STATES: tuple[str, ...] = VmState.__args__  # type: ignore[attr-defined]
+VM_ACTIONS: tuple[str, ...] = VmAction.__args__  # type: ignore[attr-defined]
+AGENT_STATES: tuple[str, ...] = AgentState.__args__  # type: ignore[attr-defined]
+DISK_BUSES: tuple[str, ...] = DiskBus.__args__  # type: ignore[attr-defined]
+
+
+class WireModel(BaseModel):
+    """A structure as the platform sends it: unknown fields kept, names as on the wire."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class RequestModel(BaseModel):
+    """A request body or query: strict types, so a wrong type fails before sending.
+
+    Unknown fields are allowed because the platform ignores them and its own UI sends many
+    (the doc's examples carry ``vm_type``, ``cloud_init``, ...); vmop itself never sends any.
+    """
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON body: fields left unset are not sent (meta/set treats a sent field as a change)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+# ---------------------------------------------------------------- envelopes
+
+
+class Output(WireModel, Generic[T]):
+    """The envelope of every response; ``scode`` 0 is success."""
+
+    scode: int
+    desc: NullableStr = ""
+    message: NullableStr = ""
+    message_cn: NullableStr = ""
+    stack: NullableList[str] = Field(default_factory=list)
+    data: T | None = None
+
+
+class BatchOutput(WireModel, Generic[T]):
+    """What batch endpoints put in ``data``: one ``Output`` per item."""
+
+    success: int = 0
+    fail: int = 0
+    results: NullableList[Output[T]] = Field(default_factory=list)
+
+
+class EachResourceRangeListState(WireModel):
+    cluster_uuid: NullableStr = ""
+    cluster_name: NullableStr = ""
+    namespace_uuid: NullableStr = ""
+    namespace_name: NullableStr = ""
+    result: Output[Any] | None = None
+    total_count: int = 0
+
+
+# ---------------------------------------------------------------- identifiers
+
+
+class ClusterTenantScope(RequestModel):
+    """CommonClusterTenantScope: the cluster and tenant a request is aimed at."""
+
+    cluster_uuid: str = Field(min_length=1)
+    tenant: str = ""
+    cluster_name: str = ""
+    tenant_name: str = ""
+
+
+class ComputeIdentifier(ClusterTenantScope):
+    """Names one VM: cluster, tenant and uuid (name only for the platform's operation log)."""
+
+    compute_uuid: str = Field(min_length=1)
+    compute_name: str = ""
+    owner: str = ""
+
+
+# ---------------------------------------------------------------- VM structures
+
+
+class InterfaceBound(WireModel):
+    average: int = 0
+    peak: int = 0
+    burst: int = 0
+
+
+class Interface(WireModel):
+    interface_id: NullableStr = ""
+    interface_model_type: NullableStr = ""
+    interface_type: NullableStr = ""
+    mac_address: NullableStr = ""
+    ips: NullableList[str] = Field(default_factory=list)
+    in_bount: InterfaceBound | None = None
+    out_bount: InterfaceBound | None = None
+    switch_uuid: NullableStr = ""
+    switch_name: NullableStr = ""
+    gateway_uuid: NullableStr = ""
+    gateway_name: NullableStr = ""
+    port_group: NullableStr = ""
+    port_group_name: NullableStr = ""
+    vlan_tag_ids: NullableList[int] = Field(default_factory=list)
+    bound_ip: NullableStr = ""
+    peer: NullableStr = ""
+
+
+class DiskVolumeSource(WireModel):
+    pool: NullableStr = ""
+    volume: NullableStr = ""
+    volume_uuid: NullableStr = ""
+    disk_capacity: int = 0
+    pool_name: NullableStr = ""
+    replica: NullableStr = ""
+    drive_type: NullableStr = ""
+
+
+class DiskVsdSource(WireModel):
+    volume_uuid: NullableStr = ""
+    volume_name: NullableStr = ""
+    disk_capacity: int = 0
+    pool_uuid: NullableStr = ""
+    pool_name: NullableStr = ""
+    replica: NullableStr = ""
+    drive_type: NullableStr = ""
+    redundancy: int = 0
+    vsd_vendor: NullableStr = ""
+
+
+class DiskBlockSource(WireModel):
+    volume_uuid: NullableStr = ""
+    host_dev: NullableStr = ""
+    volume_name: NullableStr = ""
+    disk_capacity: int = 0
+    pool_uuid: NullableStr = ""
+    pool_name: NullableStr = ""
+    replica: NullableStr = ""
+    drive_type: NullableStr = ""
+    vsd_vendor: NullableStr = ""
+
+
+class DiskPassthroughSource(WireModel):
+    disk_id: NullableStr = ""
+    host_uuid: NullableStr = ""
+    host_ip: NullableStr = ""
+    disk_capacity: int = 0
+    disk_path: NullableStr = ""
+
+
+class Disk(WireModel):
+    """A VM disk; exactly one ``disk_*_source`` is set."""
+
+    disk_target_device: NullableStr = ""
+    disk_target_bus: NullableStr = ""
+    disk_volume_source: DiskVolumeSource | None = None
+    disk_vsd_source: DiskVsdSource | None = None
+    disk_block_source: DiskBlockSource | None = None
+    disk_source_passthrough: DiskPassthroughSource | None = None
+    disk_cache_mode: NullableStr = ""
+    disks_serial: NullableStr = ""
+    wwn: NullableStr = ""
+    disk_is_system: bool = False
+
+    def volume_uuid(self) -> str:
+        for source in (self.disk_vsd_source, self.disk_volume_source, self.disk_block_source):
+            if source is not None and source.volume_uuid:
+                return source.volume_uuid
+        return ""
+
+    def capacity(self) -> int:
+        for source in (
+            self.disk_vsd_source,
+            self.disk_volume_source,
+            self.disk_block_source,
+            self.disk_source_passthrough,
+        ):
+            if source is not None:
+                return source.disk_capacity
+        return 0
+
+
+class ComputeVideo(WireModel):
+    model_type: NullableStr = ""
+    heads: int = 0
+    ram_size: int = 0
+    vga_mem: int = 0
+
+
+class StartupSetting(WireModel):
+    hosts: NullableList[str] = Field(default_factory=list)
+    labels: NullableList[str] = Field(default_factory=list)
+
+
+class HaConfig(WireModel):
+    priority: int = 0
+
+
+class ComputeMeta(WireModel):
+    """The options meta/set changes; a field left unset is not sent and so not changed."""
+
+    compute_name: str | None = None
+    ha_mode: str | None = None
+    ha_config: HaConfig | None = None
+    os_loader_path: str | None = None
+    video: list[ComputeVideo] | None = None
+    panic_model: str | None = None
+    startup_setting: StartupSetting | None = None
+    vnc_enable: bool | None = None
+    mem_sec_enabled: bool | None = None
+    shown_ip: str | None = None
+    virt_nested_enable: bool | None = None
+    data_localization_mode_on: str | None = None
+    recover_to_related_zones: int | None = None
+    master_zone_take_over: int | None = None
+
+
+class CpuStatistic(WireModel):
+    ratio: float = 0
+    logical: int = 0
+    physical: float = 0
+
+
+class VmStatistic(WireModel):
+    cpu: CpuStatistic | None = None
+    mem: CpuStatistic | None = None
+
+
+class ComputeInfo(WireModel):
+    """One VM as /v1/compute/list returns it (the doc leaves the type "TODO"; fields from its example)."""
+
+    uuid: str
+    name: NullableStr = ""
+    tenant: NullableStr = ""
+    tenant_name: NullableStr = ""
+    type: NullableStr = ""
+    create_time: int = 0
+    modify_time: int = 0
+    deleted_time: int = 0
+    state: NullableStr = "nostate"
+    ga_state: NullableStr = "disconnected"
+    action: NullableStr = "noaction"
+    os: NullableStr = ""
+    first_shown_ip: NullableStr = ""
+    namespace: NullableStr = ""
+    machine_uuid: NullableStr = ""  # the host the VM runs on (state/summary filters hosts by it)
+    interface_ips: NullableList[str] = Field(default_factory=list)
+    object_group: NullableStr = ""
+    object_group_name: NullableStr = ""
+    running_cluster: NullableStr = ""
+    zone: NullableStr = ""
+    zone_name: NullableStr = ""
+    statistic: VmStatistic | None = None
+    interface: NullableList[Interface] = Field(default_factory=list)
+    cluster_uuid: NullableStr = ""
+    cluster_name: NullableStr = ""
+
+
+class ComputeInspectInfo(ComputeInfo):
+    """One VM as /v1/compute/inspect returns it: list fields plus shape and devices."""
+
+    mem_size: int = 0
+    mem_max: int = 0
+    compute_name: NullableStr = ""
+    ha_mode: NullableStr = ""
+    os_loader_path: NullableStr = ""
+    video: NullableList[ComputeVideo] = Field(default_factory=list)
+    startup_setting: StartupSetting | None = None
+    vnc_enable: bool = False
+    parent_uuid: NullableStr = ""
+    migrate_dest: NullableStr = ""
+    baseline: NullableStr = ""
+    cpu_current: int = 0  # the platform sends it as a string ("1"); lax parsing reads it as int
+    cpu_max_count: int = 0
+    cpu_sockets: int = 0
+    cpu_socket_cores: int = 0
+    panic: NullableStr = ""
+    interfaces: NullableList[Interface] = Field(default_factory=list)
+    cdrom: dict[str, Any] | None = None
+    disks: NullableList[Disk] = Field(default_factory=list)
+    device_order: NullableList[str] = Field(default_factory=list)
+    kvm_clock_enable: bool = False
+    virt_nested_enable: bool = False
+    memory_huge_pages_enable: bool = False
+    recover_to_related_zones: int = 0
+    master_zone_take_over: int = 0
+
+
+class VmList(WireModel):
+    domains: NullableList[ComputeInfo] = Field(default_factory=list)
+    total_count: int = 0
+    each_range_list_state: NullableList[EachResourceRangeListState] = Field(default_factory=list)
+    object_group_counts: dict[str, int] | None = None
+
+
+class VmLog(WireModel):
+    uuid: str = Field(default="", alias="UUID")
+    object_type: str = Field(default="", alias="ObjectType")
+    object_uuid: str = Field(default="", alias="ObjectUUID")
+    object_name: str = Field(default="", alias="ObjectName")
+    ctime: int = Field(default=0, alias="Ctime")
+    message: str = Field(default="", alias="Message")
+    start_time: int = Field(default=0, alias="StartTime")
+    end_time: int = Field(default=0, alias="EndTime")
+
+
+class VmLogPage(WireModel):
+    total_count: int = 0
+    infos: NullableList[VmLog] = Field(default_factory=list)
+
+
+class Progress(WireModel):
+    progress: int = 0
+
+
+class StateSummary(WireModel):
+    total: int = 0
+    no_state_count: int = 0
+    running_count: int = 0
+    blocked_count: int = 0
+    paused_count: int = 0
+    shutdown_count: int = 0
+    shutoff_count: int = 0
+    crashed_count: int = 0
+    pmsuspend_count: int = 0
+    cloning_count: int = 0
+    save_count: int = 0
+    migrating_count: int = 0
+    pending_count: int = 0
+    importing_count: int = 0
+    unknown_count: int = 0
+    restoring_count: int = 0
+
+
+class CreateResult(WireModel):
+    """One item of unified_create / create/from_template: ``vm_uuid`` is empty on failure."""
+
+    tenant: NullableStr = ""
+    vm_uuid: NullableStr = ""
+    index: int = 0
+    vm_name: NullableStr = ""
+    volume_uuids: NullableList[str] = Field(default_factory=list)
+    mac_addresses: NullableList[str] = Field(default_factory=list)
+    group: NullableStr = ""
+    group_name: NullableStr = ""
+
+
+class CloneResult(WireModel):
+    tenant: NullableStr = ""
+    vm_uuid: NullableStr = ""
+    index: int = 0
+    clone_name: NullableStr = ""
+
+
+class BatchItem(WireModel):
+    """One item of a batch power/delete call: which VM it was about."""
+
+    cluster_uuid: NullableStr = ""
+    cluster_name: NullableStr = ""
+    tenant: NullableStr = ""
+    compute_uuid: NullableStr = ""
+    compute_name: NullableStr = ""
+
+
+class InterfaceAttached(WireModel):
+    interface_return: Interface | None = None
+
+
+class MigrateStarted(WireModel):
+    compute_name: NullableStr = ""
+
+
+# ---------------------------------------------------------------- groups
+
+
+class ObjectGroupMeta(WireModel):
+    uuid: str = Field(alias="UUID")
+    namespace: NullableStr = Field(default="", alias="Namespace")
+    name: NullableStr = Field(default="", alias="Name")
+    parent: NullableStr = Field(default="", alias="Parent")
+    ref_count: int = Field(default=0, alias="RefCount")
+
+
+class ObjectGroupRef(WireModel):
+    uuid: str = Field(alias="UUID")
+    type: int = Field(default=0, alias="Type")
+
+
+class ObjectGroupCache(WireModel):
+    metadata: ObjectGroupMeta = Field(alias="Metadata")
+    children: NullableList[str] = Field(default_factory=list, alias="Children")
+    refs: NullableList[ObjectGroupRef] = Field(default_factory=list, alias="Refs")
+    depth: int = Field(default=1, alias="Depth")
+
+
+class ComputeGroupObjectMeta(WireModel):
+    """A node of group/tree; ``fake`` nodes stand for clusters, tenants and namespaces."""
+
+    uuid: str = Field(alias="UUID")
+    namespace: NullableStr = Field(default="", alias="Namespace")
+    name: NullableStr = Field(default="", alias="Name")
+    parent: NullableStr = Field(default="", alias="Parent")
+    ref_count: int = Field(default=0, alias="RefCount")
+    children: NullableList[ComputeGroupObjectMeta] = Field(default_factory=list, alias="Children")
+    fake: bool = False
+    is_stop: bool = False
+    is_health: bool = False
+    cluster_uuid: NullableStr = ""
+    cluster_name: NullableStr = ""
+    tenant: NullableStr = ""
+    tenant_name: NullableStr = ""
+
+
+class GroupTree(WireModel):
+    nodes: NullableList[ComputeGroupObjectMeta] = Field(default_factory=list, alias="list")
+    total_count: int = 0
+    each_range_list_state: NullableList[EachResourceRangeListState] = Field(default_factory=list)

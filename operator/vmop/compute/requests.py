@@ -1,0 +1,323 @@
+"""Request bodies and queries of the compute API endpoints vmop uses (one model per shape)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from vmop.compute.models import (
+    ClusterTenantScope,
+    ComputeIdentifier,
+    ComputeMeta,
+    Disk,
+    DiskBlockSource,
+    DiskPassthroughSource,
+    DiskVolumeSource,
+    DiskVsdSource,
+    Interface,
+    InterfaceBound,
+    NullableList,
+    NullableStr,
+    RequestModel,
+    WireModel,
+)
+
+# ---------------------------------------------------------------- queries (GET)
+
+
+class ListQuery(RequestModel):
+    """GET /v1/compute/list: every filter of the doc; empty cluster/tenant means all."""
+
+    cluster_uuid: str = ""
+    tenant: str = ""
+    include_trash_vm: bool = False
+    page_number: int = Field(default=0, ge=0)
+    page_size: int = Field(default=0, ge=0)
+    filter_name: str = ""
+    filter_uuid: str = ""
+    filter_user_uuid: str = ""
+    filter_host_type: str = ""
+    filter_no_external_storage: bool = False
+    filter_vm_ip: str = ""
+    filter_mac_address: str = ""
+    filter_object_group: str = ""
+    filter_fuzzy: str = ""
+    filter_zone: str = ""
+    filter_recover_to_related_zones: int = 0
+    filter_state: str = ""
+    filter_agent: str = ""
+    filter_action: str = ""
+
+
+class InspectQuery(RequestModel):
+    cluster_uuid: str = Field(min_length=1)
+    tenant: str = ""
+    compute_uuid: str = Field(min_length=1)
+    include_trash_vm: bool = False
+
+
+class DetailQuery(RequestModel):
+    cluster_uuid: str = Field(min_length=1)
+    tenant: str = ""
+    compute_uuid: str = Field(min_length=1)
+
+
+class StateSummaryQuery(RequestModel):
+    cluster_uuid: str = Field(min_length=1)
+    tenant: str = ""
+    filter_machine_uuid: str = ""
+
+
+class GroupInspectQuery(RequestModel):
+    cluster_uuid: str = Field(min_length=1)
+    tenant: str = ""
+    group_uuid: str = Field(min_length=1)
+
+
+class GroupTreeQuery(RequestModel):
+    cluster_uuid: str = ""
+    tenant: str = ""
+
+
+# ---------------------------------------------------------------- one VM (POST)
+
+
+class PowerRequest(ComputeIdentifier):
+    """shutdown, shutoff, reboot, reset, suspend, resume, save, restore."""
+
+    exclusive_desktop_uuid: str = ""
+
+
+class StartRequest(PowerRequest):
+    cloud_init: bool = False
+    is_repair: bool = False
+
+
+class DeleteRequest(PowerRequest):
+    real_delete: bool = False
+    is_delete_volumes: bool = False
+
+
+class VcpuSetRequest(ComputeIdentifier):
+    cpu_current: int | None = Field(default=None, ge=1)
+    cpu_max: int | None = Field(default=None, ge=1)
+    cpu_sockets: int | None = Field(default=None, ge=1)
+    cpu_socket_cores: int | None = Field(default=None, ge=1)
+
+
+class VmemorySetRequest(ComputeIdentifier):
+    vmemory: int = Field(ge=1)
+
+
+class MetaSetRequest(ComputeIdentifier):
+    meta: ComputeMeta | None = None
+    kvm_clock_enable: bool | None = None
+    virt_nested_enable: bool | None = None
+    memory_huge_pages_enable: bool | None = None
+    expand_config: dict[str, Any] | None = None
+    baseline: str | None = None
+    data_localization_mode: str | None = None
+    object_group: str | None = None
+    os: str | None = None
+
+
+class BootOrderSetRequest(ComputeIdentifier):
+    device_order: list[str]
+
+
+class DiskAttachRequest(ComputeIdentifier):
+    target_device: NullableStr = ""
+    target_bus: NullableStr = ""
+    source_volume: DiskVolumeSource | None = None
+    source_vsd: DiskVsdSource | None = None
+    disk_block_source: DiskBlockSource | None = None
+    disk_source_passthrough: DiskPassthroughSource | None = None
+    disk_cache_mode: NullableStr = ""
+
+    def sources(self) -> list[WireModel]:
+        candidates = (self.source_volume, self.source_vsd, self.disk_block_source, self.disk_source_passthrough)
+        return [s for s in candidates if s is not None]
+
+
+class DiskUpdateRequest(ComputeIdentifier):
+    old_disk: Disk
+    new_disk: Disk
+
+
+class DiskDetachRequest(ComputeIdentifier):
+    target_device: str = Field(min_length=1)
+
+
+class InterfaceAttachRequest(ComputeIdentifier, Interface):
+    zone: str = ""
+
+
+class InterfaceDetachRequest(ComputeIdentifier):
+    mac_address: str = Field(min_length=1)
+
+
+class InterfaceSetQosRequest(ComputeIdentifier):
+    mac_address: str = Field(min_length=1)
+    in_bount: InterfaceBound | None = None
+    out_bount: InterfaceBound | None = None
+
+
+class CdromAttachRequest(ComputeIdentifier):
+    source_network_name: str = Field(min_length=1)
+    repository_uuid: str = Field(min_length=1)
+
+
+class CloneVsdDisk(WireModel):
+    source_pool_uuid: str
+    target_device: str
+
+
+class CloneRequest(ComputeIdentifier):
+    link: bool = False
+    snapshot: NullableStr = ""
+    component_cache: bool = False
+    clone_name: str = Field(min_length=1)
+    migrate_namespace: str = ""
+    disks: NullableList[CloneVsdDisk] = Field(default_factory=list)
+    clone_num: int = Field(default=1, ge=1)
+    object_group: str = ""
+    zone: str = ""
+
+
+class MigrateRequest(ComputeIdentifier):
+    destination: str = Field(min_length=1)
+
+
+class CrossClusterMigrateRequest(ComputeIdentifier):
+    destination_cluster: str = Field(min_length=1)
+    destination_host_uuid: str = Field(min_length=1)
+    destination_host_ip: str = Field(min_length=1)
+    destination_tenant: str = Field(min_length=1)
+    pool_uuid: str = Field(min_length=1)
+    zone_uuid: str = Field(min_length=1)
+    object_group: str = Field(min_length=1)
+
+
+# ---------------------------------------------------------------- many VMs (POST)
+
+
+class BatchPowerRequest(RequestModel):
+    vms: list[ComputeIdentifier] = Field(min_length=1)
+    exclusive_desktop_uuid: str = ""
+    vm_type: str = ""
+
+
+class BatchStartRequest(BatchPowerRequest):
+    cloud_init: bool = False
+    is_repair: bool = False
+
+
+class BatchDeleteRequest(BatchPowerRequest):
+    real_delete: bool = False
+    is_delete_volumes: bool = False
+
+
+# ---------------------------------------------------------------- create
+
+
+class UnifiedVsd(WireModel):
+    """A new built-in storage volume created with the VM (``disk_unified_vsd``)."""
+
+    pool_uuid: NullableStr = ""
+    pool_name: NullableStr = ""
+    volume_name: NullableStr = ""
+    disk_capacity: int = 0
+    capacity: int = 0
+    snap_capacity: int = 0
+    attribute: dict[str, Any] | None = None
+
+
+class UnifiedDisk(WireModel):
+    """A disk of unified_create: a new volume (``disk_unified_vsd``) or an existing one."""
+
+    disk_target_bus: NullableStr = ""
+    disk_target_device: NullableStr = ""
+    disk_cache_mode: NullableStr = ""
+    disk_unified_vsd: UnifiedVsd | None = None
+    disk_vsd_source: DiskVsdSource | None = None
+    disk_volume_source: DiskVolumeSource | None = None
+    image_name: NullableStr = ""
+    image_uuid: NullableStr = ""
+    repository_uuid: NullableStr = ""
+    redundancy: int = 0
+
+
+class MediaRef(WireModel):
+    """A cdrom or floppy image reference in create requests."""
+
+    name: NullableStr = ""
+    image_uuid: NullableStr = ""
+    repository_uuid: NullableStr = ""
+
+
+class VmConfig(WireModel):
+    """UnifiedComputeCreateRequest (the doc leaves it "TODO"; fields from its examples)."""
+
+    tenant: NullableStr = ""
+    object_group: NullableStr = ""
+    zone: NullableStr = ""
+    cpunr: int = 0
+    cpu_sockets: int = 0
+    cpu_socket_cores: int = 0
+    max_cpu_nr: int = 0
+    baseline: NullableStr = ""
+    mem_size: int = 0
+    mem_max: int = 0
+    memory_huge_pages_enable: bool = False
+    type: NullableStr = ""
+    image_uuid: NullableStr = ""
+    os: NullableStr = ""
+    cloud_init_data: dict[str, Any] | None = None
+    meta: ComputeMeta | None = None
+    interfaces: NullableList[Interface] = Field(default_factory=list)
+    disks: NullableList[UnifiedDisk] = Field(default_factory=list)
+    cdrom: MediaRef | None = None
+    floppy: MediaRef | None = None
+
+
+class UnifiedCreateRequest(ClusterTenantScope, VmConfig):
+    user_uuid: str = ""
+    create_num: int = Field(default=1, ge=1)
+    vm_type: str = ""
+
+
+class FromTemplateRequest(ClusterTenantScope):
+    vm_template_id: str = Field(min_length=1)
+    baseline: str = ""
+    user_uuid: str = ""
+    vm_config_override: VmConfig | None = None
+    create_num: int = Field(default=1, ge=1)
+    object_group: str = ""
+    assign_vm_uuid: str = ""
+    link: bool = False
+    snapshot: str = ""
+    component_cache: bool = False
+    auto_snapshot: bool = False
+
+
+# ---------------------------------------------------------------- groups
+
+
+class GroupCreateRequest(ClusterTenantScope):
+    parent_group: NullableStr = ""
+    group_name: str = Field(min_length=1)
+
+
+class GroupRef(ClusterTenantScope):
+    """group/delete."""
+
+    group_uuid: str = Field(min_length=1)
+
+
+class GroupUpdateRequest(GroupRef):
+    group_name: NullableStr = ""
+
+
+class GroupMoveRequest(GroupRef):
+    parent_group: NullableStr = ""

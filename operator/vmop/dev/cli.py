@@ -1,0 +1,121 @@
+"""``vmop dev up|down|status|kubectl|helm``: a local control plane that outlives the command.
+
+``up`` prints only shell lines on stdout (``export KUBECONFIG=...`` and comments), so
+``eval "$(vmop dev up)"`` works; progress and errors go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from vmop.dev.binaries import BuildError, ensure_binaries
+from vmop.dev.controlplane import (
+    DEFAULT_TIMEOUT,
+    CommandError,
+    ControlPlane,
+    default_crds_dir,
+    default_state_dir,
+    start,
+)
+from vmop.dev.pki import PkiError
+from vmop.dev.processes import StartupError
+
+NOT_UP = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where pids, ports, credentials and logs live (default: $VMOP_DEV_STATE or ~/.local/state/vmop/dev)",
+    )
+    sub = parser.add_subparsers(dest="dev_command", required=True)
+
+    up = sub.add_parser("up", parents=[common], help="start etcd, kube-apiserver, controller-manager (and the sim)")
+    up.add_argument("--no-sim", dest="with_sim", action="store_false", help="do not start the compute simulator")
+    up.add_argument(
+        "--crds", type=Path, default=None, help=f"folder of CRD YAMLs to apply (default: {default_crds_dir()})"
+    )
+    up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for everything to become ready")
+    up.set_defaults(dev_func=_up)
+
+    sub.add_parser("down", parents=[common], help="stop what `up` started").set_defaults(dev_func=_down)
+    sub.add_parser("status", parents=[common], help="which processes are alive, ports, readyz").set_defaults(
+        dev_func=_status
+    )
+    for tool in ("kubectl", "helm"):
+        passthrough = sub.add_parser(tool, parents=[common], help=f"run the cached {tool} against the dev cluster")
+        passthrough.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments for {tool}, after --")
+        passthrough.set_defaults(dev_func=_passthrough, tool=tool)
+
+
+def dev_command(args: argparse.Namespace) -> int:
+    state_dir: Path = args.state_dir or default_state_dir()
+    try:
+        result: int = args.dev_func(args, state_dir)
+    except (BuildError, StartupError, PkiError, CommandError) as error:
+        print(f"vmop dev {args.dev_command}: {error}", file=sys.stderr)
+        return 1
+    return result
+
+
+def _print_env(plane: ControlPlane) -> None:
+    print(f"export KUBECONFIG={plane.kubeconfig}")
+    if plane.sim_url:
+        print(f"# compute simulator: {plane.sim_url}")
+    print(f"# logs and state: {plane.state_dir}")
+
+
+def _up(args: argparse.Namespace, state_dir: Path) -> int:
+    running = ControlPlane.load(state_dir)
+    if running and all(running.alive().values()):
+        print(f"vmop dev: already up (state in {state_dir})", file=sys.stderr)
+        _print_env(running)
+        return 0
+    if running:
+        dead = ", ".join(name for name, alive in running.alive().items() if not alive)
+        print(f"vmop dev: {dead} no longer running; restarting everything", file=sys.stderr)
+    plane = start(state_dir, ensure_binaries(), crds_dir=args.crds, with_sim=args.with_sim, timeout=args.timeout)
+    _print_env(plane)
+    return 0
+
+
+def _down(_: argparse.Namespace, state_dir: Path) -> int:
+    plane = ControlPlane.load(state_dir)
+    if plane is None:
+        print(f"vmop dev: nothing recorded in {state_dir}; not up", file=sys.stderr)
+        return 0
+    plane.stop()
+    print(f"vmop dev: stopped (logs kept in {state_dir})", file=sys.stderr)
+    return 0
+
+
+def _status(_: argparse.Namespace, state_dir: Path) -> int:
+    plane = ControlPlane.load(state_dir)
+    if plane is None:
+        print(f"not up (nothing recorded in {state_dir})")
+        return NOT_UP
+    alive = plane.alive()
+    for process in plane.processes:
+        state = "running" if alive[process.name] else "DEAD"
+        port = plane.ports.get(process.name)
+        print(f"{process.name:<24} pid {process.pid:<8} port {port!s:<6} {state:<8} log {process.log}")
+    ready = plane.ready()
+    where = "existing cluster" if plane.existing_cluster else plane.server
+    print(f"readyz ({where}): {'ok' if ready else 'NOT READY'}")
+    print(f"kubeconfig: {plane.kubeconfig}")
+    return 0 if ready and all(alive.values()) else NOT_UP
+
+
+def _passthrough(args: argparse.Namespace, state_dir: Path) -> int:
+    plane = ControlPlane.load(state_dir)
+    if plane is None:
+        print(f"vmop dev {args.tool}: not up (nothing recorded in {state_dir}); run `vmop dev up`", file=sys.stderr)
+        return NOT_UP
+    tool_args: list[str] = args.args[1:] if args.args[:1] == ["--"] else args.args
+    run = plane.kubectl if args.tool == "kubectl" else plane.helm
+    return run(*tool_args, check=False, capture=False, timeout=None).returncode

@@ -1,0 +1,385 @@
+"""The simulator as an ASGI app: the compute API's routes over :class:`Platform`.
+
+Every answer is an ``Output`` envelope, including refusals (scode) and bad input (scode
+INVALID_PARAMETER naming the field); unknown /v1/compute endpoints answer UNSUPPORTED_ENDPOINT.
+Non-platform routes live under /sim (faults, timings, call counts, volumes) and /healthz.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the request models from the
+# annotations of the route functions built in a loop below.
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Body, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ValidationError
+
+from vmop.compute import endpoints as ep
+from vmop.compute.endpoints import Endpoint
+from vmop.compute.models import BatchItem, BatchOutput, ComputeIdentifier, Output, Progress, RequestModel
+from vmop.compute.requests import (
+    BatchDeleteRequest,
+    BatchPowerRequest,
+    BatchStartRequest,
+    BootOrderSetRequest,
+    CdromAttachRequest,
+    CloneRequest,
+    CrossClusterMigrateRequest,
+    DeleteRequest,
+    DetailQuery,
+    DiskAttachRequest,
+    DiskDetachRequest,
+    DiskUpdateRequest,
+    FromTemplateRequest,
+    GroupCreateRequest,
+    GroupInspectQuery,
+    GroupMoveRequest,
+    GroupRef,
+    GroupTreeQuery,
+    GroupUpdateRequest,
+    InspectQuery,
+    InterfaceAttachRequest,
+    InterfaceDetachRequest,
+    InterfaceSetQosRequest,
+    ListQuery,
+    MetaSetRequest,
+    MigrateRequest,
+    PowerRequest,
+    StartRequest,
+    StateSummaryQuery,
+    UnifiedCreateRequest,
+    VcpuSetRequest,
+    VmemorySetRequest,
+)
+from vmop.compute.scodes import Scode
+from vmop.sim import devices, groups, lifecycle, migration, power
+from vmop.sim.errors import SimError
+from vmop.sim.faults import Faults, Timings
+from vmop.sim.platform import Platform, require
+from vmop.sim.views import inspect_info
+from vmop.sim.world import Vm, Volume
+
+API_PREFIX = "/v1/compute/"
+
+
+@dataclass(frozen=True)
+class Route:
+    endpoint: Endpoint
+    model: type[RequestModel]
+    handle: Callable[[Platform, Any], Any]
+
+
+def _ident(req: InspectQuery | DetailQuery) -> ComputeIdentifier:
+    return ComputeIdentifier(cluster_uuid=req.cluster_uuid, tenant=req.tenant, compute_uuid=req.compute_uuid)
+
+
+def _detail(p: Platform, req: DetailQuery) -> dict[str, Any]:
+    vm = p.vm(_ident(req))
+    require(vm, "detail", states=("running",), noaction=False, agent=True)
+    stats = {"UUID": vm.uuid, "GaConnected": True, "CpuStat": {"Cores": vm.cpu_socket_cores, "Sockets": vm.cpu_sockets}}
+    return {"VmDetails": {vm.uuid: {"VmName": vm.name, "VmDetails": stats}}, "Ctime": int(p.world.now())}
+
+
+def _power(name: str) -> Callable[[Platform, PowerRequest], dict[str, Any]]:
+    def handle(p: Platform, req: PowerRequest) -> dict[str, Any]:
+        power.OPERATIONS[name](p, p.vm(req))
+        return {}
+
+    return handle
+
+
+def _batch(operation: Callable[[Platform, Any], None]) -> Callable[[Platform, BatchPowerRequest], list[Output[Any]]]:
+    """Each VM of a batch succeeds or fails on its own; one VM's refusal never hides another's."""
+
+    def handle(p: Platform, req: BatchPowerRequest) -> list[Output[Any]]:
+        results: list[Output[Any]] = []
+        for ident in req.vms:
+            item = BatchItem(
+                cluster_uuid=ident.cluster_uuid,
+                tenant=ident.tenant,
+                compute_uuid=ident.compute_uuid,
+                compute_name=ident.compute_name,
+                cluster_name=p.world.clusters.get(ident.cluster_uuid, ""),
+            )
+            try:
+                operation(p, p.vm(ident))
+                results.append(lifecycle.ok_output(item))
+            except SimError as error:
+                results.append(lifecycle.failed_output(error, item))
+        return results
+
+    return handle
+
+
+def _batch_delete(p: Platform, req: BatchDeleteRequest) -> list[Output[Any]]:
+    one = DeleteRequest(
+        cluster_uuid="-", compute_uuid="-", real_delete=req.real_delete, is_delete_volumes=req.is_delete_volumes
+    )
+    return _batch(lambda p, vm: lifecycle.delete(p, vm, one))(p, req)
+
+
+def _empty(fn: Callable[[Platform, Any], None]) -> Callable[[Platform, Any], dict[str, Any]]:
+    def handle(p: Platform, req: Any) -> dict[str, Any]:
+        fn(p, req)
+        return {}
+
+    return handle
+
+
+def _on_vm(fn: Callable[..., Any], *fields: str) -> Callable[[Platform, Any], Any]:
+    """A handler for a per-VM endpoint: find the VM, then call fn(p, vm, req-or-fields)."""
+
+    def handle(p: Platform, req: Any) -> Any:
+        vm = p.vm(req)
+        args = [getattr(req, f) for f in fields] if fields else [req]
+        result = fn(p, vm, *args)
+        return {} if result is None else result
+
+    return handle
+
+
+def _vm_only(fn: Callable[[Platform, Vm], None]) -> Callable[[Platform, ComputeIdentifier], dict[str, Any]]:
+    def handle(p: Platform, req: ComputeIdentifier) -> dict[str, Any]:
+        fn(p, p.vm(req))
+        return {}
+
+    return handle
+
+
+ROUTES: list[Route] = [
+    Route(ep.LIST, ListQuery, lifecycle.list_vms),
+    Route(
+        ep.INSPECT, InspectQuery, lambda p, q: inspect_info(p.world, p.vm(_ident(q), include_trash=q.include_trash_vm))
+    ),
+    Route(ep.DETAIL, DetailQuery, _detail),
+    Route(ep.STATE_SUMMARY, StateSummaryQuery, lifecycle.state_summary),
+    Route(ep.LOG, ComputeIdentifier, lambda p, req: lifecycle.vm_log(p, p.vm(req))),
+    Route(ep.UNIFIED_CREATE, UnifiedCreateRequest, lifecycle.unified_create),
+    Route(ep.FROM_TEMPLATE, FromTemplateRequest, lifecycle.create_from_template),
+    Route(
+        ep.DELETE,
+        DeleteRequest,
+        lambda p, req: _empty(lambda p, r: lifecycle.delete(p, p.vm(r, include_trash=True), r))(p, req),
+    ),
+    Route(ep.BATCH_DELETE, BatchDeleteRequest, _batch_delete),
+    Route(ep.CLONE, CloneRequest, _on_vm(lifecycle.clone)),
+    Route(
+        ep.CLONE_PROGRESS, ComputeIdentifier, lambda p, req: Progress(progress=lifecycle.clone_progress(p, p.vm(req)))
+    ),
+    Route(ep.START, StartRequest, _power("start")),
+    *[
+        Route(getattr(ep, name.upper()), PowerRequest, _power(name))
+        for name in ("shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
+    ],
+    Route(ep.BATCH_START, BatchStartRequest, _batch(power.start)),
+    *[
+        Route(getattr(ep, f"BATCH_{name.upper()}"), BatchPowerRequest, _batch(power.OPERATIONS[name]))
+        for name in ("shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
+    ],
+    Route(ep.VCPU_SET, VcpuSetRequest, _on_vm(devices.set_vcpu)),
+    Route(ep.VMEMORY_SET, VmemorySetRequest, _on_vm(devices.set_memory)),
+    Route(ep.META_SET, MetaSetRequest, _on_vm(devices.set_meta)),
+    Route(ep.BOOTORDER_SET, BootOrderSetRequest, _on_vm(devices.set_boot_order)),
+    Route(ep.DISK_ATTACH, DiskAttachRequest, _on_vm(devices.attach_disk)),
+    Route(ep.DISK_UPDATE, DiskUpdateRequest, _on_vm(devices.update_disk)),
+    Route(ep.DISK_DETACH, DiskDetachRequest, _on_vm(devices.detach_disk, "target_device")),
+    Route(
+        ep.INTERFACE_ATTACH,
+        InterfaceAttachRequest,
+        lambda p, req: {"interface_return": devices.attach_interface(p, p.vm(req), req)},
+    ),
+    Route(ep.INTERFACE_DETACH, InterfaceDetachRequest, _on_vm(devices.detach_interface, "mac_address")),
+    Route(ep.INTERFACE_SETQOS, InterfaceSetQosRequest, _on_vm(devices.set_interface_qos)),
+    Route(ep.CDROM_ATTACH, CdromAttachRequest, _on_vm(devices.attach_cdrom)),
+    Route(ep.CDROM_DETACH, ComputeIdentifier, _vm_only(devices.detach_cdrom)),
+    Route(
+        ep.MIGRATE, MigrateRequest, lambda p, req: {"compute_name": migration.migrate(p, p.vm(req), req.destination)}
+    ),
+    Route(ep.MIGRATE_ABORT, ComputeIdentifier, _vm_only(migration.migrate_abort)),
+    Route(ep.CROSS_CLUSTER_MIGRATE, CrossClusterMigrateRequest, _on_vm(migration.cross_cluster_migrate)),
+    Route(ep.CROSS_CLUSTER_CANCEL, ComputeIdentifier, _vm_only(migration.cross_cluster_cancel)),
+    Route(
+        ep.CROSS_CLUSTER_PROGRESS,
+        ComputeIdentifier,
+        lambda p, req: Progress(progress=migration.cross_cluster_progress(p, p.vm(req))),
+    ),
+    Route(ep.GROUP_CREATE, GroupCreateRequest, groups.create),
+    Route(ep.GROUP_DELETE, GroupRef, _empty(groups.delete)),
+    Route(ep.GROUP_UPDATE, GroupUpdateRequest, _empty(groups.update)),
+    Route(ep.GROUP_MOVE, GroupMoveRequest, _empty(groups.move)),
+    Route(ep.GROUP_INSPECT, GroupInspectQuery, lambda p, q: groups.inspect(p, q.cluster_uuid, q.tenant, q.group_uuid)),
+    Route(ep.GROUP_TREE, GroupTreeQuery, groups.tree),
+]
+
+
+def envelope(scode: int, message: str, message_cn: str, desc: str = "", data: Any = None) -> dict[str, Any]:
+    return Output[Any](scode=scode, message=message, message_cn=message_cn, desc=desc, data=data).model_dump(
+        mode="json", by_alias=True
+    )
+
+
+def _error_envelope(error: SimError) -> dict[str, Any]:
+    return envelope(error.scode, error.message, error.message_cn, error.desc)
+
+
+def _success(data: Any) -> dict[str, Any]:
+    if isinstance(data, list):  # a batch: per-item Outputs
+        fail = sum(1 for item in data if item.scode != 0)
+        data = BatchOutput[Any](success=len(data) - fail, fail=fail, results=data)
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json", by_alias=True)
+    return envelope(0, "success", "成功", data=data)
+
+
+def _validation_desc(errors: list[Any]) -> str:
+    parts = []
+    for err in errors[:5]:
+        loc = ".".join(str(x) for x in err["loc"] if x not in ("body", "query"))
+        parts.append(f"{loc or 'body'}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class SimState:
+    """What the app keeps besides the platform: call counts and the token it requires."""
+
+    def __init__(self, platform: Platform, token: str | None) -> None:
+        self.platform = platform
+        self.token = token
+        self.calls: Counter[str] = Counter()
+        self.started = time.time()
+
+
+def create_app(platform: Platform, *, token: str | None = None) -> FastAPI:
+    app = FastAPI(title="vmop compute API simulator", version="1", description=__doc__)
+    state = SimState(platform, token)
+    app.state.sim = state
+
+    @app.middleware("http")
+    async def platform_behaviour(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        path = request.url.path
+        if not path.startswith(API_PREFIX):
+            response: Response = await call_next(request)
+            return response
+        name = path.removeprefix(API_PREFIX)
+        if state.token is not None and request.headers.get("authorization") != f"Bearer {state.token}":
+            return JSONResponse(
+                _error_envelope(SimError(Scode.UNAUTHORIZED, "a valid bearer token is required")), status_code=401
+            )
+        state.calls[name] += 1
+        dice = state.platform.dice
+        if state.platform.faults.latency_ms:
+            await asyncio.sleep(state.platform.faults.latency_ms / 1000)
+        if dice.timeout(name):
+            await asyncio.sleep(state.platform.faults.hang_seconds)
+        if dice.http_error(name):
+            return Response("Service Unavailable", status_code=503, media_type="text/plain")
+        forced = dice.forced_scode(name)
+        if forced is not None:
+            return JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}")))
+        state.platform.world.advance()
+        response = await call_next(request)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
+        desc = _validation_desc(list(exc.errors()))
+        return JSONResponse(_error_envelope(SimError(Scode.INVALID_PARAMETER, desc)))
+
+    for route in ROUTES:
+        _register(app, state, route)
+
+    @app.api_route(API_PREFIX + "{rest:path}", methods=["GET", "POST", "PUT", "DELETE"], include_in_schema=False)
+    async def unsupported(rest: str) -> JSONResponse:
+        error = SimError(Scode.UNSUPPORTED_ENDPOINT, f"/v1/compute/{rest} is not modelled by vmop sim")
+        return JSONResponse(_error_envelope(error), status_code=404)
+
+    _register_control(app, state)
+    return app
+
+
+def _dispatch(state: SimState, route: Route, request_model: RequestModel) -> JSONResponse:
+    try:
+        return JSONResponse(_success(route.handle(state.platform, request_model)))
+    except SimError as error:
+        return JSONResponse(_error_envelope(error))
+
+
+def _register(app: FastAPI, state: SimState, route: Route) -> None:
+    model = route.model
+    path = route.endpoint.path
+    if route.endpoint.method == "GET":
+        params = [
+            {
+                "name": name,
+                "in": "query",
+                "required": field.is_required(),
+                "schema": {"type": _json_type(field.annotation)},
+            }
+            for name, field in model.model_fields.items()
+        ]
+
+        async def get_endpoint(request: Request) -> JSONResponse:
+            try:
+                query = model.model_validate(dict(request.query_params), strict=False)
+            except ValidationError as exc:
+                return JSONResponse(
+                    _error_envelope(SimError(Scode.INVALID_PARAMETER, _validation_desc(list(exc.errors()))))
+                )
+            return _dispatch(state, route, query)
+
+        app.get(path, openapi_extra={"parameters": params}, name=path)(get_endpoint)
+        return
+
+    async def post_endpoint(body: model = Body()) -> JSONResponse:  # type: ignore[valid-type]  # noqa: B008
+        return _dispatch(state, route, body)
+
+    app.post(path, name=path)(post_endpoint)
+
+
+def _json_type(annotation: Any) -> str:
+    return {bool: "boolean", int: "integer"}.get(annotation, "string")
+
+
+def _register_control(app: FastAPI, state: SimState) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/sim/stats")
+    async def stats() -> dict[str, Any]:
+        return {"calls": dict(state.calls), "total": sum(state.calls.values()), "vms": len(state.platform.world.vms)}
+
+    @app.get("/sim/faults")
+    async def get_faults() -> Faults:
+        return state.platform.faults
+
+    @app.put("/sim/faults")
+    async def put_faults(faults: Faults) -> Faults:
+        state.platform.set_faults(faults)
+        return faults
+
+    @app.get("/sim/timings")
+    async def get_timings() -> Timings:
+        return state.platform.timings
+
+    @app.put("/sim/timings")
+    async def put_timings(timings: Timings) -> Timings:
+        state.platform.timings = timings
+        return timings
+
+    @app.get("/sim/volumes")
+    async def volumes() -> list[dict[str, Any]]:
+        return [vars(v) for v in state.platform.world.volumes.values()]
+
+    @app.post("/sim/volumes")
+    async def add_volume(volume: dict[str, Any] = Body()) -> dict[str, Any]:  # noqa: B008
+        """Make a free volume (the compute API creates volumes only with VMs)."""
+        created = Volume(**volume)
+        state.platform.world.volumes[created.uuid] = created
+        return vars(created)

@@ -1,0 +1,61 @@
+"""What the simulator can be told to do wrong, and how long its asynchronous actions take.
+
+Deterministic: every random draw comes from one ``random.Random(seed)``.
+"""
+
+from __future__ import annotations
+
+import random
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Timings(BaseModel):
+    """Durations of the platform's asynchronous effects, in seconds."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    boot: float = Field(default=1.0, ge=0, description="start -> guest agent connected")
+    guest_shutdown: float = Field(default=1.0, ge=0, description="shutdown request -> shut off")
+    migration: float = Field(default=3.0, ge=0)
+    clone: float = Field(default=2.0, ge=0)
+
+
+class Faults(BaseModel):
+    """Faults to inject. Endpoint keys are paths without the /v1/compute/ prefix; "*" matches any."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    latency_ms: float = Field(default=0, ge=0, description="added to every call")
+    http_error_rate: dict[str, float] = Field(default_factory=dict, description="share of calls answered HTTP 503")
+    timeout_rate: dict[str, float] = Field(default_factory=dict, description="share of calls that hang past timeouts")
+    hang_seconds: float = Field(default=30.0, ge=0, description="how long a 'timed out' call hangs")
+    forced_scode: dict[str, int] = Field(default_factory=dict, description="endpoint -> scode it always answers")
+    guest_ignores_shutdown: bool = False
+    no_guest_agent: bool = False
+    migration_fails: bool = False
+    unreachable_hosts: list[str] = Field(default_factory=list, description="host ips cross-cluster cannot reach")
+
+
+class FaultDice:
+    """Draws the injected failures for one endpoint at a time."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self._rng = random.Random(faults.seed)
+
+    def _rate(self, table: dict[str, float], endpoint: str) -> float:
+        return table.get(endpoint, table.get("*", 0.0))
+
+    def http_error(self, endpoint: str) -> bool:
+        rate = self._rate(self.faults.http_error_rate, endpoint)
+        return rate > 0 and self._rng.random() < rate
+
+    def timeout(self, endpoint: str) -> bool:
+        rate = self._rate(self.faults.timeout_rate, endpoint)
+        return rate > 0 and self._rng.random() < rate
+
+    def forced_scode(self, endpoint: str) -> int | None:
+        table = self.faults.forced_scode
+        return table.get(endpoint, table.get("*"))

@@ -1,0 +1,113 @@
+"""Power operations: start, shutdown, shutoff, reboot, reset, suspend, resume, save, restore."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vmop.compute.rules import HIBERNATED_ACTION, HIBERNATED_STATE, is_hibernated
+from vmop.compute.scodes import Scode
+from vmop.sim.errors import SimError
+from vmop.sim.platform import Platform, require
+from vmop.sim.world import Vm
+
+PowerOperation = Callable[[Platform, Vm], None]
+
+
+def _power_tag(vm: Vm) -> str:
+    return f"{vm.uuid}:power"
+
+
+def _boot_guest(p: Platform, vm: Vm) -> None:
+    """The guest boots; its agent connects after the boot time (never, with no_guest_agent)."""
+    vm.ga_state = "pending"
+    p.world.cancel(_power_tag(vm))
+    if p.faults.no_guest_agent:
+        return
+
+    def connected() -> None:
+        if vm.state == "running":
+            vm.ga_state = "connected"
+
+    p.world.schedule(p.timings.boot, connected, _power_tag(vm))
+
+
+def _powered_off(p: Platform, vm: Vm) -> None:
+    p.world.cancel(_power_tag(vm))
+    vm.state, vm.ga_state = "shutoff", "disconnected"
+
+
+def start(p: Platform, vm: Vm) -> None:
+    require(vm, "start", states=("shutoff",))
+    vm.state = "running"
+    vm.host = vm.host or p.world.first_host(vm.cluster_uuid)
+    _boot_guest(p, vm)
+    p.world.log(vm, "云服务器启动")
+
+
+def shutdown(p: Platform, vm: Vm) -> None:
+    require(vm, "shutdown", states=("running",), agent=True)
+    p.world.log(vm, "云服务器安全关机")
+    if p.faults.guest_ignores_shutdown:
+        return  # the call succeeds; the guest never powers off (the doc allows it)
+
+    def guest_done() -> None:
+        if vm.state == "running" and vm.action == "noaction":
+            _powered_off(p, vm)
+
+    p.world.schedule(p.timings.guest_shutdown, guest_done, _power_tag(vm))
+
+
+def shutoff(p: Platform, vm: Vm) -> None:
+    require(vm, "shutoff", states=("running",))
+    _powered_off(p, vm)
+    p.world.log(vm, "云服务器断电")
+
+
+def reboot(p: Platform, vm: Vm) -> None:
+    require(vm, "reboot", states=("running",), agent=True)
+    _boot_guest(p, vm)
+
+
+def reset(p: Platform, vm: Vm) -> None:
+    require(vm, "reset", states=("running",))
+    _boot_guest(p, vm)
+
+
+def suspend(p: Platform, vm: Vm) -> None:
+    require(vm, "suspend", states=("running",))
+    vm.state = "paused"
+
+
+def resume(p: Platform, vm: Vm) -> None:
+    require(vm, "resume", states=("paused",))
+    vm.state = "running"
+
+
+def save(p: Platform, vm: Vm) -> None:
+    require(vm, "save", states=("running",))
+    p.world.cancel(_power_tag(vm))
+    vm.state, vm.action, vm.ga_state = HIBERNATED_STATE, HIBERNATED_ACTION, "disconnected"
+
+
+def restore(p: Platform, vm: Vm) -> None:
+    # Wakes a hibernated VM, and also a guest-initiated sleep (pmsuspend).
+    if not (is_hibernated(vm.state, vm.action) or (vm.state == "pmsuspend" and vm.action == "noaction")):
+        raise SimError(
+            Scode.VM_STATE_INVALID,
+            f"restore needs a hibernated vm; vm {vm.uuid} is state={vm.state} action={vm.action}",
+        )
+    vm.state, vm.action = "running", "noaction"
+    _boot_guest(p, vm)
+
+
+OPERATIONS: dict[str, PowerOperation] = {
+    "start": start,
+    "shutdown": shutdown,
+    "shutoff": shutoff,
+    "reboot": reboot,
+    "reset": reset,
+    "suspend": suspend,
+    "resume": resume,
+    "save": save,
+    "restore": restore,
+}

@@ -1,0 +1,59 @@
+"""``vmop sim``: serve the simulator over HTTP (or HTTPS with a test CA)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from vmop.sim.app import create_app
+from vmop.sim.faults import Faults, Timings
+from vmop.sim.platform import Platform
+from vmop.sim.world import Seed, World, default_seed
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--seed", type=Path, help="YAML/JSON world (clusters, hosts, tenants, ...); default: the doc's")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every compute API call")
+    parser.add_argument("--boot-seconds", type=float, default=Timings().boot)
+    parser.add_argument("--migration-seconds", type=float, default=Timings().migration)
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='fault settings merged in order, e.g. \'{"forced_scode": {"start": 20926}}\'',
+    )
+    parser.add_argument("--random-seed", type=int, default=0, help="makes injected faults reproducible")
+    parser.add_argument("--token-file", type=Path, help="require this bearer token (read from the file)")
+    parser.add_argument("--tls-cert", type=Path)
+    parser.add_argument("--tls-key", type=Path)
+
+
+def build_platform(args: argparse.Namespace) -> Platform:
+    seed = Seed.load(args.seed) if args.seed else default_seed()
+    faults: dict[str, object] = {"seed": args.random_seed, "latency_ms": args.latency_ms}
+    for raw in args.fault:
+        faults.update(json.loads(raw))
+    timings = Timings(boot=args.boot_seconds, migration=args.migration_seconds)
+    return Platform(World(seed), timings, Faults.model_validate(faults))
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    token = args.token_file.read_text().strip() if args.token_file else None
+    app = create_app(build_platform(args), token=token)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        ssl_certfile=str(args.tls_cert) if args.tls_cert else None,
+        ssl_keyfile=str(args.tls_key) if args.tls_key else None,
+    )
+    return 0

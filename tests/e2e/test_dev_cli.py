@@ -1,0 +1,67 @@
+"""`vmop dev up|status|kubectl|down` as a user runs them: separate processes, one state dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vmop.dev.processes import Process
+
+pytestmark = pytest.mark.integration
+
+COMMAND_TIMEOUT = 300  # `up` includes building the binaries when the cache is cold
+
+
+def vmop_dev(state_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # Always a local control plane here, whatever cluster the session itself may be pointed at.
+    env = {k: v for k, v in os.environ.items() if k not in {"VMOP_USE_EXISTING_CLUSTER", "VMOP_DEV_STATE"}}
+    cmd = [sys.executable, "-m", "vmop", "dev", args[0], "--state-dir", str(state_dir), *args[1:]]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=COMMAND_TIMEOUT)
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    vmop_dev(tmp_path, "down")  # whatever the test got to, leave nothing running
+
+
+def test_up_status_down(state_dir: Path) -> None:
+    up = vmop_dev(state_dir, "up", "--no-sim")
+    assert up.returncode == 0, up.stderr
+    assert f"export KUBECONFIG={state_dir / 'kubeconfig'}\n" in up.stdout
+    recorded = json.loads((state_dir / "state.json").read_text())
+    started = [Process.from_json(p) for p in recorded["processes"]]
+    assert [p.name for p in started] == ["etcd", "kube-apiserver", "kube-controller-manager"]
+
+    # The components outlived `up`; a second `up` finds them instead of starting more.
+    again = vmop_dev(state_dir, "up", "--no-sim")
+    assert again.returncode == 0, again.stderr
+    assert "already up" in again.stderr
+    assert json.loads((state_dir / "state.json").read_text()) == recorded
+
+    status = vmop_dev(state_dir, "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert status.stdout.count(" running ") == 3
+    assert "readyz (https://127.0.0.1:" in status.stdout
+    assert "): ok\n" in status.stdout
+
+    kubectl = vmop_dev(state_dir, "kubectl", "--", "get", "namespace", "default", "-o", "name")
+    assert kubectl.returncode == 0, kubectl.stderr
+    assert kubectl.stdout == "namespace/default\n"
+
+    down = vmop_dev(state_dir, "down")
+    assert down.returncode == 0, down.stderr
+    assert not any(p.alive() for p in started)
+    assert not (state_dir / "state.json").exists()
+    assert not (state_dir / "etcd").exists()
+    assert (state_dir / "kube-apiserver.log").exists()  # logs are kept
+
+    after = vmop_dev(state_dir, "status")
+    assert after.returncode == 1
+    assert "not up" in after.stdout
