@@ -1,3 +1,34 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test layer."""
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from tests.support.simulation import FakeClock, make_platform
+from vmop.compute import ComputeClient, ComputeSettings, RetryPolicy
+from vmop.sim.app import create_app
+from vmop.sim.platform import Platform
+
+# control_plane: a real etcd + kube-apiserver + controller-manager per session (integration tests).
 pytest_plugins = ("vmop.dev.pytest_plugin",)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def platform(clock: FakeClock) -> Platform:
+    return make_platform(clock)
+
+
+@pytest.fixture
+async def client(platform: Platform) -> AsyncIterator[ComputeClient]:
+    """The real client talking to the real simulator app, in process."""
+    settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=3, base_delay=0.001))
+    async with ComputeClient(settings, transport=httpx.ASGITransport(app=create_app(platform))) as compute:
+        yield compute

@@ -372,7 +372,9 @@ def list_vms(p: Platform, q: ListQuery) -> VmList:
     clusters = [q.cluster_uuid] if q.cluster_uuid else sorted(p.world.clusters)
     if q.cluster_uuid:
         p.cluster(q.cluster_uuid)
-    found = sorted((vm for vm in p.world.vms.values() if _matches(vm, q, p)), key=lambda v: (v.create_time, v.uuid))
+    found = sorted(
+        (vm for vm in p.world.vms.values() if _matches(vm, q, p)), key=lambda v: v.create_time
+    )  # stable: creation order
     page = found[q.page_number * q.page_size : (q.page_number + 1) * q.page_size] if q.page_size > 0 else found
     counts: dict[str, int] = {}
     for vm in found:

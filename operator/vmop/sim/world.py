@@ -134,8 +134,8 @@ def default_seed() -> Seed:
                 uuid=c2,
                 name="host3222-cvm3322",
                 hosts=[
-                    SeedHost(uuid="963b6fd4-487e-4436-95c4-21a67aca5eaf", name="host3222", ip="10.30.32.22"),
                     SeedHost(uuid="3d1c6f0e-5d0b-4a43-9d7e-2a6f1b8c9e01", name="host3224", ip="10.30.32.24"),
+                    SeedHost(uuid="963b6fd4-487e-4436-95c4-21a67aca5eaf", name="host3222", ip="10.30.32.22"),
                 ],
             ),
             SeedCluster(
