@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 def test_up_status_down(state_dir: Path) -> None:
     up = vmop_dev(state_dir, "up", "--no-sim")
     assert up.returncode == 0, up.stderr
-    assert f"export KUBECONFIG={state_dir / 'kubeconfig'}\n" in up.stdout
+    assert f"export KUBECONFIG={shlex.quote(str(state_dir / 'kubeconfig'))}\n" in up.stdout
     recorded = json.loads((state_dir / "state.json").read_text())
     started = [Process.from_json(p) for p in recorded["processes"]]
     assert [p.name for p in started] == ["etcd", "kube-apiserver", "kube-controller-manager"]

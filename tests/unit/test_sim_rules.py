@@ -341,7 +341,9 @@ async def test_list_pages_and_filters(client: ComputeClient) -> None:
     assert sorted(vm.name for vm in every) == [f"page-{i}" for i in range(5)]
     exact = await client.list_vms(ListQuery(cluster_uuid=CLUSTER, filter_name="page-3"))
     assert [vm.name for vm in exact.domains] == ["page-3"]
-    assert (await client.list_vms(ListQuery(cluster_uuid=CLUSTER, tenant=TENANT, filter_state="running"))).total_count == 0
+    assert (
+        await client.list_vms(ListQuery(cluster_uuid=CLUSTER, tenant=TENANT, filter_state="running"))
+    ).total_count == 0
 
 
 # ---------------------------------------------------------------- migration

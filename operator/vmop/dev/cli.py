@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,14 +59,14 @@ def dev_command(args: argparse.Namespace) -> int:
     state_dir: Path = args.state_dir or default_state_dir()
     try:
         result: int = args.dev_func(args, state_dir)
-    except (BuildError, StartupError, PkiError, CommandError) as error:
+    except (BuildError, StartupError, PkiError, CommandError, subprocess.TimeoutExpired) as error:
         print(f"vmop dev {args.dev_command}: {error}", file=sys.stderr)
         return 1
     return result
 
 
 def _print_env(plane: ControlPlane) -> None:
-    print(f"export KUBECONFIG={plane.kubeconfig}")
+    print(f"export KUBECONFIG={shlex.quote(str(plane.kubeconfig))}")
     if plane.sim_url:
         print(f"# compute simulator: {plane.sim_url}")
     print(f"# logs and state: {plane.state_dir}")
@@ -79,7 +81,9 @@ def _up(args: argparse.Namespace, state_dir: Path) -> int:
     if running:
         dead = ", ".join(name for name, alive in running.alive().items() if not alive)
         print(f"vmop dev: {dead} no longer running; restarting everything", file=sys.stderr)
-    plane = start(state_dir, ensure_binaries(), crds_dir=args.crds, with_sim=args.with_sim, timeout=args.timeout)
+    binaries = ensure_binaries()
+    print(f"vmop dev: starting in {state_dir} (logs: <name>.log there)", file=sys.stderr)
+    plane = start(state_dir, binaries, crds_dir=args.crds, with_sim=args.with_sim, timeout=args.timeout)
     _print_env(plane)
     return 0
 

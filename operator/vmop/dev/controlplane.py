@@ -154,7 +154,10 @@ class ControlPlane:
     def ready(self) -> bool:
         """The apiserver's ``/readyz`` says ok (asked through kubectl, so it also works for an
         existing cluster and checks the kubeconfig)."""
-        proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+        try:
+            proc = self.kubectl("get", "--raw", "/readyz", check=False, timeout=10)
+        except subprocess.TimeoutExpired:
+            return False
         return proc.returncode == 0 and proc.stdout.strip() == "ok"
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from ssl import SSLContext
+from typing import Any
 
 POLL_INTERVAL = 0.1
 
@@ -43,14 +44,8 @@ class Process:
         return {"name": self.name, "pid": self.pid, "start_time": self.start_time, "log": str(self.log)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Process:
-        start_time = data["start_time"]
-        return cls(
-            name=str(data["name"]),
-            pid=int(str(data["pid"])),
-            start_time=None if start_time is None else int(str(start_time)),
-            log=Path(str(data["log"])),
-        )
+    def from_json(cls, data: Mapping[str, Any]) -> Process:
+        return cls(name=data["name"], pid=data["pid"], start_time=data["start_time"], log=Path(data["log"]))
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -85,8 +80,8 @@ def _signal_reaches(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # exists, just not ours to signal
+        pass
     return True
 
 
@@ -96,7 +91,7 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def spawn(name: str, cmd: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -> Process:
+def spawn(name: str, cmd: Sequence[str], log: Path) -> Process:
     """Start ``cmd`` in its own session, output to ``log``, so it survives our exit and Ctrl-C."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -105,7 +100,6 @@ def spawn(name: str, cmd: Sequence[str], log: Path, env: Mapping[str, str] | Non
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env=None if env is None else dict(env),
         )
     return Process(name=name, pid=proc.pid, start_time=_start_time(proc.pid), log=log)
 
@@ -145,8 +139,10 @@ def http_ok(url: str, *, context: SSLContext | None = None, token: str | None = 
     request = urllib.request.Request(url)
     if token:
         request.add_header("Authorization", f"Bearer {token}")
+    # Everything polled is on loopback: never through an HTTP(S)_PROXY from the environment.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
     try:
-        with urllib.request.urlopen(request, timeout=2, context=context) as response:
+        with opener.open(request, timeout=2) as response:
             return int(response.status) == 200
     except (OSError, http.client.HTTPException):  # URLError and HTTPError are OSErrors
         return False

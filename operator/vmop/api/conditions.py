@@ -1,0 +1,66 @@
+"""Conditions as Kubernetes API conventions define them; types and reasons as constants."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vmop.api.base import ApiModel
+
+READY = "Ready"
+SYNCED = "Synced"
+RESTART_REQUIRED = "RestartRequired"
+
+
+class Reason:
+    """Machine-readable reasons (CamelCase), one place for all kinds."""
+
+    AVAILABLE = "Available"
+    CREATING = "Creating"
+    PROVISIONING = "Provisioning"
+    POWERING = "PowerTransition"
+    UPDATING = "Updating"
+    WAITING_FOR_ACTION = "WaitingForPlatformAction"
+    RECONCILED = "ReconcileSuccess"
+    COMPUTE_ERROR = "ComputeError"
+    UNAVAILABLE = "PlatformUnavailable"
+    CONFLICT = "NameConflict"
+    LOST = "Lost"
+    PAUSED = "ReconcilePaused"
+    OBSERVE_ONLY = "ObserveOnly"
+    DELETING = "Deleting"
+    PENDING_CHANGES = "PendingPowerCycle"
+    NO_CHANGES = "NoPendingChanges"
+    STOPPED = "Stopped"
+    GROUP_NOT_READY = "GroupNotReady"
+    MIGRATING = "Migrating"
+
+
+class Condition(ApiModel):
+    """The latest observation of one aspect of the object's state."""
+
+    type: str = Field(max_length=64)
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(max_length=128)
+    message: str = Field(default="", max_length=4096)
+    last_transition_time: str = Field(description="when status last changed (RFC 3339)")
+    observed_generation: int = Field(default=0, ge=0, description="the .metadata.generation this was set for")
+
+
+class LastError(ApiModel):
+    """The platform's own words about the last failed call."""
+
+    scode: int = Field(description="the compute API's error code")
+    message: str = ""
+    message_cn: str = Field(default="", description="the platform's Chinese message")
+    desc: str = Field(default="", description="the platform's detail")
+    operation: str = Field(default="", description="the compute API endpoint that failed")
+    time: str = Field(default="", description="when it failed (RFC 3339)")
+
+
+class Progress(ApiModel):
+    """How far a long platform action (import, clone, export, migration) has come."""
+
+    operation: str
+    percent: int = Field(ge=0, le=100)

@@ -1,0 +1,315 @@
+"""VirtualMachine (vmop.io/v1alpha1): one VM on the platform, in the declared shape and power state."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vmop.api.base import IMMUTABLE, ApiModel, cel, validations
+from vmop.api.conditions import Condition, LastError, Progress
+from vmop.compute.rules import CACHE_MODES, DEVICE_PATTERN, DEVICE_PATTERN_BY_BUS
+
+UUID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
+MAC_PATTERN = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+MAX_MEMORY = "256Gi"
+
+PowerState = Literal["Running", "Stopped", "Suspended", "Hibernated"]
+Bus = Literal["ide", "scsi", "virtio", "sata"]
+
+
+def _device_matches_bus_rule() -> str:
+    per_bus = " || ".join(
+        f"(self.bus == '{bus}' && self.device.matches('{pattern}'))" for bus, pattern in DEVICE_PATTERN_BY_BUS.items()
+    )
+    return f"!has(self.device) || !has(self.bus) || {per_bus}"
+
+
+class Cpu(ApiModel):
+    """vCPU topology: sockets x cores is the maximum; current may be raised while running (hot-add)."""
+
+    sockets: int = Field(default=1, ge=1, le=64)
+    cores: int = Field(default=1, ge=1, le=128, description="cores per socket")
+    current: int | None = Field(default=None, ge=1, le=1024, description="vCPUs online; defaults to sockets*cores")
+    max: int | None = Field(default=None, ge=1, le=1024, description="if set, must equal sockets*cores")
+    baseline: str | None = Field(default=None, max_length=128, description="CPU model baseline, e.g. Haswell-noTSX")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("!has(self.max) || self.max == self.sockets * self.cores", "cpu.max must equal sockets * cores"),
+            cel(
+                "!has(self.current) || self.current <= self.sockets * self.cores",
+                "cpu.current must not exceed sockets * cores",
+            ),
+        )
+    }
+
+
+class DiskImage(ApiModel):
+    """An image to import into a new volume when the VM is created (unified_import)."""
+
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
+    repository: str = Field(pattern=UUID_PATTERN, max_length=64, description="image repository uuid")
+    name: str | None = Field(default=None, max_length=255)
+
+
+class Disk(ApiModel):
+    """A disk: a new volume (size + pool, optionally from an image) or an existing volume."""
+
+    name: str = Field(
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="a name for the disk within this VM (used in pendingChanges)",
+    )
+    device: str | None = Field(
+        default=None,
+        pattern=DEVICE_PATTERN,
+        description="ide: hd[a-c] (the doc also writes id[a-c]), scsi/sata: sd[a-o], "
+        "virtio: vd[a-o]; picked by the platform from bus when unset",
+    )
+    bus: Bus = Field(default="virtio", description="scsi disks can be detached while running; others need a stop")
+    cache_mode: Literal[CACHE_MODES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="writeback/writethrough on scsi make the platform use virtio"
+    )
+    size: str | None = Field(
+        default=None, pattern=QUANTITY_PATTERN, max_length=32, description="size of a new volume, e.g. 20Gi"
+    )
+    pool: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="storage pool uuid")
+    volume: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="an existing volume's uuid (attach, never create)",
+    )
+    image: DiskImage | None = None
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.size) != has(self.volume)", "a disk needs exactly one source: size (+pool) or volume"),
+            cel("has(self.size) == has(self.pool)", "a new volume needs both size and pool"),
+            cel("!has(self.image) || has(self.size)", "image import needs a new volume (size + pool)"),
+            cel(
+                _device_matches_bus_rule(),
+                "device does not match bus (ide: hd[a-c], scsi/sata: sd[a-o], virtio: vd[a-o])",
+            ),
+            cel(
+                "!has(self.size) || isQuantity(self.size) && quantity(self.size).isGreaterThan(quantity('0'))",
+                "size must be a positive quantity",
+            ),
+            cel(
+                "!has(self.cacheMode) || !(self.cacheMode in ['writeback', 'writethrough']) || self.bus != 'scsi'",
+                "writeback/writethrough caching is not possible on scsi (the platform would switch the bus to virtio)",
+            ),
+        )
+    }
+
+
+class Bandwidth(ApiModel):
+    average: int = Field(default=0, ge=0, description="kB/s; 0 means no limit")
+    peak: int = Field(default=0, ge=0, description="kB/s")
+    burst: int = Field(default=0, ge=0, description="kB")
+
+
+class Qos(ApiModel):
+    inbound: Bandwidth | None = None
+    outbound: Bandwidth | None = None
+
+
+class NetworkInterface(ApiModel):
+    """A NIC on a local network (port group) or the VPC network ("internal")."""
+
+    name: str = Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    model: Literal["virtio", "e1000", "rtl8139"] = "virtio"
+    network: str = Field(max_length=128, description='local network name, or "internal" for VPC')
+    port_group: str | None = Field(
+        default=None, pattern=UUID_PATTERN, max_length=64, description="required on local networks"
+    )
+    vlan_ids: list[int] | None = Field(default=None, max_length=16, description="only where the port group has VLANs")
+    mac: str | None = Field(default=None, pattern=MAC_PATTERN, description="lower-case; assigned when unset")
+    bound_ip: str | None = Field(default=None, max_length=64, description="IP bound to this NIC")
+    switch: str | None = Field(default=None, max_length=64, description="VPC switch uuid (network internal)")
+    qos: Qos | None = None
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("self.network == 'internal' || has(self.portGroup)", "portGroup is required on a local network"),
+            cel("self.network != 'internal' || has(self.switch)", "switch is required on the internal (VPC) network"),
+        )
+    }
+
+
+class Cdrom(ApiModel):
+    image: str = Field(max_length=255, description="ISO image name")
+    repository: str = Field(pattern=UUID_PATTERN, max_length=64)
+
+
+class Template(ApiModel):
+    """Create from a platform VM template (create/from_template) instead of from scratch."""
+
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
+    linked_clone: bool = False
+    snapshot: str | None = Field(default=None, max_length=255)
+    component_cache: bool = Field(default=False, description="needs linkedClone")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("!self.componentCache || self.linkedClone", "componentCache needs linkedClone")
+        )
+    }
+
+
+class GroupRef(ApiModel):
+    name: str = Field(max_length=253, description="a VmGroup in the same namespace")
+
+
+class Adopt(ApiModel):
+    """Take over a VM that already exists on the platform instead of creating one."""
+
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
+    observe_only: bool = Field(default=False, description="only report its state; never change or delete it")
+
+
+class Meta(ApiModel):
+    """Platform VM options (ComputeMeta)."""
+
+    os_loader: Literal["BIOS", "UEFI"] | None = None
+    vnc: bool | None = None
+    nested_virtualization: bool | None = None
+    panic_model: Literal["isa", "none"] | None = None
+    memory_security: bool | None = None
+
+
+class VirtualMachineSpec(ApiModel):
+    """The VM as it should be. vmop never writes here."""
+
+    cluster: str = Field(
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="platform cluster uuid",
+        json_schema_extra=validations(cel("self == oldSelf", "cluster is immutable; use a VmMigration to move the VM")),
+    )
+    tenant: str = Field(
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="platform tenant uuid",
+        json_schema_extra=validations(IMMUTABLE),
+    )
+    zone: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="resource pool uuid")
+    group_ref: GroupRef | None = Field(default=None, description="a VmGroup whose uuid becomes the VM's group")
+    group: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="a raw group uuid")
+    name: str | None = Field(
+        default=None, min_length=1, max_length=128, description="name on the platform; defaults to metadata.name"
+    )
+    os: str = Field(default="CentOS x64", max_length=128)
+    type: str = Field(default="GUS", max_length=32, description="platform VM type")
+    cpu: Cpu = Field(default_factory=Cpu)
+    memory: str = Field(
+        default="1Gi",
+        pattern=QUANTITY_PATTERN,
+        max_length=32,
+        json_schema_extra=validations(
+            cel(
+                f"isQuantity(self) && quantity(self).isGreaterThan(quantity('0')) && "
+                f"quantity(self).compareTo(quantity('{MAX_MEMORY}')) <= 0",
+                f"memory must be a positive quantity of at most {MAX_MEMORY}",
+            )
+        ),
+    )
+    disks: list[Disk] = Field(default_factory=list, max_length=16)
+    interfaces: list[NetworkInterface] = Field(default_factory=list, max_length=8)
+    cdrom: Cdrom | None = None
+    boot_order: list[str] | None = Field(
+        default=None, max_length=32, description="disk names (devices), NIC names, in boot order"
+    )
+    ha_mode: Literal["on", "off"] = "on"
+    meta: Meta | None = None
+    template: Template | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
+    power_state: PowerState = "Running"
+    shutdown_timeout_seconds: int = Field(
+        default=120, ge=0, le=86400, description="graceful shutdown first; hard shutoff after this long"
+    )
+    update_policy: Literal["OnPowerCycle", "Restart"] = Field(
+        default="OnPowerCycle", description="changes that need the VM off: wait for the next stop, or restart now"
+    )
+    deletion_policy: Literal["Delete", "Retain"] | None = Field(
+        default=None, description="unset: the namespace's vmop.io/deletion-policy annotation, else the operator's"
+    )
+    delete_mode: Literal["Trash", "Permanent"] = Field(
+        default="Permanent", description="Trash moves the VM to the recycle bin"
+    )
+    delete_volumes: bool = True
+    recreate_on_loss: bool = Field(
+        default=True, description="a VM deleted behind vmop's back is recreated; false: phase Lost"
+    )
+    adopt: Adopt | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("!(has(self.groupRef) && has(self.group))", "set groupRef or group, not both"),
+            cel("self.disks.all(d, self.disks.exists_one(e, e.name == d.name))", "disk names must be unique"),
+            cel(
+                "self.disks.all(d, !has(d.device) || self.disks.exists_one(e, has(e.device) && e.device == d.device))",
+                "disk devices must be unique",
+            ),
+            cel(
+                "self.interfaces.all(i, self.interfaces.exists_one(j, j.name == i.name))",
+                "interface names must be unique",
+            ),
+            cel(
+                "has(self.template) || has(self.adopt) || size(self.disks) > 0",
+                "a VM created from scratch needs at least one disk",
+            ),
+            cel(
+                "!has(self.bootOrder) || self.bootOrder.all(b, self.disks.exists(d, d.name == b) || "
+                "self.interfaces.exists(i, i.name == b))",
+                "bootOrder entries must name disks or interfaces",
+            ),
+            cel("!has(oldSelf.adopt) || has(self.adopt)", "adopt cannot be removed", field_path=".adopt"),
+        )
+    }
+
+
+Phase = Literal[
+    "Pending",
+    "Creating",
+    "Provisioning",
+    "Running",
+    "Stopped",
+    "Suspended",
+    "Hibernated",
+    "Updating",
+    "Migrating",
+    "Deleting",
+    "Failed",
+    "Lost",
+    "Conflict",
+]
+
+
+class VirtualMachineStatus(ApiModel):
+    """What vmop sees on the platform, and how reconciling went."""
+
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    uuid: str | None = Field(default=None, description="the VM's uuid on the platform")
+    cluster: str | None = None
+    tenant: str | None = None
+    name: str | None = Field(default=None, description="the VM's name on the platform")
+    host: str | None = Field(default=None, description="host uuid it runs on")
+    state: str | None = Field(default=None, description="platform state: running, shutoff, paused, ...")
+    action: str | None = Field(default=None, description="platform action: noaction, migrating, cloning, ...")
+    agent: str | None = Field(default=None, description="guest agent: connected, disconnected, pending")
+    ips: list[str] | None = None
+    macs: list[str] | None = None
+    volumes: list[str] | None = None
+    cpus: int | None = None
+    memory: str | None = None
+    group: str | None = Field(default=None, description="platform group uuid")
+    conditions: list[Condition] | None = None
+    last_error: LastError | None = None
+    progress: Progress | None = None
+    pending_changes: list[str] | None = Field(default=None, description="fields the next power cycle applies")
+    create_pending_since: str | None = Field(default=None, description="a create was sent at this time (RFC 3339)")
+    shutdown_requested_at: str | None = Field(default=None, description="graceful shutdown sent at (RFC 3339)")
+    reconcile_requested: str | None = Field(default=None, description="the handled vmop.io/reconcile-request value")
