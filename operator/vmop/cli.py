@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 NOT_YET = 2
 
@@ -23,6 +24,20 @@ def _sim(args: argparse.Namespace) -> int:
     return serve(args)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from vmop.run import run
+
+    return run(args)
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from vmop.api.crd import write_crds
+
+    for path in write_crds(args.output):
+        print(path)
+    return 0
+
+
 def _dev(args: argparse.Namespace) -> int:
     from vmop.dev.cli import dev_command
 
@@ -33,11 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the operator against a kubeconfig and a compute endpoint")
-    run.set_defaults(func=_not_yet("run"))
+    from vmop.run import add_arguments as add_run_arguments
 
-    crds = sub.add_parser("crds", help="write (or apply) the CRDs generated from the models")
-    crds.set_defaults(func=_not_yet("crds"))
+    run = sub.add_parser("run", help="run the operator against a kubeconfig and a compute endpoint")
+    add_run_arguments(run)
+    run.set_defaults(func=_run)
+
+    crds = sub.add_parser("crds", help="write the CRDs generated from the models")
+    crds.add_argument("--output", type=Path, default=Path("crds"), help="folder to write into (default: crds)")
+    crds.set_defaults(func=_crds)
 
     from vmop.sim.server import add_arguments as add_sim_arguments
 

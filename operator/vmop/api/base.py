@@ -16,6 +16,12 @@ class ApiModel(BaseModel):
     )
 
 
+# Reasons a CEL rule may give (unset: FieldValueInvalid). FieldValueDuplicate exists too, but the
+# apiserver (v1.37) then reports a bare "Duplicate value", without the rule's message.
+REQUIRED = "FieldValueRequired"
+FORBIDDEN = "FieldValueForbidden"
+
+
 def cel(rule: str, message: str, *, field_path: str | None = None, reason: str | None = None) -> dict[str, Any]:
     """One x-kubernetes-validations entry (a CEL rule the apiserver enforces at admission)."""
     entry: dict[str, Any] = {"rule": rule, "message": message}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
+from pydantic.config import JsonDict
 
-from vmop.api.base import IMMUTABLE, ApiModel, cel, validations
+from vmop.api.base import FORBIDDEN, IMMUTABLE, REQUIRED, ApiModel, cel, validations
 from vmop.api.conditions import Condition, LastError, Progress
 from vmop.compute.rules import CACHE_MODES, DEVICE_PATTERN, DEVICE_PATTERN_BY_BUS
 
@@ -14,6 +15,9 @@ UUID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
 MAC_PATTERN = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 MAX_MEMORY = "256Gi"
+
+# Names are list-map keys: the apiserver itself refuses duplicates, at no CEL cost.
+LIST_MAP_BY_NAME: JsonDict = {"default": [], "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
 
 PowerState = Literal["Running", "Stopped", "Suspended", "Hibernated"]
 Bus = Literal["ide", "scsi", "virtio", "sata"]
@@ -37,10 +41,15 @@ class Cpu(ApiModel):
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
-            cel("!has(self.max) || self.max == self.sockets * self.cores", "cpu.max must equal sockets * cores"),
+            cel(
+                "!has(self.max) || self.max == self.sockets * self.cores",
+                "cpu.max must equal sockets * cores",
+                field_path=".max",
+            ),
             cel(
                 "!has(self.current) || self.current <= self.sockets * self.cores",
                 "cpu.current must not exceed sockets * cores",
+                field_path=".current",
             ),
         )
     }
@@ -65,6 +74,7 @@ class Disk(ApiModel):
     device: str | None = Field(
         default=None,
         pattern=DEVICE_PATTERN,
+        max_length=3,
         description="ide: hd[a-c] (the doc also writes id[a-c]), scsi/sata: sd[a-o], "
         "virtio: vd[a-o]; picked by the platform from bus when unset",
     )
@@ -88,18 +98,25 @@ class Disk(ApiModel):
         "json_schema_extra": validations(
             cel("has(self.size) != has(self.volume)", "a disk needs exactly one source: size (+pool) or volume"),
             cel("has(self.size) == has(self.pool)", "a new volume needs both size and pool"),
-            cel("!has(self.image) || has(self.size)", "image import needs a new volume (size + pool)"),
+            cel(
+                "!has(self.image) || has(self.size)",
+                "image import needs a new volume (size + pool)",
+                field_path=".image",
+            ),
             cel(
                 _device_matches_bus_rule(),
                 "device does not match bus (ide: hd[a-c], scsi/sata: sd[a-o], virtio: vd[a-o])",
+                field_path=".device",
             ),
             cel(
                 "!has(self.size) || isQuantity(self.size) && quantity(self.size).isGreaterThan(quantity('0'))",
                 "size must be a positive quantity",
+                field_path=".size",
             ),
             cel(
                 "!has(self.cacheMode) || !(self.cacheMode in ['writeback', 'writethrough']) || self.bus != 'scsi'",
                 "writeback/writethrough caching is not possible on scsi (the platform would switch the bus to virtio)",
+                field_path=".cacheMode",
             ),
         )
     }
@@ -126,15 +143,27 @@ class NetworkInterface(ApiModel):
         default=None, pattern=UUID_PATTERN, max_length=64, description="required on local networks"
     )
     vlan_ids: list[int] | None = Field(default=None, max_length=16, description="only where the port group has VLANs")
-    mac: str | None = Field(default=None, pattern=MAC_PATTERN, description="lower-case; assigned when unset")
+    mac: str | None = Field(
+        default=None, pattern=MAC_PATTERN, max_length=17, description="lower-case; assigned when unset"
+    )
     bound_ip: str | None = Field(default=None, max_length=64, description="IP bound to this NIC")
     switch: str | None = Field(default=None, max_length=64, description="VPC switch uuid (network internal)")
     qos: Qos | None = None
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
-            cel("self.network == 'internal' || has(self.portGroup)", "portGroup is required on a local network"),
-            cel("self.network != 'internal' || has(self.switch)", "switch is required on the internal (VPC) network"),
+            cel(
+                "self.network == 'internal' || has(self.portGroup)",
+                "portGroup is required on a local network",
+                field_path=".portGroup",
+                reason=REQUIRED,
+            ),
+            cel(
+                "self.network != 'internal' || has(self.switch)",
+                "switch is required on the internal (VPC) network",
+                field_path=".switch",
+                reason=REQUIRED,
+            ),
         )
     }
 
@@ -154,7 +183,11 @@ class Template(ApiModel):
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
-            cel("!self.componentCache || self.linkedClone", "componentCache needs linkedClone")
+            cel(
+                "!self.componentCache || self.linkedClone",
+                "componentCache needs linkedClone",
+                field_path=".componentCache",
+            )
         )
     }
 
@@ -203,7 +236,7 @@ class VirtualMachineSpec(ApiModel):
     )
     os: str = Field(default="CentOS x64", max_length=128)
     type: str = Field(default="GUS", max_length=32, description="platform VM type")
-    cpu: Cpu = Field(default_factory=Cpu)
+    cpu: Cpu = Field(default_factory=Cpu, json_schema_extra={"default": {}})
     memory: str = Field(
         default="1Gi",
         pattern=QUANTITY_PATTERN,
@@ -216,11 +249,11 @@ class VirtualMachineSpec(ApiModel):
             )
         ),
     )
-    disks: list[Disk] = Field(default_factory=list, max_length=16)
-    interfaces: list[NetworkInterface] = Field(default_factory=list, max_length=8)
+    disks: list[Disk] = Field(default_factory=list, max_length=16, json_schema_extra=LIST_MAP_BY_NAME)
+    interfaces: list[NetworkInterface] = Field(default_factory=list, max_length=8, json_schema_extra=LIST_MAP_BY_NAME)
     cdrom: Cdrom | None = None
-    boot_order: list[str] | None = Field(
-        default=None, max_length=32, description="disk names (devices), NIC names, in boot order"
+    boot_order: list[Annotated[str, Field(max_length=63)]] | None = Field(
+        default=None, max_length=16, description="disk names (devices), NIC names, in boot order"
     )
     ha_mode: Literal["on", "off"] = "on"
     meta: Meta | None = None
@@ -246,28 +279,46 @@ class VirtualMachineSpec(ApiModel):
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
-            cel("!(has(self.groupRef) && has(self.group))", "set groupRef or group, not both"),
-            cel("self.disks.all(d, self.disks.exists_one(e, e.name == d.name))", "disk names must be unique"),
+            cel(
+                "!(has(self.groupRef) && has(self.group))",
+                "set groupRef or group, not both",
+                field_path=".group",
+                reason=FORBIDDEN,
+            ),
+            # Disk and interface names need no rule: they are list-map keys (LIST_MAP_BY_NAME).
             cel(
                 "self.disks.all(d, !has(d.device) || self.disks.exists_one(e, has(e.device) && e.device == d.device))",
                 "disk devices must be unique",
-            ),
-            cel(
-                "self.interfaces.all(i, self.interfaces.exists_one(j, j.name == i.name))",
-                "interface names must be unique",
+                field_path=".disks",
             ),
             cel(
                 "has(self.template) || has(self.adopt) || size(self.disks) > 0",
                 "a VM created from scratch needs at least one disk",
+                field_path=".disks",
+                reason=REQUIRED,
             ),
             cel(
                 "!has(self.bootOrder) || self.bootOrder.all(b, self.disks.exists(d, d.name == b) || "
                 "self.interfaces.exists(i, i.name == b))",
                 "bootOrder entries must name disks or interfaces",
+                field_path=".bootOrder",
             ),
+            # Transition rules. `self == oldSelf` on an optional field runs only when old and new
+            # both have it, so a removal needs a rule on the parent.
             cel("!has(oldSelf.adopt) || has(self.adopt)", "adopt cannot be removed", field_path=".adopt"),
+            cel("!has(oldSelf.template) || has(self.template)", "template cannot be removed", field_path=".template"),
         )
     }
+
+
+class DiskStatus(ApiModel):
+    name: str
+    volume: str = Field(description="volume uuid on the platform")
+
+
+class InterfaceStatus(ApiModel):
+    name: str
+    mac: str
 
 
 Phase = Literal[
@@ -309,6 +360,8 @@ class VirtualMachineStatus(ApiModel):
     conditions: list[Condition] | None = None
     last_error: LastError | None = None
     progress: Progress | None = None
+    disks: list[DiskStatus] | None = Field(default=None, description="disks vmop made or attached, by name")
+    interfaces: list[InterfaceStatus] | None = Field(default=None, description="NICs vmop made, by name")
     pending_changes: list[str] | None = Field(default=None, description="fields the next power cycle applies")
     create_pending_since: str | None = Field(default=None, description="a create was sent at this time (RFC 3339)")
     shutdown_requested_at: str | None = Field(default=None, description="graceful shutdown sent at (RFC 3339)")

@@ -1,0 +1,192 @@
+"""CRDs generated from the models: structural OpenAPI v3 schemas with CEL rules, printer columns,
+short names and categories. `vmop crds` writes them to crds/; a test fails when they drift."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from vmop.api import GROUP, VERSION
+from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+
+CATEGORY = "vmop"
+# kopf keeps its bookkeeping (handler progress, last handled spec) here rather than in
+# annotations, so GitOps tools see no drift in metadata.
+KOPF_STATUS_FIELD = "kopf"
+VALIDATIONS = "x-kubernetes-validations"
+
+
+@dataclass(frozen=True)
+class Kind:
+    kind: str
+    plural: str
+    short_names: list[str]
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    columns: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{self.plural}.{GROUP}"
+
+
+def _column(name: str, path: str, type_: str = "string", priority: int = 0, description: str = "") -> dict[str, Any]:
+    column: dict[str, Any] = {"name": name, "type": type_, "jsonPath": path}
+    if priority:
+        column["priority"] = priority
+    if description:
+        column["description"] = description
+    return column
+
+
+VIRTUAL_MACHINE = Kind(
+    kind="VirtualMachine",
+    plural="virtualmachines",
+    short_names=["vm", "vms"],
+    spec=VirtualMachineSpec,
+    status=VirtualMachineStatus,
+    description="A virtual machine on the HCI platform, kept in the declared shape and power state by vmop.",
+    columns=[
+        _column("Phase", ".status.phase"),
+        _column("State", ".status.state"),
+        _column("Host", ".status.host", priority=1),
+        _column("IP", ".status.ips[0]"),
+        _column("CPUs", ".status.cpus", "integer"),
+        _column("Memory", ".status.memory"),
+        _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        _column("UUID", ".status.uuid", priority=1),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ],
+)
+
+KINDS = [VIRTUAL_MACHINE]
+
+
+def _merge(target: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """A referenced schema with the referring field's keys on top. CEL rules add up: a field's
+    rules (say, immutability) must not replace those of its model (say, componentCache needs
+    linkedClone)."""
+    merged = {**target, **overlay}
+    rules = [*target.get(VALIDATIONS, []), *overlay.get(VALIDATIONS, [])]
+    if rules:
+        merged[VALIDATIONS] = rules
+    return merged
+
+
+def structural(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Turn a pydantic JSON schema into a Kubernetes structural schema.
+
+    Inlines $refs, folds ``X | None`` into X (optional fields are simply omitted), drops
+    what the apiserver rejects (titles, additionalProperties: false, null defaults).
+    """
+    defs = schema.get("$defs", {}) if defs is None else defs
+    if "$ref" in schema:
+        target = defs[schema["$ref"].split("/")[-1]]
+        return structural(_merge(target, {k: v for k, v in schema.items() if k != "$ref"}), defs)
+    options = schema.get("anyOf")
+    if options is not None:
+        concrete = [o for o in options if o.get("type") != "null"]
+        if len(concrete) == 1:
+            return structural(_merge(concrete[0], {k: v for k, v in schema.items() if k != "anyOf"}), defs)
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in ("title", "$defs", "examples") or (key == "default" and value is None):
+            continue
+        if key == "additionalProperties" and value is False:
+            continue
+        if key == "properties":
+            out[key] = {name: structural(sub, defs) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = structural(value, defs)
+        elif key == "const":
+            out["enum"] = [value]
+        else:
+            out[key] = value
+    if out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return structural(model.model_json_schema(by_alias=True, mode="validation"))
+
+
+def _status_schema(kind: Kind) -> dict[str, Any]:
+    schema = _schema(kind.status)
+    schema["properties"][KOPF_STATUS_FIELD] = {
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": True,
+        "description": "kopf's handler bookkeeping (progress, last handled spec)",
+    }
+    schema["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
+    schema["properties"]["conditions"]["x-kubernetes-list-map-keys"] = ["type"]
+    return schema
+
+
+def custom_resource_definition(kind: Kind) -> dict[str, Any]:
+    spec_schema = _schema(kind.spec)
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": kind.name, "labels": {"app.kubernetes.io/part-of": "vmop"}},
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": kind.kind,
+                "listKind": f"{kind.kind}List",
+                "plural": kind.plural,
+                "singular": kind.kind.lower(),
+                "shortNames": kind.short_names,
+                "categories": [CATEGORY],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": kind.columns,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": kind.description,
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec_schema,
+                                "status": _status_schema(kind),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def render(kind: Kind) -> str:
+    header = "# Generated by `vmop crds` from operator/vmop/api; do not edit.\n"
+    return header + yaml.safe_dump(custom_resource_definition(kind), sort_keys=False, allow_unicode=True, width=120)
+
+
+def crd_files() -> dict[str, str]:
+    """File name -> content for every kind."""
+    return {f"{kind.plural}.yaml": render(kind) for kind in KINDS}
+
+
+def write_crds(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in crd_files().items():
+        path = directory / name
+        path.write_text(content)
+        written.append(path)
+    return written

@@ -1,0 +1,90 @@
+"""Perform a planned call by its operation name with the client's typed method."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vmop.compute.client import BatchResults, ComputeClient
+from vmop.compute.errors import ComputeError
+from vmop.compute.models import ComputeIdentifier, CreateResult, RequestModel
+from vmop.compute.requests import (
+    BootOrderSetRequest,
+    CdromAttachRequest,
+    CrossClusterMigrateRequest,
+    DeleteRequest,
+    DiskAttachRequest,
+    DiskDetachRequest,
+    FromTemplateRequest,
+    InterfaceAttachRequest,
+    InterfaceDetachRequest,
+    InterfaceSetQosRequest,
+    MetaSetRequest,
+    MigrateRequest,
+    UnifiedCreateRequest,
+    VcpuSetRequest,
+    VmemorySetRequest,
+)
+
+POWER = ("start", "shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
+
+
+def _vm(request: RequestModel) -> ComputeIdentifier:
+    assert isinstance(request, ComputeIdentifier)
+    return ComputeIdentifier.model_validate(request.model_dump(include=set(ComputeIdentifier.model_fields)))
+
+
+def _single(results: BatchResults[CreateResult]) -> CreateResult:
+    if results.failures:
+        raise results.failures[0]
+    made = results.succeeded()
+    if not made:
+        raise ComputeError("create", 0, "the platform reported no created VM")
+    return made[0]
+
+
+async def perform(client: ComputeClient, operation: str, request: RequestModel) -> Any:
+    """Run one call; returns what the endpoint returns (a CreateResult for creates)."""
+    if operation in POWER:
+        return await getattr(client, operation)(_vm(request))
+    match operation, request:
+        case "unified_create", UnifiedCreateRequest():
+            return _single(await client.unified_create(request))
+        case "create/from_template", FromTemplateRequest():
+            return _single(await client.create_from_template(request))
+        case "delete", DeleteRequest():
+            return await client.delete(request)
+        case "vcpu/set", VcpuSetRequest():
+            return await client.set_vcpu(request)
+        case "vmemory/set", VmemorySetRequest():
+            return await client.set_memory(_vm(request), request.vmemory)
+        case "meta/set", MetaSetRequest():
+            return await client.set_meta(request)
+        case "bootorder/set", BootOrderSetRequest():
+            return await client.set_boot_order(_vm(request), request.device_order)
+        case "disk/attach", DiskAttachRequest():
+            return await client.attach_disk(request)
+        case "disk/detach", DiskDetachRequest():
+            return await client.detach_disk(_vm(request), request.target_device)
+        case "interface/attach", InterfaceAttachRequest():
+            return await client.attach_interface(request)
+        case "interface/detach", InterfaceDetachRequest():
+            return await client.detach_interface(_vm(request), request.mac_address)
+        case "interface/setqos", InterfaceSetQosRequest():
+            return await client.set_interface_qos(
+                _vm(request), request.mac_address, in_bound=request.in_bount, out_bound=request.out_bount
+            )
+        case "cdrom/attach", CdromAttachRequest():
+            return await client.attach_cdrom(_vm(request), request.source_network_name, request.repository_uuid)
+        case "cdrom/detach", ComputeIdentifier():
+            return await client.detach_cdrom(_vm(request))
+        case "migrate", MigrateRequest():
+            return await client.migrate(_vm(request), request.destination)
+        case "migrate/abort", ComputeIdentifier():
+            return await client.migrate_abort(_vm(request))
+        case "cross_cluster_migrate", CrossClusterMigrateRequest():
+            return await client.cross_cluster_migrate(request)
+        case "cross_cluster_cancel", ComputeIdentifier():
+            return await client.cross_cluster_cancel(_vm(request))
+        case "cross_cluster_pregress", ComputeIdentifier():
+            return await client.cross_cluster_progress(_vm(request))
+    raise ValueError(f"no client method for {operation} with {type(request).__name__}")

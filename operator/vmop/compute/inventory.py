@@ -1,0 +1,71 @@
+"""A shared, cached view of the platform's VMs: one paged list per (cluster, tenant) per refresh,
+serving every VirtualMachine object, instead of one inspect per object per resync.
+
+Notes written after vmop's own calls override older list entries until a list fetched later
+arrives, so a stale page never makes vmop repeat a call it has just made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vmop.compute.client import ComputeClient
+from vmop.compute.models import ComputeInfo
+
+Scope = tuple[str, str]  # (cluster uuid, tenant uuid)
+
+
+@dataclass
+class Snapshot:
+    fetched_at: float
+    by_uuid: dict[str, ComputeInfo]
+    by_name: dict[str, list[ComputeInfo]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for vm in self.by_uuid.values():
+            self.by_name.setdefault(vm.name, []).append(vm)
+
+
+class Inventory:
+    def __init__(
+        self,
+        client: ComputeClient,
+        *,
+        max_age: float,
+        page_size: int = 500,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._max_age = max_age
+        self._page_size = page_size
+        self._clock = clock
+        self._snapshots: dict[Scope, Snapshot] = {}
+        self._locks: dict[Scope, asyncio.Lock] = {}
+        self._touched: dict[str, float] = {}  # vm uuid -> when vmop last changed it
+
+    async def snapshot(self, scope: Scope, *, max_age: float | None = None) -> Snapshot:
+        """The VMs of a scope, listed at most ``max_age`` seconds ago (one list for all callers)."""
+        limit = self._max_age if max_age is None else max_age
+        lock = self._locks.setdefault(scope, asyncio.Lock())
+        async with lock:  # single flight: concurrent callers share one refresh
+            current = self._snapshots.get(scope)
+            if current is not None and self._clock() - current.fetched_at <= limit:
+                return current
+            started = self._clock()
+            vms = await self._client.list_all_vms(scope[0], scope[1], page_size=self._page_size)
+            fresh = Snapshot(started, {vm.uuid: vm for vm in vms})
+            self._snapshots[scope] = fresh
+            return fresh
+
+    def touched(self, vm_uuid: str) -> None:
+        """vmop just changed this VM: list entries fetched before now are stale for it."""
+        self._touched[vm_uuid] = self._clock()
+
+    def is_fresh(self, snapshot: Snapshot, vm_uuid: str) -> bool:
+        return snapshot.fetched_at > self._touched.get(vm_uuid, float("-inf"))
+
+    def invalidate(self, scope: Scope) -> None:
+        self._snapshots.pop(scope, None)

@@ -1,0 +1,27 @@
+"""How an operator process is configured (`vmop run` flags), validated in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    compute_url: str = Field(description="the compute API, e.g. https://hci.example or http://127.0.0.1:8900")
+    credentials_secret: str | None = Field(
+        default=None, description="NAMESPACE/NAME of a Secret with token, or username and password; ca.crt optional"
+    )
+    insecure_skip_verify: bool = False
+    namespaces: list[str] = Field(default_factory=list, description="watch these (glob patterns); empty: all")
+    resync_seconds: float = Field(default=60.0, gt=0)
+    max_concurrency: int = Field(default=16, ge=1, description="compute API requests in flight")
+    page_size: int = Field(default=500, ge=1)
+    default_deletion_policy: Literal["Delete", "Retain"] = "Delete"
+    liveness_port: int = 8080
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    peering: str | None = Field(default=None, description="kopf peering name for hot standby; None: standalone")
+    kubeconfig: Path | None = None

@@ -1,0 +1,1 @@
+"""Orchestration of one pass per kind: observe, plan, perform, status. No kopf."""

@@ -1,0 +1,39 @@
+"""The few Kubernetes reads and writes a pass makes outside kopf's own patching: the create
+mark before a create call, namespace annotations, the credentials Secret. Uses the official
+client (its calls are blocking, so they run in a thread)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+
+from vmop.api import GROUP, VERSION
+
+
+class KubeAccess:
+    def __init__(self, kubeconfig: str | None = None) -> None:
+        try:
+            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            k8s_config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        self._objects = k8s.CustomObjectsApi()
+        self._core = k8s.CoreV1Api()
+
+    async def annotate(self, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
+        body = {"metadata": {"annotations": annotations}}
+        await asyncio.to_thread(
+            self._objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, plural, name, body
+        )
+
+    async def namespace_annotations(self, namespace: str) -> dict[str, str]:
+        found: Any = await asyncio.to_thread(self._core.read_namespace, namespace)
+        return dict(found.metadata.annotations or {})
+
+    async def secret_data(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's values, decoded. Callers must keep them out of logs and errors."""
+        found: Any = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}

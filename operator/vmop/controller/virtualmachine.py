@@ -1,0 +1,302 @@
+"""One VirtualMachine pass: observe (shared list, inspect only when needed) -> plan (pure) ->
+perform the calls -> the status to show. No kopf here: handlers/ wires it to events.
+
+Crash safety of creates: the pending mark (and, for templates, the uuid vmop chose) is written
+to the object before the create call; the uuid right after it. A restart in between finds the
+VM by name and creation time and adopts it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from vmop.api.conditions import SYNCED, Reason
+from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+from vmop.compute.client import ComputeClient
+from vmop.compute.dispatch import perform
+from vmop.compute.errors import ComputeError
+from vmop.compute.inventory import Inventory
+from vmop.compute.models import ComputeIdentifier, CreateResult
+from vmop.compute.requests import ListQuery
+from vmop.reconcile.calls import Call
+from vmop.reconcile.changes import Owned
+from vmop.reconcile.conditions import set_condition
+from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
+from vmop.reconcile.drift import list_suggests_drift
+from vmop.reconcile.expect import created, expect_after
+from vmop.reconcile.observed import Observed, from_inspect, from_list
+from vmop.reconcile.status import memory_from_status, render_status, rfc3339
+from vmop.reconcile.virtualmachine import Context, Memory, plan_virtual_machine
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_UUID = "vmop.io/uuid"
+ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
+ANNOTATION_PAUSED = "vmop.io/paused"
+ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
+ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
+ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
+CREATES = ("unified_create", "create/from_template")
+MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
+
+
+@dataclass(frozen=True)
+class ObjectView:
+    """The parts of a Kubernetes object a pass reads."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: dict[str, Any]
+    status: dict[str, Any]
+    annotations: dict[str, str]
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any] | None  # None: unchanged, nothing to write
+    annotations: dict[str, str | None] = field(default_factory=dict)
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+    requeue_after: float | None = None
+    error: ComputeError | None = None
+    done: bool = True  # deletion: the finalizer may be released
+
+
+Persist = Callable[[dict[str, str | None]], Awaitable[None]]
+GroupResolver = Callable[[str, str], str | None]
+
+
+@dataclass
+class VirtualMachineController:
+    client: ComputeClient
+    inventory: Inventory
+    persist: Callable[[ObjectView, dict[str, str | None]], Awaitable[None]]
+    resolve_group: GroupResolver = lambda namespace, name: None
+    default_deletion_policy: str = "Delete"
+    clock: Callable[[], float] = time.time
+
+    # ------------------------------------------------------------ observation
+
+    async def _inspect(self, vm: ComputeIdentifier) -> Observed:
+        return from_inspect(await self.client.inspect(vm))
+
+    async def _observe(
+        self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool
+    ) -> tuple[Observed | None, list[Observed], bool]:
+        """(the VM, VMs with its name, whether the view may be stale)."""
+        scope = (spec.cluster, spec.tenant)
+        wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+        if wanted is None:
+            if memory.create_pending_since is not None:  # after a crash: look fresh, by name
+                query = ListQuery(cluster_uuid=spec.cluster, tenant=spec.tenant, filter_name=ctx.platform_name)
+                return None, [from_list(vm) for vm in (await self.client.list_vms(query)).domains], False
+            snapshot = await self.inventory.snapshot(scope)
+            return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], True
+        snapshot = await self.inventory.snapshot(scope)
+        info = snapshot.by_uuid.get(wanted)
+        if info is None or not self.inventory.is_fresh(snapshot, wanted):
+            snapshot = await self.inventory.snapshot(scope, max_age=0)
+            info = snapshot.by_uuid.get(wanted)
+            if info is None:
+                return None, [], False
+        observed = from_list(info)
+        if details or list_suggests_drift(spec, observed, memory.owned, name=ctx.platform_name, group=ctx.group):
+            ident = ComputeIdentifier(
+                cluster_uuid=info.cluster_uuid or spec.cluster, tenant=info.tenant, compute_uuid=info.uuid
+            )
+            return await self._inspect(ident), [], False
+        return observed, [], True
+
+    # ------------------------------------------------------------ sync
+
+    async def sync(self, obj: ObjectView) -> Outcome:
+        spec = VirtualMachineSpec.model_validate(obj.spec)
+        previous = VirtualMachineStatus.model_validate(obj.status)
+        now = self.clock()
+        memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
+        pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
+        if memory.create_pending_since is None and pending_mark:
+            memory = replace(memory, create_pending_since=float(pending_mark))
+        if obj.annotations.get(ANNOTATION_PAUSED) == "true":
+            return self._paused(previous, obj.generation, now)
+        group = spec.group
+        if spec.group_ref is not None:
+            group = self.resolve_group(obj.namespace, spec.group_ref.name)
+            if group is None:
+                return self._waiting_for_group(previous, spec.group_ref.name, obj.generation, now)
+        ctx = Context(object_uid=obj.uid, platform_name=spec.name or obj.name, group=group, now=now)
+        request = obj.annotations.get(ANNOTATION_RECONCILE_REQUEST)
+        details = previous.observed_generation != obj.generation or (
+            request is not None and request != previous.reconcile_requested
+        )
+        observed, same_name, stale = await self._observe(spec, memory, ctx, details=details)
+        outcome = Outcome(status=None)
+        plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
+        if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
+            observed = await self._inspect(
+                ComputeIdentifier(cluster_uuid=observed.cluster, tenant=observed.tenant, compute_uuid=observed.uuid)
+            )
+            plan = plan_virtual_machine(spec, ctx, memory, observed, [])
+        for _ in range(MAX_ROUNDS):
+            if not plan.calls:
+                break
+            memory = plan.memory
+            if plan.persist_first:
+                await self.persist(obj, _identity_annotations(memory))
+            observed, memory, outcome.error = await self._perform(plan.calls, observed, memory, spec, obj, outcome)
+            if outcome.error is not None or plan.requeue_after is not None:
+                break
+            plan = plan_virtual_machine(spec, replace(ctx, now=self.clock()), memory, observed, [])
+        if outcome.error is None:
+            memory = plan.memory if not plan.calls else memory
+        outcome.annotations = _identity_annotations(memory)
+        final = replace(plan, memory=memory)
+        status = render_status(
+            previous,
+            final,
+            observed,
+            error=outcome.error,
+            generation=obj.generation,
+            now=self.clock(),
+            reconcile_request=request,
+        )
+        outcome.status = _changed(previous, status)
+        outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
+        if outcome.error is not None:
+            outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
+        return outcome
+
+    async def _perform(
+        self,
+        calls: list[Call],
+        observed: Observed | None,
+        memory: Memory,
+        spec: VirtualMachineSpec,
+        obj: ObjectView,
+        outcome: Outcome,
+    ) -> tuple[Observed | None, Memory, ComputeError | None]:
+        for call in calls:
+            try:
+                result = await perform(self.client, call.operation, call.request)
+            except ComputeError as error:
+                log.warning("%s/%s: %s failed: %s", obj.namespace, obj.name, call.operation, error)
+                return observed, memory, error
+            outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
+            if call.operation in CREATES:
+                assert isinstance(result, CreateResult)
+                memory = _after_create(memory, spec, result)
+                observed = created(result, call, cluster=spec.cluster, tenant=spec.tenant, now=self.clock())
+                await self.persist(obj, _identity_annotations(memory))
+            elif observed is not None:
+                observed = expect_after(observed, call)
+            if observed is not None:
+                self.inventory.touched(observed.uuid)
+        return observed, memory, None
+
+    def _paused(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:
+        conditions = set_condition(
+            list(previous.conditions or []),
+            SYNCED,
+            False,
+            Reason.PAUSED,
+            f"reconciling is paused by the {ANNOTATION_PAUSED} annotation",
+            now=rfc3339(now),
+            generation=generation,
+        )
+        return Outcome(_changed(previous, previous.model_copy(update={"conditions": conditions})))
+
+    def _waiting_for_group(self, previous: VirtualMachineStatus, group: str, generation: int, now: float) -> Outcome:
+        conditions = set_condition(
+            list(previous.conditions or []),
+            SYNCED,
+            False,
+            Reason.GROUP_NOT_READY,
+            f"waiting for VmGroup {group} to exist on the platform",
+            now=rfc3339(now),
+            generation=generation,
+        )
+        status = previous.model_copy(update={"conditions": conditions, "phase": previous.phase or "Pending"})
+        return Outcome(_changed(previous, status), requeue_after=10.0)
+
+    # ------------------------------------------------------------ delete
+
+    async def delete(self, obj: ObjectView, namespace_policy: str | None) -> Outcome:
+        if obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true" or obj.annotations.get(ANNOTATION_PAUSED) == "true":
+            return Outcome(None, events=[("Warning", "Released", "finalizer released without touching the platform")])
+        spec = VirtualMachineSpec.model_validate(obj.spec)
+        previous = VirtualMachineStatus.model_validate(obj.status)
+        memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
+        pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
+        if memory.create_pending_since is None and pending_mark:
+            memory = replace(memory, create_pending_since=float(pending_mark))
+        policy = resolve_deletion_policy(spec.deletion_policy, namespace_policy, self.default_deletion_policy)
+        ctx = Context(object_uid=obj.uid, platform_name=spec.name or obj.name, group=None, now=self.clock())
+        observed: Observed | None = None
+        if policy == "Delete" and (memory.uuid or memory.create_pending_since or spec.adopt):
+            observed, same_name, _ = await self._observe(spec, memory, ctx, details=False)
+            if observed is None and memory.uuid is None and memory.create_pending_since is not None:
+                since = memory.create_pending_since - 120
+                observed = next((vm for vm in same_name if vm.created_at >= since), None)
+        plan = plan_vm_deletion(spec, policy, memory, observed, now=ctx.now)
+        outcome = Outcome(status=None, done=plan.done, requeue_after=plan.requeue_after)
+        _, memory, outcome.error = await self._perform(plan.calls, observed, plan.memory, spec, obj, outcome)
+        if outcome.error is not None:
+            outcome.done = False
+            outcome.events.append(("Warning", Reason.COMPUTE_ERROR, f"delete: {outcome.error}"))
+        conditions = set_condition(
+            list(previous.conditions or []),
+            SYNCED,
+            outcome.error is None,
+            Reason.COMPUTE_ERROR if outcome.error else Reason.DELETING,
+            str(outcome.error) if outcome.error else plan.message,
+            now=rfc3339(ctx.now),
+            generation=obj.generation,
+        )
+        status = previous.model_copy(
+            update={
+                "phase": "Deleting",
+                "conditions": conditions,
+                "shutdown_requested_at": rfc3339(memory.shutdown_requested_at)
+                if memory.shutdown_requested_at
+                else None,
+            }
+        )
+        outcome.status = None if outcome.done else _changed(previous, status)
+        return outcome
+
+
+def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult) -> Memory:
+    """Remember which volumes and MACs the create made for which disk and NIC (in request order)."""
+    new_volumes = iter(result.volume_uuids)
+    disks = {d.name: d.volume or next(new_volumes, "") for d in spec.disks}
+    macs = iter(result.mac_addresses)
+    nics = {n.name: (n.mac or next(macs, "")) for n in spec.interfaces}
+    return replace(
+        memory,
+        uuid=result.vm_uuid or memory.uuid,
+        create_pending_since=None,
+        owned=Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}),
+    )
+
+
+def _identity_annotations(memory: Memory) -> dict[str, str | None]:
+    return {
+        ANNOTATION_UUID: memory.uuid,
+        ANNOTATION_CREATE_PENDING: f"{memory.create_pending_since:.0f}" if memory.create_pending_since else None,
+    }
+
+
+def _changed(previous: VirtualMachineStatus, status: VirtualMachineStatus) -> dict[str, Any] | None:
+    """The status to write, or None when it equals what is there (no write when nothing changed)."""
+    if status == previous:
+        return None
+    return status.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def _event_reason(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.replace("/", "_").split("_"))

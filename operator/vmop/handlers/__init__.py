@@ -1,0 +1,1 @@
+"""kopf wiring only: which events call which controller; no business rules here."""

@@ -1,0 +1,30 @@
+"""The operator's handlers in one registry, built from its configuration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from vmop.config import OperatorConfig
+from vmop.handlers import virtualmachine
+from vmop.handlers.runtime import start_runtime
+
+
+def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+
+    async def startup(memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+        memo.runtime = await start_runtime(config, logger)
+
+    async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+        runtime = getattr(memo, "runtime", None)
+        if runtime is not None:
+            await runtime.client.aclose()
+
+    kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
+    virtualmachine.register(registry, config.resync_seconds)
+    return registry

@@ -1,0 +1,96 @@
+"""Start-up and shutdown of an operator process: settings, the compute client, the shared
+inventory and the controllers, kept in kopf's memo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kopf
+from pydantic import SecretStr
+
+from vmop.compute import ComputeClient, ComputeSettings
+from vmop.compute.inventory import Inventory
+from vmop.config import OperatorConfig
+from vmop.controller.kube import KubeAccess
+from vmop.controller.virtualmachine import ObjectView, VirtualMachineController
+
+FINALIZER = "vmop.io/finalizer"
+
+
+@dataclass
+class Runtime:
+    config: OperatorConfig
+    kube: KubeAccess
+    client: ComputeClient
+    inventory: Inventory
+    virtual_machines: VirtualMachineController
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        """One pass at a time per object: the resync timer and change handlers never overlap."""
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)
+
+
+def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
+    settings.persistence.finalizer = FINALIZER
+    # Bookkeeping in status, not annotations: GitOps tools see no metadata churn.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage()
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage()
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.networking.request_timeout = 60
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = max(4, config.max_concurrency)
+
+
+async def _credentials(kube: KubeAccess, config: OperatorConfig, logger: logging.Logger | Any) -> dict[str, str]:
+    if not config.credentials_secret:
+        return {}
+    namespace, _, name = config.credentials_secret.partition("/")
+    try:
+        return await kube.secret_data(namespace, name)
+    except Exception as exc:  # the operator still runs: deletes of never-created VMs need no platform
+        logger.error("cannot read credentials Secret %s: %s", config.credentials_secret, type(exc).__name__)
+        return {}
+
+
+def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: str | None) -> ComputeSettings:
+    return ComputeSettings(
+        base_url=config.compute_url,
+        token=SecretStr(secret["token"]) if secret.get("token") else None,
+        username=secret.get("username"),
+        password=SecretStr(secret["password"]) if secret.get("password") else None,
+        ca_bundle=Path(ca_file) if ca_file else None,
+        verify_tls=not config.insecure_skip_verify,
+        max_concurrency=config.max_concurrency,
+    )
+
+
+async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) -> Runtime:
+    kube = KubeAccess(str(config.kubeconfig) if config.kubeconfig else None)
+    secret = await _credentials(kube, config, logger)
+    ca_file = None
+    if secret.get("ca.crt"):
+        import tempfile
+
+        handle = tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False)  # noqa: SIM115
+        handle.write(secret["ca.crt"])
+        handle.close()
+        ca_file = handle.name
+    client = ComputeClient(compute_settings(config, secret, ca_file))
+    inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
+
+    async def persist(obj: ObjectView, annotations: dict[str, str | None]) -> None:
+        await kube.annotate("virtualmachines", obj.namespace, obj.name, annotations)
+
+    controller = VirtualMachineController(
+        client, inventory, persist, default_deletion_policy=config.default_deletion_policy
+    )
+    return Runtime(config, kube, client, inventory, controller)

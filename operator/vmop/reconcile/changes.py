@@ -1,0 +1,262 @@
+"""The difference between the declared shape and the observed one, as calls: each marked hot (the
+doc allows it while running) or cold (it needs the VM shut off)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubernetes.utils.quantity import parse_quantity
+
+from vmop.api.virtualmachine import NetworkInterface, VirtualMachineSpec
+from vmop.compute.models import ComputeIdentifier, ComputeMeta, DiskVsdSource, Interface, InterfaceBound
+from vmop.compute.requests import (
+    BootOrderSetRequest,
+    CdromAttachRequest,
+    DiskAttachRequest,
+    DiskDetachRequest,
+    InterfaceAttachRequest,
+    InterfaceDetachRequest,
+    InterfaceSetQosRequest,
+    MetaSetRequest,
+    VcpuSetRequest,
+    VmemorySetRequest,
+)
+from vmop.compute.rules import HOT_DETACH_BUSES, os_family
+from vmop.reconcile.calls import Call
+from vmop.reconcile.observed import Observed, ObservedNic, Shape
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str  # what a person sees in status.pendingChanges, e.g. "cpu.sockets", "disks[data]"
+    call: Call
+    hot: bool
+
+
+@dataclass(frozen=True)
+class Owned:
+    """Devices vmop created or attached for this object (from status): only these are ever detached."""
+
+    disks: dict[str, str]  # disk name -> volume uuid
+    nics: dict[str, str]  # interface name -> mac
+
+
+def memory_bytes(quantity: str) -> int:
+    return int(parse_quantity(quantity))  # type: ignore[no-untyped-call]
+
+
+def desired_cpus(spec: VirtualMachineSpec) -> int:
+    return spec.cpu.current or spec.cpu.sockets * spec.cpu.cores
+
+
+def _cpu(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    current = desired_cpus(spec)
+    if (spec.cpu.sockets, spec.cpu.cores) != (shape.cpu_sockets, shape.cpu_cores):
+        request = VcpuSetRequest(
+            **vm.model_dump(), cpu_sockets=spec.cpu.sockets, cpu_socket_cores=spec.cpu.cores, cpu_current=current
+        )
+        reason = f"cpu {shape.cpu_sockets}x{shape.cpu_cores} -> {spec.cpu.sockets}x{spec.cpu.cores}"
+        return [Change("cpu.topology", Call("vcpu/set", request, reason), hot=False)]
+    if current != shape.cpu_current:
+        request = VcpuSetRequest(**vm.model_dump(), cpu_current=current)
+        reason = f"cpu.current {shape.cpu_current} -> {current}"
+        return [Change("cpu.current", Call("vcpu/set", request, reason), hot=current > shape.cpu_current)]
+    return []
+
+
+def _memory(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    wanted = memory_bytes(spec.memory)
+    if wanted == shape.memory:
+        return []
+    call = Call("vmemory/set", VmemorySetRequest(**vm.model_dump(), vmemory=wanted), f"memory -> {spec.memory}")
+    return [Change("memory", call, hot=wanted > shape.memory)]
+
+
+def _disks(
+    spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned
+) -> tuple[list[Change], list[str]]:
+    changes: list[Change] = []
+    unsupported: list[str] = []
+    attached = {d.volume: d for d in shape.disks if d.volume}
+    wanted_volumes = set()
+    for disk in spec.disks:
+        volume = disk.volume or owned.disks.get(disk.name, "")
+        wanted_volumes.add(volume)
+        if volume and volume in attached:
+            continue
+        if not volume:
+            unsupported.append(
+                f"disks[{disk.name}]: the compute API creates new volumes only with the VM; "
+                "attach an existing volume instead"
+            )
+            continue
+        request = DiskAttachRequest(
+            **vm.model_dump(),
+            target_device=disk.device or "",
+            target_bus=disk.bus,
+            disk_cache_mode=disk.cache_mode or "",
+            source_vsd=DiskVsdSource(volume_uuid=volume),
+        )
+        changes.append(Change(f"disks[{disk.name}]", Call("disk/attach", request, f"attach disk {disk.name}"), True))
+    for name, volume in owned.disks.items():
+        current = attached.get(volume)
+        if current is None or volume in wanted_volumes:
+            continue
+        detach = DiskDetachRequest(**vm.model_dump(), target_device=current.device)
+        call = Call("disk/detach", detach, f"detach disk {name} ({current.device})")
+        changes.append(Change(f"disks[{name}]", call, hot=current.bus in HOT_DETACH_BUSES))
+    return changes, unsupported
+
+
+def _bound(bandwidth: object) -> tuple[int, int, int]:
+    if bandwidth is None:
+        return (0, 0, 0)
+    return (bandwidth.average, bandwidth.peak, bandwidth.burst)  # type: ignore[attr-defined]
+
+
+def _qos(nic: NetworkInterface) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    qos = nic.qos
+    return (_bound(qos.inbound), _bound(qos.outbound)) if qos else ((0, 0, 0), (0, 0, 0))
+
+
+def nic_interface(nic: NetworkInterface, mac: str = "") -> Interface:
+    """A spec NIC as the platform's Interface."""
+    inbound, outbound = _qos(nic)
+    return Interface(
+        interface_model_type=nic.model,
+        interface_type=nic.network,
+        port_group=nic.port_group or "",
+        vlan_tag_ids=nic.vlan_ids or [],
+        mac_address=mac,
+        bound_ip=nic.bound_ip or "",
+        switch_uuid=nic.switch or "",
+        in_bount=InterfaceBound(average=inbound[0], peak=inbound[1], burst=inbound[2]),
+        out_bount=InterfaceBound(average=outbound[0], peak=outbound[1], burst=outbound[2]),
+    )
+
+
+def _nics(
+    spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned
+) -> tuple[list[Change], list[str]]:
+    changes: list[Change] = []
+    unsupported: list[str] = []
+    present: dict[str, ObservedNic] = {n.mac: n for n in shape.nics}
+    wanted_macs = set()
+    for nic in spec.interfaces:
+        mac = nic.mac or owned.nics.get(nic.name, "")
+        wanted_macs.add(mac)
+        seen = present.get(mac) if mac else None
+        if seen is None:
+            request = InterfaceAttachRequest(
+                **vm.model_dump(), **nic_interface(nic, mac).model_dump(exclude_unset=True)
+            )
+            call = Call("interface/attach", request, f"attach interface {nic.name}")
+            changes.append(Change(f"interfaces[{nic.name}]", call, hot=True))
+            continue
+        if (seen.network, seen.port_group) != (nic.network, nic.port_group or seen.port_group):
+            unsupported.append(
+                f"interfaces[{nic.name}]: moving a NIC to another network is not supported; "
+                "replace the interface (new name) instead"
+            )
+        inbound, outbound = _qos(nic)
+        if (seen.inbound, seen.outbound) != (inbound, outbound):
+            qos = InterfaceSetQosRequest(
+                **vm.model_dump(),
+                mac_address=mac,
+                in_bount=InterfaceBound(average=inbound[0], peak=inbound[1], burst=inbound[2]),
+                out_bount=InterfaceBound(average=outbound[0], peak=outbound[1], burst=outbound[2]),
+            )
+            changes.append(Change(f"interfaces[{nic.name}].qos", Call("interface/setqos", qos, "qos"), hot=True))
+    for name, mac in owned.nics.items():
+        if mac in present and mac not in wanted_macs:
+            detach_nic = InterfaceDetachRequest(**vm.model_dump(), mac_address=mac)
+            changes.append(Change(f"interfaces[{name}]", Call("interface/detach", detach_nic, f"detach {name}"), True))
+    return changes, unsupported
+
+
+def _cdrom(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    wanted = spec.cdrom.image if spec.cdrom else ""
+    if wanted == shape.cdrom:
+        return []
+    if spec.cdrom is None:
+        return [Change("cdrom", Call("cdrom/detach", vm, "eject cdrom"), hot=True)]
+    request = CdromAttachRequest(
+        **vm.model_dump(), source_network_name=spec.cdrom.image, repository_uuid=spec.cdrom.repository
+    )
+    return [Change("cdrom", Call("cdrom/attach", request, f"insert {spec.cdrom.image}"), hot=True)]
+
+
+def boot_devices(spec: VirtualMachineSpec, shape: Shape, owned: Owned) -> list[str]:
+    """bootOrder names -> the platform's identifiers: disk devices, lower-case NIC MACs."""
+    by_volume = {d.volume: d.device for d in shape.disks if d.volume}
+    devices = []
+    for name in spec.boot_order or []:
+        disk = next((d for d in spec.disks if d.name == name), None)
+        if disk is not None:
+            device = disk.device or by_volume.get(disk.volume or owned.disks.get(name, ""), "")
+        else:
+            nic = next((n for n in spec.interfaces if n.name == name), None)
+            device = ((nic.mac if nic else None) or owned.nics.get(name, "")).lower()
+        if device:
+            devices.append(device)
+    return devices
+
+
+def _boot_order(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned) -> list[Change]:
+    devices = boot_devices(spec, shape, owned)
+    if not devices or list(shape.boot_order[: len(devices)]) == devices:
+        return []
+    request = BootOrderSetRequest(**vm.model_dump(), device_order=devices)
+    return [Change("bootOrder", Call("bootorder/set", request, "boot order"), hot=True)]
+
+
+def _meta(
+    spec: VirtualMachineSpec, observed: Observed, shape: Shape, vm: ComputeIdentifier, name: str, group: str | None
+) -> list[Change]:
+    changes = []
+    meta: dict[str, object] = {}
+    if observed.name != name:
+        meta["compute_name"] = name
+    if spec.ha_mode != shape.ha_mode:
+        meta["ha_mode"] = spec.ha_mode
+    if meta:
+        request = MetaSetRequest(**vm.model_dump(), meta=ComputeMeta.model_validate(meta))
+        changes.append(Change("meta", Call("meta/set", request, ", ".join(f"{k}={v}" for k, v in meta.items())), True))
+    if spec.meta and spec.meta.os_loader and spec.meta.os_loader != shape.os_loader:
+        request = MetaSetRequest(**vm.model_dump(), meta=ComputeMeta(os_loader_path=spec.meta.os_loader))
+        changes.append(Change("meta.osLoader", Call("meta/set", request, f"loader {spec.meta.os_loader}"), False))
+    if spec.os != observed.os:
+        request = MetaSetRequest(**vm.model_dump(), os=spec.os)
+        same_family = os_family(spec.os) == os_family(observed.os)
+        changes.append(Change("os", Call("meta/set", request, f"os {spec.os}"), hot=same_family))
+    if group and group != observed.group:
+        request = MetaSetRequest(**vm.model_dump(), object_group=group)
+        changes.append(Change("group", Call("meta/set", request, f"group {group}"), hot=True))
+    return changes
+
+
+def plan_changes(
+    spec: VirtualMachineSpec,
+    observed: Observed,
+    vm: ComputeIdentifier,
+    owned: Owned,
+    *,
+    name: str,
+    group: str | None,
+) -> tuple[list[Change], list[str]]:
+    """Every change between spec and the observed shape, and what cannot be changed at all."""
+    shape = observed.shape
+    if shape is None:
+        return [], []
+    disk_changes, disk_unsupported = _disks(spec, shape, vm, owned)
+    nic_changes, nic_unsupported = _nics(spec, shape, vm, owned)
+    changes = [
+        *_meta(spec, observed, shape, vm, name, group),
+        *_cpu(spec, shape, vm),
+        *_memory(spec, shape, vm),
+        *disk_changes,
+        *nic_changes,
+        *_cdrom(spec, shape, vm),
+        *_boot_order(spec, shape, vm, owned),
+    ]
+    return changes, disk_unsupported + nic_unsupported

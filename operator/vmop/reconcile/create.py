@@ -1,0 +1,90 @@
+"""The create call for a VirtualMachine: unified_create from the spec, or create/from_template."""
+
+from __future__ import annotations
+
+import uuid
+
+from vmop.api.virtualmachine import VirtualMachineSpec
+from vmop.compute.models import ComputeMeta, DiskVsdSource
+from vmop.compute.requests import FromTemplateRequest, MediaRef, UnifiedCreateRequest, UnifiedDisk, UnifiedVsd, VmConfig
+from vmop.reconcile.calls import Call
+from vmop.reconcile.changes import desired_cpus, memory_bytes, nic_interface
+
+# uuid5 namespace for VM uuids derived from Kubernetes object UIDs (create/from_template's
+# assign_vm_uuid): a retried create collides with the first instead of duplicating it.
+VM_UUID_NAMESPACE = uuid.UUID("2d8c4f0e-6a59-4b8e-9f0a-7c1e5d3b9a42")
+
+
+def assigned_vm_uuid(object_uid: str) -> str:
+    return str(uuid.uuid5(VM_UUID_NAMESPACE, object_uid))
+
+
+def _config(spec: VirtualMachineSpec, name: str, group: str | None) -> VmConfig:
+    meta = ComputeMeta(compute_name=name, ha_mode=spec.ha_mode)
+    if spec.meta is not None:
+        meta = meta.model_copy(
+            update={
+                k: v
+                for k, v in {
+                    "os_loader_path": spec.meta.os_loader,
+                    "vnc_enable": spec.meta.vnc,
+                    "virt_nested_enable": spec.meta.nested_virtualization,
+                    "panic_model": spec.meta.panic_model,
+                    "mem_sec_enabled": spec.meta.memory_security,
+                }.items()
+                if v is not None
+            }
+        )
+    disks = []
+    for disk in spec.disks:
+        unified = UnifiedDisk(
+            disk_target_bus=disk.bus, disk_target_device=disk.device or "", disk_cache_mode=disk.cache_mode or "none"
+        )
+        if disk.volume:
+            unified.disk_vsd_source = DiskVsdSource(volume_uuid=disk.volume)
+        else:
+            capacity = memory_bytes(disk.size or "0")
+            unified.disk_unified_vsd = UnifiedVsd(
+                pool_uuid=disk.pool or "", volume_name=f"{name}-{disk.name}", disk_capacity=capacity, capacity=capacity
+            )
+        if disk.image is not None:
+            unified.image_uuid, unified.repository_uuid = disk.image.uuid, disk.image.repository
+            unified.image_name = disk.image.name or ""
+        disks.append(unified)
+    return VmConfig(
+        tenant=spec.tenant,
+        object_group=group or "",
+        zone=spec.zone or "",
+        cpunr=desired_cpus(spec),
+        cpu_sockets=spec.cpu.sockets,
+        cpu_socket_cores=spec.cpu.cores,
+        max_cpu_nr=spec.cpu.sockets * spec.cpu.cores,
+        baseline=spec.cpu.baseline or "",
+        mem_size=memory_bytes(spec.memory),
+        type=spec.type,
+        os=spec.os,
+        meta=meta,
+        interfaces=[nic_interface(nic, nic.mac or "") for nic in spec.interfaces],
+        disks=disks,
+        cdrom=MediaRef(name=spec.cdrom.image, repository_uuid=spec.cdrom.repository) if spec.cdrom else None,
+    )
+
+
+def create_call(spec: VirtualMachineSpec, *, name: str, group: str | None, object_uid: str) -> Call:
+    config = _config(spec, name, group)
+    if spec.template is not None:
+        request = FromTemplateRequest(
+            cluster_uuid=spec.cluster,
+            tenant=spec.tenant,
+            vm_template_id=spec.template.uuid,
+            vm_config_override=config,
+            object_group=group or "",
+            assign_vm_uuid=assigned_vm_uuid(object_uid),
+            link=spec.template.linked_clone,
+            snapshot=spec.template.snapshot or "",
+            component_cache=spec.template.component_cache,
+            baseline=spec.cpu.baseline or "",
+        )
+        return Call("create/from_template", request, f"create {name} from template {spec.template.uuid}")
+    unified = UnifiedCreateRequest(cluster_uuid=spec.cluster, **config.model_dump(exclude_unset=True))
+    return Call("unified_create", unified, f"create {name}")

@@ -1,0 +1,19 @@
+"""Whether the cheap list view of a VM hints that its shape differs from the spec, so the
+details (inspect) are worth reading. Steady state reads only the list."""
+
+from __future__ import annotations
+
+from vmop.api.virtualmachine import VirtualMachineSpec
+from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
+from vmop.reconcile.observed import Observed
+
+
+def list_suggests_drift(spec: VirtualMachineSpec, vm: Observed, owned: Owned, *, name: str, group: str | None) -> bool:
+    if vm.cpu_hint and vm.cpu_hint != desired_cpus(spec):
+        return True
+    if vm.memory_hint and vm.memory_hint != memory_bytes(spec.memory):
+        return True
+    if vm.name != name or vm.os != spec.os or (group is not None and vm.group != group):
+        return True
+    wanted_macs = {n.mac or owned.nics.get(n.name, "") for n in spec.interfaces}
+    return set(vm.macs) != wanted_macs or len(owned.disks) != len([d for d in spec.disks])

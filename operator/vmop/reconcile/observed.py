@@ -1,0 +1,141 @@
+"""What the platform says about one VM, in the planner's terms (built from list or inspect)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from vmop.compute.models import ComputeInfo, ComputeInspectInfo, Interface
+from vmop.compute.rules import BUSY_ACTIONS, is_hibernated
+
+
+@dataclass(frozen=True)
+class ObservedDisk:
+    device: str
+    bus: str
+    volume: str
+    capacity: int
+    cache_mode: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedNic:
+    mac: str
+    network: str
+    port_group: str
+    model: str
+    vlan_ids: tuple[int, ...] = ()
+    inbound: tuple[int, int, int] = (0, 0, 0)
+    outbound: tuple[int, int, int] = (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Inspect-only details: absent when only the (cheap) list was read."""
+
+    cpu_sockets: int
+    cpu_cores: int
+    cpu_current: int
+    memory: int
+    disks: tuple[ObservedDisk, ...]
+    nics: tuple[ObservedNic, ...]
+    cdrom: str
+    boot_order: tuple[str, ...]
+    ha_mode: str
+    os_loader: str
+
+
+@dataclass(frozen=True)
+class Observed:
+    uuid: str
+    name: str
+    cluster: str
+    tenant: str
+    state: str
+    action: str
+    agent: str
+    host: str
+    group: str
+    os: str
+    created_at: int
+    ips: tuple[str, ...] = ()
+    macs: tuple[str, ...] = ()
+    memory_hint: int = 0  # from list statistics, when the shape is unknown
+    cpu_hint: int = 0
+    shape: Shape | None = field(default=None, compare=False)
+
+    @property
+    def busy(self) -> bool:
+        return self.action in BUSY_ACTIONS
+
+    @property
+    def hibernated(self) -> bool:
+        return is_hibernated(self.state, self.action)
+
+    @property
+    def cpus(self) -> int:
+        return self.shape.cpu_current if self.shape else self.cpu_hint
+
+    @property
+    def memory(self) -> int:
+        return self.shape.memory if self.shape else self.memory_hint
+
+
+def _bounds(nic: Interface) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    def triple(b: object) -> tuple[int, int, int]:
+        return (b.average, b.peak, b.burst) if b is not None else (0, 0, 0)  # type: ignore[attr-defined]
+
+    return triple(nic.in_bount), triple(nic.out_bount)
+
+
+def from_list(info: ComputeInfo) -> Observed:
+    nics = info.interface
+    stats = info.statistic
+    return Observed(
+        uuid=info.uuid,
+        name=info.name,
+        cluster=info.cluster_uuid,
+        tenant=info.tenant,
+        state=info.state,
+        action=info.action,
+        agent=info.ga_state,
+        host=info.machine_uuid,
+        group=info.object_group,
+        os=info.os,
+        created_at=info.create_time,
+        ips=tuple(info.interface_ips),
+        macs=tuple(n.mac_address for n in nics),
+        memory_hint=int(stats.mem.logical) if stats and stats.mem else 0,
+        cpu_hint=int(stats.cpu.logical) if stats and stats.cpu else 0,
+    )
+
+
+def from_inspect(info: ComputeInspectInfo) -> Observed:
+    base = from_list(info)
+    nics = tuple(
+        ObservedNic(
+            mac=n.mac_address,
+            network=n.interface_type,
+            port_group=n.port_group,
+            model=n.interface_model_type,
+            vlan_ids=tuple(n.vlan_tag_ids),
+            inbound=_bounds(n)[0],
+            outbound=_bounds(n)[1],
+        )
+        for n in info.interfaces
+    )
+    shape = Shape(
+        cpu_sockets=info.cpu_sockets,
+        cpu_cores=info.cpu_socket_cores,
+        cpu_current=info.cpu_current,
+        memory=info.mem_size,
+        disks=tuple(
+            ObservedDisk(d.disk_target_device, d.disk_target_bus, d.volume_uuid(), d.capacity(), d.disk_cache_mode)
+            for d in info.disks
+        ),
+        nics=nics,
+        cdrom=str((info.cdrom or {}).get("name", "")),
+        boot_order=tuple(info.device_order),
+        ha_mode=info.ha_mode,
+        os_loader=info.os_loader_path,
+    )
+    return Observed(**{**base.__dict__, "macs": tuple(n.mac for n in nics), "shape": shape})

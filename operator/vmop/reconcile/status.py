@@ -1,0 +1,124 @@
+"""The status a VirtualMachine shows after a pass: pure, so "nothing changed" means "no write"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED, Condition, LastError, Reason
+from vmop.api.virtualmachine import DiskStatus, InterfaceStatus, VirtualMachineStatus
+from vmop.compute.errors import ComputeError, ComputeUnavailable
+from vmop.reconcile.conditions import set_condition
+from vmop.reconcile.observed import Observed
+from vmop.reconcile.virtualmachine import Memory, Plan
+
+
+def rfc3339(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def quantity(size: int) -> str:
+    for suffix, unit in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if size and size % unit == 0:
+            return f"{size // unit}{suffix}"
+    return str(size)
+
+
+def error_message(error: ComputeError) -> str:
+    return str(error)
+
+
+def last_error(error: ComputeError, now: float) -> LastError:
+    return LastError(
+        scode=error.scode,
+        message=error.message,
+        message_cn=error.message_cn,
+        desc=error.desc,
+        operation=error.endpoint,
+        time=rfc3339(now),
+    )
+
+
+def memory_from_status(status: VirtualMachineStatus, uuid_annotation: str | None) -> Memory:
+    from vmop.reconcile.changes import Owned
+
+    return Memory(
+        uuid=uuid_annotation or status.uuid,
+        create_pending_since=parse_rfc3339(status.create_pending_since),
+        shutdown_requested_at=parse_rfc3339(status.shutdown_requested_at),
+        owned=Owned({d.name: d.volume for d in status.disks or []}, {n.name: n.mac for n in status.interfaces or []}),
+    )
+
+
+def render_status(
+    previous: VirtualMachineStatus,
+    plan: Plan,
+    observed: Observed | None,
+    *,
+    error: ComputeError | None,
+    generation: int,
+    now: float,
+    reconcile_request: str | None = None,
+) -> VirtualMachineStatus:
+    verdict = plan.verdict
+    when = rfc3339(now)
+    conditions: list[Condition] = list(previous.conditions or [])
+    ready_reason, ready = verdict.ready_reason, verdict.ready
+    if error is not None:
+        synced_reason = Reason.UNAVAILABLE if isinstance(error, ComputeUnavailable) else Reason.COMPUTE_ERROR
+        synced, message = False, error_message(error)
+    else:
+        synced = True if verdict.synced is None else verdict.synced
+        synced_reason, message = verdict.synced_reason, verdict.message
+    conditions = set_condition(conditions, READY, ready, ready_reason, verdict.message, now=when, generation=generation)
+    conditions = set_condition(conditions, SYNCED, synced, synced_reason, message, now=when, generation=generation)
+    pending = plan.pending_changes
+    conditions = set_condition(
+        conditions,
+        RESTART_REQUIRED,
+        bool(pending),
+        Reason.PENDING_CHANGES if pending else Reason.NO_CHANGES,
+        f"the next power cycle applies: {', '.join(pending)}" if pending else "",
+        now=when,
+        generation=generation,
+    )
+    memory = plan.memory
+    status = previous.model_copy(
+        update={
+            "observed_generation": generation,
+            "phase": verdict.phase,
+            "uuid": memory.uuid,
+            "conditions": conditions,
+            "pending_changes": pending or None,
+            "last_error": last_error(error, now) if error is not None else None,
+            "create_pending_since": rfc3339(memory.create_pending_since) if memory.create_pending_since else None,
+            "shutdown_requested_at": rfc3339(memory.shutdown_requested_at) if memory.shutdown_requested_at else None,
+            "disks": [DiskStatus(name=k, volume=v) for k, v in sorted(memory.owned.disks.items())] or None,
+            "interfaces": [InterfaceStatus(name=k, mac=v) for k, v in sorted(memory.owned.nics.items())] or None,
+            "reconcile_requested": reconcile_request or previous.reconcile_requested,
+        }
+    )
+    if observed is not None:
+        status = status.model_copy(
+            update={
+                "cluster": observed.cluster,
+                "tenant": observed.tenant,
+                "name": observed.name or previous.name,
+                "host": observed.host or None,
+                "state": observed.state,
+                "action": observed.action,
+                "agent": observed.agent,
+                "ips": list(observed.ips) or None,
+                "macs": list(observed.macs) or None,
+                "cpus": observed.cpus or previous.cpus,
+                "memory": quantity(observed.memory) if observed.memory else previous.memory,
+                "group": observed.group or previous.group,
+                "volumes": [d.volume for d in observed.shape.disks] if observed.shape else previous.volumes,
+            }
+        )
+    return status

@@ -1,0 +1,83 @@
+"""`vmop run`: the operator process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import kopf
+
+from vmop.config import OperatorConfig
+from vmop.handlers.registry import build_registry
+from vmop.handlers.runtime import configure_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--compute-url",
+        default=os.environ.get("VMOP_COMPUTE_URL"),
+        required=False,
+        help="the compute API base URL (env VMOP_COMPUTE_URL)",
+    )
+    parser.add_argument(
+        "--credentials-secret",
+        default=os.environ.get("VMOP_CREDENTIALS_SECRET"),
+        help="NAMESPACE/NAME of the Secret holding token or username/password (and ca.crt)",
+    )
+    parser.add_argument("--insecure-skip-verify", action="store_true", help="do not verify the platform's TLS")
+    parser.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        dest="namespaces",
+        help="watch this namespace (repeatable, globs allowed); default: all namespaces",
+    )
+    parser.add_argument("--resync-seconds", type=float, default=60.0)
+    parser.add_argument("--max-concurrency", type=int, default=16, help="compute API requests in flight")
+    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--default-deletion-policy", choices=["Delete", "Retain"], default="Delete")
+    parser.add_argument("--liveness-port", type=int, default=8080)
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--peering", default=None, help="kopf peering name (hot standby); default: standalone")
+    parser.add_argument("--kubeconfig", type=Path, default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.compute_url:
+        raise SystemExit("vmop run: --compute-url (or VMOP_COMPUTE_URL) is required")
+    config = OperatorConfig(
+        compute_url=args.compute_url,
+        credentials_secret=args.credentials_secret,
+        insecure_skip_verify=args.insecure_skip_verify,
+        namespaces=args.namespaces,
+        resync_seconds=args.resync_seconds,
+        max_concurrency=args.max_concurrency,
+        page_size=args.page_size,
+        default_deletion_policy=args.default_deletion_policy,
+        liveness_port=args.liveness_port,
+        log_level=args.log_level,
+        peering=args.peering,
+        kubeconfig=args.kubeconfig,
+    )
+    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if config.kubeconfig is not None:
+        os.environ["KUBECONFIG"] = str(config.kubeconfig)
+    settings = kopf.OperatorSettings()
+    configure_settings(settings, config)
+    asyncio.run(
+        kopf.operator(
+            registry=build_registry(config),
+            settings=settings,
+            clusterwide=not config.namespaces,
+            namespaces=config.namespaces,
+            standalone=config.peering is None,
+            peering_name=config.peering,
+            liveness_endpoint=f"http://0.0.0.0:{config.liveness_port}/healthz",
+            memo=kopf.Memo(),
+        )
+    )
+    return 0
