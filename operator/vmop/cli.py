@@ -30,11 +30,17 @@ def _run(args: argparse.Namespace) -> int:
     return run(args)
 
 
+# The Helm chart ships the same CRDs (tests/unit/test_chart_crds.py compares them byte for byte).
+CHART_CRDS = Path("charts") / "vmop" / "crds"
+
+
 def _crds(args: argparse.Namespace) -> int:
     from vmop.api.crd import write_crds
 
-    for path in write_crds(args.output):
-        print(path)
+    outputs = args.output or [Path("crds"), *([CHART_CRDS] if CHART_CRDS.parent.is_dir() else [])]
+    for output in outputs:
+        for path in write_crds(output):
+            print(path)
     return 0
 
 
@@ -55,7 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_run)
 
     crds = sub.add_parser("crds", help="write the CRDs generated from the models")
-    crds.add_argument("--output", type=Path, default=Path("crds"), help="folder to write into (default: crds)")
+    crds.add_argument(
+        "--output",
+        type=Path,
+        action="append",
+        help="folder to write into, repeatable (default: crds, and charts/vmop/crds when that chart is here)",
+    )
     crds.set_defaults(func=_crds)
 
     from vmop.sim.server import add_arguments as add_sim_arguments

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -78,7 +79,8 @@ def test_sim_answers_list_with_the_seeded_vms(sim_server: str) -> None:
     assert "/v1/compute/unified_create" in openapi["paths"]
 
 
-def test_cli_subcommands_not_built_yet_say_so() -> None:
-    done = subprocess.run([sys.executable, "-m", "vmop", "run"], capture_output=True, text=True)
-    assert done.returncode == 2
-    assert "not yet" in done.stderr
+def test_run_without_a_compute_url_says_so() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "VMOP_COMPUTE_URL"}
+    done = subprocess.run([sys.executable, "-m", "vmop", "run"], capture_output=True, text=True, env=env)
+    assert done.returncode != 0
+    assert "--compute-url" in done.stderr

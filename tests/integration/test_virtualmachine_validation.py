@@ -102,6 +102,14 @@ def append(path: str, item: object) -> Mutation:
     return mutate
 
 
+def chain(*mutations: Mutation) -> Mutation:
+    def mutate(spec: Spec) -> None:
+        for mutation in mutations:
+            mutation(spec)
+
+    return mutate
+
+
 def volume_disk(name: str, **fields: object) -> dict[str, object]:
     return {"name": name, "volume": VOLUME, **fields}
 
@@ -162,6 +170,8 @@ def vm_crd(control_plane: ControlPlane) -> ControlPlane:
 def plane(vm_crd: ControlPlane) -> Iterator[ControlPlane]:
     """The control plane with the CRD and one namespace for the whole module."""
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+    # On an existing cluster, the previous run's namespace may still be terminating.
+    vm_crd.kubectl("wait", "--for=delete", f"namespace/{NAMESPACE}", "--timeout=60s")
     vm_crd.kubectl("apply", "-f", "-", stdin=json.dumps(namespace))
     yield vm_crd
     vm_crd.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=false")
@@ -410,16 +420,13 @@ CEL_RULES = _cases(
     ),
     Rejected(
         "cel-groupRef-and-group",
-        lambda spec: spec.update(groupRef={"name": "web"}, group=OTHER),
+        chain(put("groupRef", {"name": "web"}), put("group", OTHER)),
         "spec.group",
         "Forbidden: set groupRef or group, not both",
     ),
     Rejected(
         "cel-duplicate-devices",
-        lambda spec: (
-            spec["disks"][0].update(device="sda"),
-            spec["disks"].append(volume_disk("data", bus="scsi", device="sda")),
-        ),
+        chain(put("disks.0.device", "sda"), append("disks", volume_disk("data", bus="scsi", device="sda"))),
         "spec.disks",
         "disk devices must be unique",
     ),
@@ -503,8 +510,8 @@ class Accepted:
 VALID = [
     pytest.param(case, id=case.id)
     for case in (
-        Accepted("template-without-disks", lambda spec: spec.update(disks=[], template={"uuid": TEMPLATE})),
-        Accepted("adopt-without-disks", lambda spec: (spec.pop("disks"), spec.update(adopt={"uuid": ADOPTED}))),
+        Accepted("template-without-disks", chain(put("disks", []), put("template", {"uuid": TEMPLATE}))),
+        Accepted("adopt-without-disks", chain(drop("disks"), put("adopt", {"uuid": ADOPTED}))),
         Accepted("existing-volume-disk", put("disks", [volume_disk("root")])),
         Accepted(
             "internal-network-with-switch",
@@ -530,13 +537,10 @@ VALID = [
         Accepted("memory-fractional", put("memory", "1.5Gi")),
         Accepted("bootOrder-disk-and-nic", put("bootOrder", ["root", "eth0"])),
         Accepted("groupRef-alone", put("groupRef", {"name": "web"})),
-        Accepted("template-and-adopt", lambda spec: spec.update(template={"uuid": TEMPLATE}, adopt={"uuid": ADOPTED})),
+        Accepted("template-and-adopt", chain(put("template", {"uuid": TEMPLATE}), put("adopt", {"uuid": ADOPTED}))),
         Accepted(
             "distinct-devices",
-            lambda spec: (
-                spec["disks"][0].update(device="sda"),
-                spec["disks"].append(volume_disk("data", bus="scsi", device="sdb")),
-            ),
+            chain(put("disks.0.device", "sda"), append("disks", volume_disk("data", bus="scsi", device="sdb"))),
         ),
         Accepted("sixteen-vlans", put("interfaces.0.vlanIds", list(range(1, 17)))),
     )

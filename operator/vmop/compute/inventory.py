@@ -46,13 +46,24 @@ class Inventory:
         self._locks: dict[Scope, asyncio.Lock] = {}
         self._touched: dict[str, float] = {}  # vm uuid -> when vmop last changed it
 
-    async def snapshot(self, scope: Scope, *, max_age: float | None = None) -> Snapshot:
-        """The VMs of a scope, listed at most ``max_age`` seconds ago (one list for all callers)."""
+    def now(self) -> float:
+        return self._clock()
+
+    async def snapshot(
+        self, scope: Scope, *, max_age: float | None = None, newer_than: float | None = None
+    ) -> Snapshot:
+        """The VMs of a scope, listed at most ``max_age`` seconds ago, or (``newer_than``) by a list
+        that started after that moment. Concurrent callers share one refresh (single flight), so
+        a burst of creates costs one list, not one each."""
         limit = self._max_age if max_age is None else max_age
         lock = self._locks.setdefault(scope, asyncio.Lock())
-        async with lock:  # single flight: concurrent callers share one refresh
+        async with lock:
             current = self._snapshots.get(scope)
-            if current is not None and self._clock() - current.fetched_at <= limit:
+            if current is not None and (
+                current.fetched_at > newer_than
+                if newer_than is not None
+                else self._clock() - current.fetched_at <= limit
+            ):
                 return current
             started = self._clock()
             vms = await self._client.list_all_vms(scope[0], scope[1], page_size=self._page_size)

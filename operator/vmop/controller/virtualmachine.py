@@ -23,7 +23,7 @@ from vmop.compute.inventory import Inventory
 from vmop.compute.models import ComputeIdentifier, CreateResult
 from vmop.compute.requests import ListQuery
 from vmop.reconcile.calls import Call
-from vmop.reconcile.changes import Owned
+from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
@@ -95,8 +95,10 @@ class VirtualMachineController:
             if memory.create_pending_since is not None:  # after a crash: look fresh, by name
                 query = ListQuery(cluster_uuid=spec.cluster, tenant=spec.tenant, filter_name=ctx.platform_name)
                 return None, [from_list(vm) for vm in (await self.client.list_vms(query)).domains], False
-            snapshot = await self.inventory.snapshot(scope)
-            return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], True
+            # Before a create: a list that started after this pass did, so a VM that merely shares
+            # the name is seen (and reported as a conflict) rather than duplicated.
+            snapshot = await self.inventory.snapshot(scope, newer_than=self.inventory.now())
+            return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], False
         snapshot = await self.inventory.snapshot(scope)
         info = snapshot.by_uuid.get(wanted)
         if info is None or not self.inventory.is_fresh(snapshot, wanted):
@@ -146,6 +148,7 @@ class VirtualMachineController:
             if not plan.calls:
                 break
             memory = plan.memory
+            observed = plan.subject or observed
             if plan.persist_first:
                 await self.persist(obj, _identity_annotations(memory))
             observed, memory, outcome.error = await self._perform(plan.calls, observed, memory, spec, obj, outcome)
@@ -154,6 +157,7 @@ class VirtualMachineController:
             plan = plan_virtual_machine(spec, replace(ctx, now=self.clock()), memory, observed, [])
         if outcome.error is None:
             memory = plan.memory if not plan.calls else memory
+        observed = plan.subject or observed
         outcome.annotations = _identity_annotations(memory)
         final = replace(plan, memory=memory)
         status = render_status(
@@ -190,7 +194,15 @@ class VirtualMachineController:
             if call.operation in CREATES:
                 assert isinstance(result, CreateResult)
                 memory = _after_create(memory, spec, result)
-                observed = created(result, call, cluster=spec.cluster, tenant=spec.tenant, now=self.clock())
+                observed = created(
+                    result,
+                    call,
+                    cluster=spec.cluster,
+                    tenant=spec.tenant,
+                    now=self.clock(),
+                    cpus=desired_cpus(spec),
+                    memory=memory_bytes(spec.memory),
+                )
                 await self.persist(obj, _identity_annotations(memory))
             elif observed is not None:
                 observed = expect_after(observed, call)

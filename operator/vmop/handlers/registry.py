@@ -14,7 +14,10 @@ from vmop.handlers.runtime import start_runtime
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
-    kopf.on.login(registry=registry)(kopf.login_via_client)
+    # kopf's own readers: in-cluster service account, else $KUBECONFIG read at login time
+    # (`vmop run --kubeconfig` sets it), without the client library's import-time defaults.
+    kopf.on.login(registry=registry)(kopf.login_with_service_account)
+    kopf.on.login(registry=registry)(kopf.login_with_kubeconfig)
 
     async def startup(memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
         memo.runtime = await start_runtime(config, logger)

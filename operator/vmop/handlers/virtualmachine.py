@@ -45,7 +45,8 @@ def apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
 
 
 def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
-    """Transient failures back off exponentially (the resync timer simply waits for its next run); a platform mid-transition is looked at again
+    """Transient failures back off exponentially (the resync timer just waits for its next run); a
+    platform mid-transition is looked at again
     soon; a permanent refusal waits for a spec change or the next resync (no hot loop)."""
     if outcome.error is not None:
         if is_transient(outcome.error) and retry is not None:

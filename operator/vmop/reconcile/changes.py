@@ -72,16 +72,34 @@ def _memory(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> li
     return [Change("memory", call, hot=wanted > shape.memory)]
 
 
+def _detaches(shape: Shape, vm: ComputeIdentifier, owned: Owned, wanted_volumes: set[str]) -> dict[str, Change]:
+    """Disks vmop attached that the spec no longer lists (only these are ever detached), by device."""
+    attached = {d.volume: d for d in shape.disks if d.volume}
+    changes = {}
+    for name, volume in owned.disks.items():
+        current = attached.get(volume)
+        if current is None or volume in wanted_volumes:
+            continue
+        detach = DiskDetachRequest(**vm.model_dump(), target_device=current.device)
+        call = Call("disk/detach", detach, f"detach disk {name} ({current.device})")
+        changes[current.device] = Change(f"disks[{name}]", call, hot=current.bus in HOT_DETACH_BUSES)
+    return changes
+
+
 def _disks(
     spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned
 ) -> tuple[list[Change], list[str]]:
-    changes: list[Change] = []
+    """Detaches first: an attach may need the device a detach frees, and then waits with it.
+    Attaches to a named device go before those the platform assigns one to, which could pick it."""
     unsupported: list[str] = []
-    attached = {d.volume: d for d in shape.disks if d.volume}
-    wanted_volumes = set()
+    attached = {d.volume for d in shape.disks if d.volume}
+    wanted_volumes = {disk.volume or owned.disks.get(disk.name, "") for disk in spec.disks}
+    detaches = _detaches(shape, vm, owned, wanted_volumes)
+    in_use = {d.device for d in shape.disks}
+    named: list[Change] = []
+    assigned: list[Change] = []
     for disk in spec.disks:
         volume = disk.volume or owned.disks.get(disk.name, "")
-        wanted_volumes.add(volume)
         if volume and volume in attached:
             continue
         if not volume:
@@ -90,6 +108,9 @@ def _disks(
                 "attach an existing volume instead"
             )
             continue
+        if disk.device in in_use and disk.device not in detaches:
+            unsupported.append(f"disks[{disk.name}]: device {disk.device} is used by another disk of the VM")
+            continue
         request = DiskAttachRequest(
             **vm.model_dump(),
             target_device=disk.device or "",
@@ -97,15 +118,11 @@ def _disks(
             disk_cache_mode=disk.cache_mode or "",
             source_vsd=DiskVsdSource(volume_uuid=volume),
         )
-        changes.append(Change(f"disks[{disk.name}]", Call("disk/attach", request, f"attach disk {disk.name}"), True))
-    for name, volume in owned.disks.items():
-        current = attached.get(volume)
-        if current is None or volume in wanted_volumes:
-            continue
-        detach = DiskDetachRequest(**vm.model_dump(), target_device=current.device)
-        call = Call("disk/detach", detach, f"detach disk {name} ({current.device})")
-        changes.append(Change(f"disks[{name}]", call, hot=current.bus in HOT_DETACH_BUSES))
-    return changes, unsupported
+        freeing = detaches.get(disk.device or "")
+        hot = freeing.hot if freeing else True  # after the detach that frees its device, hot or cold alike
+        change = Change(f"disks[{disk.name}]", Call("disk/attach", request, f"attach disk {disk.name}"), hot)
+        (named if disk.device else assigned).append(change)
+    return [*detaches.values(), *named, *assigned], unsupported
 
 
 def _bound(bandwidth: object) -> tuple[int, int, int]:

@@ -1,6 +1,7 @@
 """What deleting a VirtualMachine does on the platform, by policy: Retain leaves the VM; Delete
 stops it (gracefully, then hard after shutdownTimeout) and deletes it (trash or permanent,
-with or without its volumes). A VM already gone, or never created, needs nothing."""
+with or without its volumes); a VM no call can stop (crashed...) is deleted as it is. A VM
+already gone, or never created, needs nothing."""
 
 from __future__ import annotations
 
@@ -49,20 +50,21 @@ def plan_vm_deletion(
     vm = ComputeIdentifier(
         cluster_uuid=observed.cluster, tenant=observed.tenant, compute_uuid=observed.uuid, compute_name=observed.name
     )
-    if current_power(observed) in ("Stopped", "Hibernated"):
-        request = DeleteRequest(
-            **vm.model_dump(), real_delete=spec.delete_mode == "Permanent", is_delete_volumes=spec.delete_volumes
+    if current_power(observed) not in ("Stopped", "Hibernated"):
+        step = plan_power_transition(
+            "Stopped",
+            observed,
+            shutdown_requested_at=memory.shutdown_requested_at,
+            shutdown_timeout=spec.shutdown_timeout_seconds,
+            now=now,
         )
-        where = "permanently" if spec.delete_mode == "Permanent" else "to the recycle bin"
-        return DeletionPlan([Call("delete", request, f"delete {where}")], True, f"deleting {where}", memory)
-    step = plan_power_transition(
-        "Stopped",
-        observed,
-        shutdown_requested_at=memory.shutdown_requested_at,
-        shutdown_timeout=spec.shutdown_timeout_seconds,
-        now=now,
+        if not step.stuck:  # crashed and the like: no call stops it, and delete needs none
+            if step.requests_shutdown:
+                memory = replace(memory, shutdown_requested_at=now)
+            calls = [Call(step.operation, vm, step.reason)] if step.operation else []
+            return DeletionPlan(calls, False, f"stopping before delete: {step.reason}", memory, WAIT_SECONDS)
+    request = DeleteRequest(
+        **vm.model_dump(), real_delete=spec.delete_mode == "Permanent", is_delete_volumes=spec.delete_volumes
     )
-    if step.requests_shutdown:
-        memory = replace(memory, shutdown_requested_at=now)
-    calls = [Call(step.operation, vm, step.reason)] if step.operation else []
-    return DeletionPlan(calls, False, f"stopping before delete: {step.reason}", memory, WAIT_SECONDS)
+    where = "permanently" if spec.delete_mode == "Permanent" else "to the recycle bin"
+    return DeletionPlan([Call("delete", request, f"delete {where}")], True, f"deleting {where}", memory)

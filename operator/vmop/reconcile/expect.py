@@ -35,7 +35,9 @@ def expect_after(vm: Observed, call: Call) -> Observed:
     return replace(vm, shape=None)
 
 
-def created(result: CreateResult, call: Call, *, cluster: str, tenant: str, now: float) -> Observed:
+def created(
+    result: CreateResult, call: Call, *, cluster: str, tenant: str, now: float, cpus: int, memory: int
+) -> Observed:
     """The VM a successful create has just made: shut off, or cloning when made from a template."""
     from_template = call.operation == "create/from_template"
     return Observed(
@@ -51,4 +53,6 @@ def created(result: CreateResult, call: Call, *, cluster: str, tenant: str, now:
         os="",
         created_at=int(now),
         macs=tuple(result.mac_addresses),
+        cpu_hint=cpus,
+        memory_hint=memory,
     )

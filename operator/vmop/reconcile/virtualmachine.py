@@ -78,6 +78,7 @@ class Plan:
     requeue_after: float | None = None
     # The uuid to record before any call is made (create pending, adopted after a crash).
     persist_first: bool = False
+    subject: Observed | None = None  # the platform VM this plan is about (e.g. the one just adopted)
 
 
 def resolve_identity(
@@ -89,6 +90,8 @@ def resolve_identity(
     if wanted is not None:
         if observed is not None:
             return Identity("known", wanted)
+        if memory.create_pending_since is not None and spec.adopt is None:
+            return Identity("create", None)  # a template create's chosen uuid, not seen yet: retry it
         if spec.adopt is not None or not spec.recreate_on_loss:
             return Identity("lost", wanted, f"VM {wanted} no longer exists on the platform")
         return Identity("create", None, f"VM {wanted} disappeared from the platform; recreating it")
@@ -172,6 +175,10 @@ def plan_virtual_machine(
         memory = replace(memory, uuid=identity.uuid, create_pending_since=None)
     assert observed is not None
     memory = replace(memory, uuid=observed.uuid, create_pending_since=None)
+    return replace(_plan_observed(spec, ctx, memory, observed), subject=observed)
+
+
+def _plan_observed(spec: VirtualMachineSpec, ctx: Context, memory: Memory, observed: Observed) -> Plan:
     if spec.adopt is not None and spec.adopt.observe_only:
         verdict = Verdict(
             current_power(observed) == spec.power_state,
@@ -217,7 +224,7 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
         calls.append(Call(step.operation, ident, step.reason))
     if step.requests_shutdown:
         memory = replace(memory, shutdown_requested_at=ctx.now)
-    elif current_power(vm) != "Running":
+    elif current_power(vm) != "Running" or desired != "Stopped":  # off, or no longer wanted off
         memory = replace(memory, shutdown_requested_at=None)
     pending_fields = [c.field for c in pending]
     in_sync = current_power(vm) == spec.power_state and not calls

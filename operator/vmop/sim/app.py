@@ -284,6 +284,9 @@ def create_app(platform: Platform, *, token: str | None = None) -> FastAPI:
             return JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}")))
         state.platform.world.advance()
         response = await call_next(request)
+        delay = dice.response_delay(name)
+        if delay:
+            await asyncio.sleep(delay)
         return response
 
     @app.exception_handler(RequestValidationError)

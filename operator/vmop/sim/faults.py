@@ -31,6 +31,9 @@ class Faults(BaseModel):
     http_error_rate: dict[str, float] = Field(default_factory=dict, description="share of calls answered HTTP 503")
     timeout_rate: dict[str, float] = Field(default_factory=dict, description="share of calls that hang past timeouts")
     hang_seconds: float = Field(default=30.0, ge=0, description="how long a 'timed out' call hangs")
+    response_delay_ms: dict[str, float] = Field(
+        default_factory=dict, description="answer this late after doing the work (a caller may die meanwhile)"
+    )
     forced_scode: dict[str, int] = Field(default_factory=dict, description="endpoint -> scode it always answers")
     guest_ignores_shutdown: bool = False
     no_guest_agent: bool = False
@@ -55,6 +58,10 @@ class FaultDice:
     def timeout(self, endpoint: str) -> bool:
         rate = self._rate(self.faults.timeout_rate, endpoint)
         return rate > 0 and self._rng.random() < rate
+
+    def response_delay(self, endpoint: str) -> float:
+        table = self.faults.response_delay_ms
+        return table.get(endpoint, table.get("*", 0.0)) / 1000
 
     def forced_scode(self, endpoint: str) -> int | None:
         table = self.faults.forced_scode

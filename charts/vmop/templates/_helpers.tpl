@@ -1,0 +1,134 @@
+{{/* Names, labels and the checks values.schema.json cannot express with a clear message. */}}
+
+{{- define "vmop.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "vmop.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Cluster-scoped objects (ClusterRoles, their bindings) carry the release namespace in their
+name, so that releases of the same name in two namespaces do not collide. */}}
+{{- define "vmop.clusterName" -}}
+{{- printf "%s-%s" (include "vmop.fullname" .) .Release.Namespace | trunc 253 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "vmop.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "vmop.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "vmop.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "vmop.labels" -}}
+helm.sh/chart: {{ include "vmop.chart" . }}
+{{ include "vmop.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: vmop
+{{- end }}
+
+{{- define "vmop.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "vmop.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false: name an existing ServiceAccount" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "vmop.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{- define "vmop.peeringName" -}}
+{{- default (include "vmop.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{/* Credentials from values: the chart creates a Secret. */}}
+{{- define "vmop.credentialsFromValues" -}}
+{{- $c := .Values.credentials }}
+{{- if or $c.token $c.username $c.password $c.caCrt }}true{{ end }}
+{{- end }}
+
+{{/* The credentials Secret's name, or nothing when the compute API needs none. */}}
+{{- define "vmop.credentialsSecret" -}}
+{{- if .Values.credentials.existingSecret }}
+{{- .Values.credentials.existingSecret }}
+{{- else if include "vmop.credentialsFromValues" . }}
+{{- printf "%s-credentials" (include "vmop.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Cross-field rules; rendered by every template that needs them (fail stops the render). */}}
+{{- define "vmop.validate" -}}
+{{- $c := .Values.credentials }}
+{{- if and $c.existingSecret (include "vmop.credentialsFromValues" .) }}
+{{- fail "credentials: set either existingSecret or token/username/password/caCrt, not both (put ca.crt into the existing Secret)" }}
+{{- end }}
+{{- if and $c.token (or $c.username $c.password) }}
+{{- fail "credentials: set token, or username and password, not both" }}
+{{- end }}
+{{- if and (or $c.username $c.password) (not (and $c.username $c.password)) }}
+{{- fail "credentials: username and password go together; set both" }}
+{{- end }}
+{{- if and $c.caCrt (not (or $c.token $c.username)) }}
+{{- fail "credentials: caCrt alone makes no credentials; add token, or username and password" }}
+{{- end }}
+{{- $pdb := .Values.podDisruptionBudget }}
+{{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
+{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set the other to null)" }}
+{{- end }}
+{{- if and $pdb.enabled (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable) }}
+{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable" }}
+{{- end }}
+{{- end }}
+
+{{/* The rules of vmop's own objects, in one namespace (Role) or all (ClusterRole). */}}
+{{- define "vmop.objectRules" -}}
+# The three kinds: watched, and patched for annotations and finalizers (kopf writes finalizers
+# with a patch of the object, so no */finalizers subresource permission is needed).
+- apiGroups: ["vmop.io"]
+  resources: ["virtualmachines", "vmgroups", "vmmigrations"]
+  verbs: ["get", "list", "watch", "patch"]
+- apiGroups: ["vmop.io"]
+  resources: ["virtualmachines/status", "vmgroups/status", "vmmigrations/status"]
+  verbs: ["patch"]
+# Events about them (kopf posts core events; events.k8s.io for newer clients).
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create"]
+{{- end }}
+
+{{- define "vmop.peeringRules" -}}
+{{- if .Values.peering.enabled }}
+# kopf peering: watch the peers, and keep-alive in the peering object's status.
+{{- if .Values.watchNamespaces }}
+- apiGroups: ["kopf.dev"]
+  resources: ["kopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- else }}
+- apiGroups: ["kopf.dev"]
+  resources: ["clusterkopfpeerings"]
+  verbs: ["get", "list", "watch", "patch"]
+{{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,47 @@
+"""Integration fixtures: the real control plane (session), `vmop sim` and `vmop run` as processes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support.processes import Kube, OperatorProcess, SimProcess
+
+from vmop.dev.controlplane import ControlPlane
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="module")
+def sim(logs: Path) -> Iterator[SimProcess]:
+    process = SimProcess.start(logs)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def namespace(control_plane: ControlPlane) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    control_plane.kubectl("create", "namespace", name)
+    yield name
+    control_plane.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def kube(control_plane: ControlPlane, namespace: str) -> Kube:
+    return Kube(control_plane, namespace)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    control_plane: ControlPlane, sim: SimProcess, namespace: str, logs: Path, request: pytest.FixtureRequest
+) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(control_plane, sim.url, logs, [namespace]).start()
+    yield process
+    process.stop()
+    print(f"operator log ({process.log}):\n{process.output()[-4000:]}")

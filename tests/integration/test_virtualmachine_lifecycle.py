@@ -1,0 +1,371 @@
+"""VirtualMachine against the real apiserver, `vmop run` and `vmop sim`: create, resize, power,
+delete, adopt, drift, platform errors, and a crash right after the create call."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
+
+from vmop.dev.controlplane import ControlPlane
+
+pytestmark = pytest.mark.integration
+
+CLUSTER = "c27a25bc-5da2-430f-bfaf-6c8d33f21128"
+TENANT = "a5badacf-a25c-4171-9aff-b619fc2d300a"
+POOL = "42b3e3b6-b1d1-44c0-bf5c-b9cf73d594df"
+PORT_GROUP = "239223b4-d21b-4b23-954f-796f17c75c49"
+GIB = 1024**3
+
+
+def manifest(name: str, **spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "cluster": CLUSTER,
+        "tenant": TENANT,
+        "cpu": {"sockets": 1, "cores": 2},
+        "memory": "2Gi",
+        "disks": [{"name": "root", "bus": "scsi", "size": "10Gi", "pool": POOL}],
+        "interfaces": [{"name": "eth0", "network": "ycb123", "portGroup": PORT_GROUP}],
+    }
+    return {"apiVersion": "vmop.io/v1alpha1", "kind": "VirtualMachine", "metadata": {"name": name}, "spec": base | spec}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def status(kube: Kube, name: str) -> dict[str, Any]:
+    found = kube.get("virtualmachine", name)
+    return (found or {}).get("status") or {}
+
+
+def wait_ready(kube: Kube, name: str, timeout: float = 40) -> dict[str, Any]:
+    def ready() -> dict[str, Any] | None:
+        found = kube.get("virtualmachine", name)
+        ready_condition = condition(found, "Ready")
+        if (
+            found
+            and ready_condition
+            and ready_condition["status"] == "True"
+            and found["status"].get("observedGeneration") == found["metadata"]["generation"]
+        ):
+            return found
+        return None
+
+    return wait_for(ready, timeout=timeout, what=f"{name} Ready")
+
+
+def platform_vm(sim: SimProcess, uuid_: str) -> dict[str, Any]:
+    answer = sim.inspect(CLUSTER, TENANT, uuid_)
+    assert answer["scode"] == 0, answer
+    data: dict[str, Any] = answer["data"]
+    return data
+
+
+def wait_gone(kube: Kube, name: str, timeout: float = 40) -> None:
+    wait_for(lambda: kube.get("virtualmachine", name) is None, timeout=timeout, what=f"{name} deleted")
+
+
+@pytest.mark.usefixtures("operator")
+def test_apply_makes_a_running_vm_in_the_declared_shape(
+    kube: Kube, sim: SimProcess, control_plane: ControlPlane
+) -> None:
+    name = unique("shape")
+    kube.apply(manifest(name, cpu={"sockets": 2, "cores": 2, "current": 3}, memory="4Gi"))
+    control_plane.kubectl(
+        "wait", "--for=condition=Ready", f"virtualmachine/{name}", "-n", kube.namespace, "--timeout=60s"
+    )
+    found = status(kube, name)
+    vm = platform_vm(sim, found["uuid"])
+    assert (vm["state"], vm["cpu_sockets"], vm["cpu_socket_cores"], vm["cpu_current"]) == ("running", 2, 2, 3)
+    assert vm["mem_size"] == 4 * GIB
+    assert [d["disk_target_bus"] for d in vm["disks"]] == ["scsi"]
+    assert vm["interfaces"][0]["port_group"] == PORT_GROUP
+    assert found["phase"] == "Running"
+    assert found["macs"] == [vm["interfaces"][0]["mac_address"]]
+    assert kube.get("virtualmachine", name)["metadata"]["annotations"]["vmop.io/uuid"] == found["uuid"]
+    printed = control_plane.kubectl("get", "vm", name, "-n", kube.namespace).stdout
+    assert "Running" in printed
+    assert "4Gi" in printed
+
+
+@pytest.mark.usefixtures("operator")
+def test_hot_resize_applies_while_running(kube: Kube, sim: SimProcess) -> None:
+    name = unique("hot")
+    kube.apply(manifest(name, cpu={"sockets": 1, "cores": 4, "current": 1}))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.patch_spec("virtualmachine", name, {"cpu": {"sockets": 1, "cores": 4, "current": 3}, "memory": "3Gi"})
+    wait_for(
+        lambda: platform_vm(sim, uuid_)["cpu_current"] == 3 and platform_vm(sim, uuid_)["mem_size"] == 3 * GIB,
+        what="hot-added cpu and memory",
+    )
+    found = wait_ready(kube, name)
+    assert condition(found, "RestartRequired")["status"] == "False"
+    assert platform_vm(sim, uuid_)["state"] == "running"
+
+
+@pytest.mark.usefixtures("operator")
+def test_cold_changes_wait_for_the_next_power_cycle(kube: Kube, sim: SimProcess) -> None:
+    name = unique("cold")
+    kube.apply(manifest(name))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.patch_spec("virtualmachine", name, {"cpu": {"sockets": 2, "cores": 1}, "memory": "1Gi"})
+
+    def restart_required() -> dict[str, Any] | None:
+        found = kube.get("virtualmachine", name)
+        required = condition(found, "RestartRequired")
+        return found if required and required["status"] == "True" else None
+
+    found = wait_for(restart_required, what="RestartRequired")
+    assert found["status"]["pendingChanges"] == ["cpu.topology", "memory"]  # every deferred field
+    assert platform_vm(sim, uuid_)["cpu_sockets"] == 1
+    kube.patch_spec("virtualmachine", name, {"powerState": "Stopped", "shutdownTimeoutSeconds": 30})
+    wait_for(lambda: platform_vm(sim, uuid_)["cpu_sockets"] == 2, timeout=40, what="cold change applied when off")
+    assert platform_vm(sim, uuid_)["mem_size"] == GIB
+    kube.patch_spec("virtualmachine", name, {"powerState": "Running"})
+    found = wait_ready(kube, name)
+    assert condition(found, "RestartRequired")["status"] == "False"
+    assert not found["status"].get("pendingChanges")
+
+
+@pytest.mark.usefixtures("operator")
+def test_update_policy_restart_restarts_to_apply(kube: Kube, sim: SimProcess) -> None:
+    name = unique("restart")
+    kube.apply(manifest(name, updatePolicy="Restart", shutdownTimeoutSeconds=30))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.patch_spec("virtualmachine", name, {"cpu": {"sockets": 1, "cores": 3}})
+    wait_for(lambda: platform_vm(sim, uuid_)["cpu_socket_cores"] == 3, timeout=40, what="restart applied cores")
+    wait_for(lambda: platform_vm(sim, uuid_)["state"] == "running", timeout=30, what="running again")
+    wait_ready(kube, name)
+
+
+@pytest.mark.usefixtures("operator")
+def test_power_states_round_trip(kube: Kube, sim: SimProcess) -> None:
+    name = unique("power")
+    kube.apply(manifest(name, shutdownTimeoutSeconds=30))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    expected = {
+        "Suspended": ("paused", "noaction"),
+        "Running": ("running", "noaction"),
+        "Hibernated": ("shutoff", "save"),
+        "Stopped": ("shutoff", "noaction"),
+    }
+    for power in ("Suspended", "Running", "Hibernated", "Running", "Stopped", "Running"):
+        kube.patch_spec("virtualmachine", name, {"powerState": power})
+        found = wait_ready(kube, name)
+        vm = platform_vm(sim, uuid_)
+        assert (vm["state"], vm["action"]) == expected[power], power
+        assert found["status"]["phase"] == power
+
+
+@pytest.mark.usefixtures("operator")
+@pytest.mark.parametrize(
+    ("policy", "mode", "remains"),
+    [("Delete", "Permanent", False), ("Retain", "Permanent", True), ("Delete", "Trash", False)],
+)
+def test_delete_by_policy(kube: Kube, sim: SimProcess, policy: str, mode: str, remains: bool) -> None:
+    name = unique(f"del-{policy.lower()}-{mode.lower()}")
+    kube.apply(manifest(name, deletionPolicy=policy, deleteMode=mode, shutdownTimeoutSeconds=5))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.delete("virtualmachine", name)
+    wait_gone(kube, name)
+    assert (sim.inspect(CLUSTER, TENANT, uuid_)["scode"] == 0) is remains
+    trashed = sim.call("inspect", cluster_uuid=CLUSTER, tenant=TENANT, compute_uuid=uuid_, include_trash_vm="true")
+    assert (trashed["scode"] == 0) is (remains or mode == "Trash")
+    if policy == "Delete" and mode == "Permanent":
+        assert not [v for v in sim.volumes() if v["vm_uuid"] == uuid_]
+
+
+def create_on_platform(sim: SimProcess, name: str) -> str:
+    answer = sim.call(
+        "unified_create",
+        {
+            "cluster_uuid": CLUSTER,
+            "tenant": TENANT,
+            "meta": {"compute_name": name},
+            "cpu_sockets": 1,
+            "cpu_socket_cores": 1,
+            "mem_size": GIB,
+            "disks": [],
+        },
+    )
+    item = answer["data"]["results"][0]
+    assert item["scode"] == 0, answer
+    vm_uuid: str = item["data"]["vm_uuid"]
+    return vm_uuid
+
+
+@pytest.mark.usefixtures("operator")
+def test_adopt_existing_vm_and_observe_only(kube: Kube, sim: SimProcess) -> None:
+    adopted = create_on_platform(sim, unique("legacy"))
+    name = unique("adopt")
+    kube.apply(
+        manifest(name, adopt={"uuid": adopted}, disks=[], interfaces=[], cpu={"sockets": 1, "cores": 1}, memory="1Gi")
+    )
+    found = wait_ready(kube, name)
+    assert found["status"]["uuid"] == adopted
+    assert platform_vm(sim, adopted)["state"] == "running"  # adopted and brought to spec (started)
+    watched = create_on_platform(sim, unique("watched"))
+    observer = unique("observe")
+    kube.apply(manifest(observer, adopt={"uuid": watched, "observeOnly": True}, disks=[], interfaces=[]))
+    wait_for(lambda: status(kube, observer).get("uuid") == watched, what="observed uuid")
+    assert status(kube, observer)["state"] == "shutoff"
+    assert platform_vm(sim, watched)["state"] == "shutoff"  # never started: observe-only
+    kube.delete("virtualmachine", observer)
+    wait_gone(kube, observer)
+    assert sim.inspect(CLUSTER, TENANT, watched)["scode"] == 0  # never deleted either
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_name_taken_on_the_platform_is_a_conflict(kube: Kube, sim: SimProcess) -> None:
+    name = unique("taken")
+    existing = create_on_platform(sim, name)
+    kube.apply(manifest(name))
+    wait_for(lambda: status(kube, name).get("phase") == "Conflict", what="Conflict phase")
+    assert existing in condition(kube.get("virtualmachine", name), "Synced")["message"]
+    assert len(sim.vms(CLUSTER, TENANT, filter_name=name)) == 1
+
+
+@pytest.mark.usefixtures("operator")
+def test_out_of_band_power_off_and_deletion_are_corrected(kube: Kube, sim: SimProcess) -> None:
+    name = unique("drift")
+    kube.apply(manifest(name))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    assert sim.call("shutoff", {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": uuid_})["scode"] == 0
+    wait_for(lambda: platform_vm(sim, uuid_)["state"] == "running", timeout=30, what="power drift corrected")
+    sim.call(
+        "delete",
+        {
+            "cluster_uuid": CLUSTER,
+            "tenant": TENANT,
+            "compute_uuid": uuid_,
+            "real_delete": True,
+            "is_delete_volumes": True,
+        },
+    )
+    recreated = wait_for(
+        lambda: (s := status(kube, name)).get("uuid") not in (None, uuid_) and s, timeout=30, what="recreated VM"
+    )
+    assert platform_vm(sim, recreated["uuid"])["name"] == name
+    lost = unique("lost")
+    kube.apply(manifest(lost, recreateOnLoss=False))
+    lost_uuid = wait_ready(kube, lost)["status"]["uuid"]
+    sim.call("delete", {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": lost_uuid, "real_delete": True})
+    wait_for(lambda: status(kube, lost).get("phase") == "Lost", timeout=30, what="Lost phase")
+
+
+@pytest.mark.usefixtures("operator")
+def test_platform_error_shows_in_status_and_events_then_recovers(kube: Kube, sim: SimProcess) -> None:
+    sim.faults(forced_scode={"start": 20926})
+    name = unique("scode")
+    try:
+        kube.apply(manifest(name))
+
+        def failed() -> dict[str, Any] | None:
+            error = status(kube, name).get("lastError")
+            return error if error and error["scode"] == 20926 else None
+
+        error = wait_for(failed, what="lastError 20926")
+        assert (error["operation"], error["messageCn"]) == ("/v1/compute/start", "主机不满足CPU超分配限制")
+        synced = condition(kube.get("virtualmachine", name), "Synced")
+        assert synced["status"] == "False"
+        assert synced["reason"] == "ComputeError"
+        assert "20926" in synced["message"]
+        warnings = wait_for(lambda: [e for e in kube.events(name) if e["type"] == "Warning"], what="Warning event")
+        assert "20926" in warnings[0]["message"]
+    finally:
+        sim.faults()
+    found = wait_ready(kube, name, timeout=60)
+    assert "lastError" not in found["status"] or found["status"]["lastError"] is None
+    assert len(sim.vms(CLUSTER, TENANT, filter_name=name)) == 1
+
+
+@pytest.mark.usefixtures("operator")
+def test_pause_and_reconcile_request(kube: Kube, sim: SimProcess) -> None:
+    name = unique("pause")
+    kube.apply(manifest(name))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.annotate("virtualmachine", name, **{"vmop.io/paused": "true"})
+    wait_for(
+        lambda: (condition(kube.get("virtualmachine", name), "Synced") or {}).get("reason") == "ReconcilePaused",
+        what="paused condition",
+    )
+    kube.patch_spec("virtualmachine", name, {"powerState": "Stopped"})
+    assert platform_vm(sim, uuid_)["state"] == "running"
+    kube.annotate("virtualmachine", name, **{"vmop.io/paused": "false", "vmop.io/reconcile-request": "now-1"})
+    wait_for(lambda: platform_vm(sim, uuid_)["state"] == "shutoff", timeout=40, what="reconciled after unpause")
+    wait_for(lambda: status(kube, name).get("reconcileRequested") == "now-1", what="echoed reconcile request")
+
+
+@pytest.mark.usefixtures("operator")
+def test_force_release_annotation_frees_a_stuck_finalizer(kube: Kube, sim: SimProcess) -> None:
+    name = unique("stuck")
+    kube.apply(manifest(name, powerState="Stopped"))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    sim.faults(forced_scode={"delete": 10001})
+    try:
+        kube.delete("virtualmachine", name)
+        wait_for(
+            lambda: (condition(kube.get("virtualmachine", name), "Synced") or {}).get("reason") == "ComputeError",
+            what="delete failure shown",
+        )
+        assert kube.get("virtualmachine", name) is not None
+        kube.annotate("virtualmachine", name, **{"vmop.io/force-release": "true"})
+        wait_gone(kube, name)
+    finally:
+        sim.faults()
+    assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] == 0  # released without touching the platform
+
+
+def test_killed_right_after_the_create_call_makes_exactly_one_vm(
+    control_plane: ControlPlane,
+    sim: SimProcess,
+    namespace: str,
+    kube: Kube,
+    logs: Any,
+    operator: OperatorProcess,
+) -> None:
+    name = unique("crash")
+    sim.faults(response_delay_ms={"unified_create": 8000})  # the VM exists; its uuid is not back yet
+    kube.apply(manifest(name))
+    wait_for(lambda: sim.vms(CLUSTER, TENANT, filter_name=name), timeout=30, what="the VM on the platform")
+    annotations = kube.get("virtualmachine", name)["metadata"].get("annotations", {})
+    assert "vmop.io/create-pending" in annotations
+    assert "vmop.io/uuid" not in annotations
+    operator.kill()
+    sim.faults()
+    operator.start()
+    found = wait_ready(kube, name, timeout=60)
+    made = sim.vms(CLUSTER, TENANT, filter_name=name)
+    assert [vm["uuid"] for vm in made] == [found["status"]["uuid"]]
+    assert "vmop.io/create-pending" not in found["metadata"]["annotations"]
+
+
+def test_objects_without_a_platform_vm_delete_without_the_platform(
+    control_plane: ControlPlane,
+    namespace: str,
+    kube: Kube,
+    logs: Any,
+    operator: OperatorProcess,
+) -> None:
+    name = unique("orphan")
+    operator.kill()
+    try:
+        # an operator whose platform is unreachable: the create never happens
+        broken = OperatorProcess(control_plane, "http://127.0.0.1:9", logs, [namespace]).start()
+        kube.apply(manifest(name))
+        wait_for(
+            lambda: (condition(kube.get("virtualmachine", name), "Synced") or {}).get("status") == "False",
+            timeout=40,
+            what="unreachable platform reported",
+        )
+        assert status(kube, name).get("lastError", {}).get("scode") is not None
+        kube.delete("virtualmachine", name)
+        wait_gone(kube, name)
+        broken.stop()
+    finally:
+        operator.start()
+    assert json.dumps(kube.get("virtualmachine", name)) == "null"

@@ -1,0 +1,318 @@
+"""plan_changes: every difference between spec and observed shape, classified hot or cold as the
+doc's rules say (hot: allowed while running; cold: needs the VM shut off)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.reconcile import (
+    DATA_VOLUME,
+    ISO,
+    MAC_A,
+    MAC_B,
+    REPOSITORY,
+    ROOT_DISK,
+    ROOT_VOLUME,
+    SPARE_VOLUME,
+    VM_UUID,
+    memory,
+    nic,
+    observed,
+    shape,
+    spec,
+)
+from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT
+from vmop.api.virtualmachine import VirtualMachineSpec
+from vmop.compute.models import ComputeIdentifier, InterfaceBound
+from vmop.compute.requests import (
+    BootOrderSetRequest,
+    CdromAttachRequest,
+    DiskAttachRequest,
+    DiskDetachRequest,
+    InterfaceAttachRequest,
+    InterfaceDetachRequest,
+    InterfaceSetQosRequest,
+    MetaSetRequest,
+    VcpuSetRequest,
+    VmemorySetRequest,
+)
+from vmop.compute.rules import GIB
+from vmop.reconcile.changes import Change, Owned, plan_changes
+from vmop.reconcile.observed import Observed, ObservedDisk, Shape
+
+IDENT = ComputeIdentifier(cluster_uuid=CLUSTER, tenant=TENANT, compute_uuid=VM_UUID, compute_name="vm1")
+ROOT: dict[str, Any] = {"name": "root", "size": "10Gi", "pool": POOL, "bus": "virtio", "device": "vda"}
+LOCAL_NIC: dict[str, Any] = {"network": "ycb123", "portGroup": PORT_GROUP}
+
+
+def changes(
+    wanted: VirtualMachineSpec, vm_shape: Shape, owned: Owned | None = None, *, vm: Observed | None = None
+) -> tuple[list[Change], list[str]]:
+    seen = vm or observed(vm_shape=vm_shape)
+    return plan_changes(wanted, seen, IDENT, owned or memory().owned, name="vm1", group=None)
+
+
+def only(found: tuple[list[Change], list[str]]) -> Change:
+    planned, unsupported = found
+    assert unsupported == []
+    assert len(planned) == 1, planned
+    return planned[0]
+
+
+def test_nothing_to_change_when_in_sync() -> None:
+    assert changes(spec(), shape()) == ([], [])
+
+
+def test_no_shape_no_changes() -> None:
+    assert plan_changes(spec(memory="4Gi"), observed(with_shape=False), IDENT, memory().owned, name="vm1", group=None) == (
+        [],
+        [],
+    )
+
+
+# ---------------------------------------------------------------- cpu and memory
+
+
+def test_raising_current_cpus_is_hot() -> None:
+    change = only(changes(spec(cpu={"sockets": 2, "cores": 2, "current": 3}), shape(cpu_sockets=2, cpu_cores=2)))
+    assert (change.field, change.hot, change.call.operation) == ("cpu.current", True, "vcpu/set")
+    request = change.call.request
+    assert isinstance(request, VcpuSetRequest)
+    assert (request.cpu_current, request.cpu_sockets, request.cpu_socket_cores) == (3, None, None)
+
+
+def test_current_defaults_to_sockets_times_cores() -> None:
+    change = only(changes(spec(cpu={"sockets": 2, "cores": 2}), shape(cpu_sockets=2, cpu_cores=2, cpu_current=1)))
+    assert isinstance(change.call.request, VcpuSetRequest) and change.call.request.cpu_current == 4
+
+
+def test_lowering_current_cpus_is_cold() -> None:
+    change = only(changes(spec(cpu={"sockets": 2, "cores": 2, "current": 1}), shape(cpu_sockets=2, cpu_cores=2, cpu_current=4)))
+    assert (change.field, change.hot) == ("cpu.current", False)
+
+
+@pytest.mark.parametrize(("sockets", "cores"), [(2, 1), (1, 2), (4, 4)])
+def test_changing_the_topology_is_cold_and_sends_sockets_cores_and_current(sockets: int, cores: int) -> None:
+    change = only(changes(spec(cpu={"sockets": sockets, "cores": cores}), shape()))
+    assert (change.field, change.hot) == ("cpu.topology", False)
+    request = change.call.request
+    assert isinstance(request, VcpuSetRequest)
+    assert (request.cpu_sockets, request.cpu_socket_cores, request.cpu_current) == (sockets, cores, sockets * cores)
+    assert request.cpu_max is None  # sockets*cores is the max; sending both could conflict
+
+
+def test_memory_up_is_hot_and_down_is_cold() -> None:
+    up = only(changes(spec(memory="2Gi"), shape(memory=GIB)))
+    assert (up.field, up.hot, up.call.operation) == ("memory", True, "vmemory/set")
+    assert isinstance(up.call.request, VmemorySetRequest) and up.call.request.vmemory == 2 * GIB
+    down = only(changes(spec(memory="512Mi"), shape(memory=GIB)))
+    assert (down.field, down.hot) == ("memory", False)
+    assert isinstance(down.call.request, VmemorySetRequest) and down.call.request.vmemory == GIB // 2
+
+
+# ---------------------------------------------------------------- disks
+
+
+def test_attaching_an_existing_volume_is_hot() -> None:
+    wanted = spec(disks=[ROOT, {"name": "data", "volume": DATA_VOLUME, "bus": "scsi", "device": "sdb"}])
+    change = only(changes(wanted, shape()))
+    assert (change.field, change.hot, change.call.operation) == ("disks[data]", True, "disk/attach")
+    request = change.call.request
+    assert isinstance(request, DiskAttachRequest)
+    assert (request.target_device, request.target_bus) == ("sdb", "scsi")
+    assert request.source_vsd is not None and request.source_vsd.volume_uuid == DATA_VOLUME
+
+
+def test_an_attached_volume_is_left_alone() -> None:
+    data = ObservedDisk("sdb", "scsi", DATA_VOLUME, GIB)
+    wanted = spec(disks=[ROOT, {"name": "data", "volume": DATA_VOLUME, "bus": "scsi"}])
+    assert changes(wanted, shape(disks=(ROOT_DISK, data))) == ([], [])
+
+
+def test_a_new_volume_after_create_is_unsupported() -> None:
+    planned, unsupported = changes(spec(disks=[ROOT, {"name": "more", "size": "1Gi", "pool": POOL}]), shape())
+    assert planned == []
+    assert len(unsupported) == 1 and unsupported[0].startswith("disks[more]")
+
+
+@pytest.mark.parametrize(("bus", "device", "hot"), [("scsi", "sdb", True), ("virtio", "vdb", False), ("ide", "hdb", False)])
+def test_detaching_an_owned_disk_is_hot_only_on_scsi(bus: str, device: str, hot: bool) -> None:
+    data = ObservedDisk(device, bus, DATA_VOLUME, GIB)
+    owned = Owned({"root": ROOT_VOLUME, "data": DATA_VOLUME}, {})
+    change = only(changes(spec(), shape(disks=(ROOT_DISK, data)), owned))
+    assert (change.field, change.hot, change.call.operation) == ("disks[data]", hot, "disk/detach")
+    assert isinstance(change.call.request, DiskDetachRequest) and change.call.request.target_device == device
+
+
+def test_a_disk_vmop_did_not_attach_is_never_detached() -> None:
+    foreign = ObservedDisk("sdb", "scsi", DATA_VOLUME, GIB)
+    assert changes(spec(), shape(disks=(ROOT_DISK, foreign))) == ([], [])
+
+
+def test_an_owned_disk_already_gone_is_not_detached() -> None:
+    owned = Owned({"root": ROOT_VOLUME, "data": DATA_VOLUME}, {})
+    assert changes(spec(), shape(), owned) == ([], [])
+
+
+def test_replacing_a_disk_on_the_same_device_detaches_before_attaching() -> None:
+    # data (vdb) is replaced by spare, asked for on vdb: the attach can only follow the detach,
+    # and a virtio detach is cold, so the attach waits with it.
+    data = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB)
+    owned = Owned({"root": ROOT_VOLUME, "data": DATA_VOLUME}, {})
+    wanted = spec(disks=[ROOT, {"name": "spare", "volume": SPARE_VOLUME, "bus": "virtio", "device": "vdb"}])
+    planned, unsupported = changes(wanted, shape(disks=(ROOT_DISK, data)), owned)
+    assert unsupported == []
+    assert [(c.call.operation, c.field, c.hot) for c in planned] == [
+        ("disk/detach", "disks[data]", False),
+        ("disk/attach", "disks[spare]", False),
+    ]
+
+
+def test_replacing_a_scsi_disk_on_the_same_device_is_hot() -> None:
+    data = ObservedDisk("sdb", "scsi", DATA_VOLUME, GIB)
+    owned = Owned({"root": ROOT_VOLUME, "data": DATA_VOLUME}, {})
+    wanted = spec(disks=[ROOT, {"name": "spare", "volume": SPARE_VOLUME, "bus": "scsi", "device": "sdb"}])
+    planned, _ = changes(wanted, shape(disks=(ROOT_DISK, data)), owned)
+    assert [(c.call.operation, c.hot) for c in planned] == [("disk/detach", True), ("disk/attach", True)]
+
+
+def test_a_device_held_by_a_disk_that_stays_is_unsupported() -> None:
+    foreign = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB)  # not vmop's: never detached
+    wanted = spec(disks=[ROOT, {"name": "spare", "volume": SPARE_VOLUME, "bus": "virtio", "device": "vdb"}])
+    planned, unsupported = changes(wanted, shape(disks=(ROOT_DISK, foreign)))
+    assert planned == []
+    assert len(unsupported) == 1 and "vdb" in unsupported[0] and unsupported[0].startswith("disks[spare]")
+
+
+def test_explicit_devices_are_attached_before_auto_assigned_ones() -> None:
+    # The platform picks a free device for an attach by bus alone; one it picks must not be the
+    # device a later attach of the same plan names.
+    wanted = spec(
+        disks=[
+            ROOT,
+            {"name": "auto", "volume": DATA_VOLUME, "bus": "virtio"},
+            {"name": "fixed", "volume": SPARE_VOLUME, "bus": "virtio", "device": "vdb"},
+        ]
+    )
+    planned, _ = changes(wanted, shape())
+    assert [c.field for c in planned] == ["disks[fixed]", "disks[auto]"]
+
+
+# ---------------------------------------------------------------- interfaces
+
+
+def test_a_new_interface_is_attached_hot() -> None:
+    change = only(changes(spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape()))
+    assert (change.field, change.hot, change.call.operation) == ("interfaces[eth0]", True, "interface/attach")
+    request = change.call.request
+    assert isinstance(request, InterfaceAttachRequest)
+    assert (request.mac_address, request.port_group, request.interface_type) == (MAC_A, PORT_GROUP, "ycb123")
+
+
+def test_only_owned_interfaces_are_detached() -> None:
+    vm_shape = shape(nics=(nic(MAC_A), nic(MAC_B)))
+    change = only(changes(spec(), vm_shape, Owned({"root": ROOT_VOLUME}, {"eth0": MAC_A})))
+    assert (change.field, change.hot, change.call.operation) == ("interfaces[eth0]", True, "interface/detach")
+    assert isinstance(change.call.request, InterfaceDetachRequest) and change.call.request.mac_address == MAC_A
+
+
+def test_an_owned_interface_is_found_by_name_and_kept() -> None:
+    owned = Owned({"root": ROOT_VOLUME}, {"eth0": MAC_A})
+    assert changes(spec(interfaces=[{"name": "eth0", **LOCAL_NIC}]), shape(nics=(nic(MAC_A),)), owned) == ([], [])
+
+
+def test_a_qos_change_is_set_in_place_hot() -> None:
+    wanted = spec(
+        interfaces=[
+            {"name": "eth0", "mac": MAC_A, **LOCAL_NIC, "qos": {"inbound": {"average": 100, "peak": 200, "burst": 300}}}
+        ]
+    )
+    change = only(changes(wanted, shape(nics=(nic(MAC_A),))))
+    assert (change.field, change.hot, change.call.operation) == ("interfaces[eth0].qos", True, "interface/setqos")
+    request = change.call.request
+    assert isinstance(request, InterfaceSetQosRequest)
+    assert request.mac_address == MAC_A
+    assert request.in_bount == InterfaceBound(average=100, peak=200, burst=300)
+    assert request.out_bount == InterfaceBound()
+
+
+def test_removing_a_qos_limit_is_a_change_too() -> None:
+    change = only(changes(spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, inbound=(1, 2, 3)),))))
+    assert isinstance(change.call.request, InterfaceSetQosRequest)
+    assert change.call.request.in_bount == InterfaceBound()
+
+
+def test_moving_an_interface_to_another_network_is_unsupported() -> None:
+    planned, unsupported = changes(
+        spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, network="mirror"),))
+    )
+    assert planned == []
+    assert len(unsupported) == 1 and unsupported[0].startswith("interfaces[eth0]")
+
+
+# ---------------------------------------------------------------- cdrom, boot order, meta, os
+
+
+def test_inserting_and_ejecting_a_cdrom_is_hot() -> None:
+    insert = only(changes(spec(cdrom={"image": ISO, "repository": REPOSITORY}), shape(cdrom="")))
+    assert (insert.field, insert.hot, insert.call.operation) == ("cdrom", True, "cdrom/attach")
+    assert isinstance(insert.call.request, CdromAttachRequest)
+    assert (insert.call.request.source_network_name, insert.call.request.repository_uuid) == (ISO, REPOSITORY)
+    eject = only(changes(spec(), shape(cdrom=ISO)))
+    assert (eject.field, eject.hot, eject.call.operation) == ("cdrom", True, "cdrom/detach")
+    assert changes(spec(cdrom={"image": ISO, "repository": REPOSITORY}), shape(cdrom=ISO)) == ([], [])
+
+
+def test_boot_order_maps_disk_names_to_devices_and_nic_names_to_lower_case_macs() -> None:
+    data = ObservedDisk("sdc", "scsi", DATA_VOLUME, GIB)
+    wanted = spec(
+        disks=[{"name": "root", "size": "10Gi", "pool": POOL}, {"name": "data", "volume": DATA_VOLUME, "bus": "scsi"}],
+        interfaces=[{"name": "eth0", **LOCAL_NIC}, {"name": "eth1", "mac": MAC_B, **LOCAL_NIC}],
+        boot_order=["eth1", "data", "eth0", "root"],
+    )
+    owned = Owned({"root": ROOT_VOLUME}, {"eth0": MAC_A.upper()})
+    vm_shape = shape(disks=(ROOT_DISK, data), nics=(nic(MAC_A.upper()), nic(MAC_B)), boot_order=("vda", "sdc"))
+    planned, _ = changes(wanted, vm_shape, owned)
+    boot = [c for c in planned if c.field == "bootOrder"]
+    assert len(boot) == 1 and boot[0].hot
+    request = boot[0].call.request
+    assert isinstance(request, BootOrderSetRequest)
+    assert request.device_order == [MAC_B, "sdc", MAC_A, "vda"]
+
+
+def test_boot_order_already_leading_is_left_alone() -> None:
+    wanted = spec(boot_order=["root"])
+    assert changes(wanted, shape(boot_order=("vda", "sdb", "hdd"))) == ([], [])
+
+
+@pytest.mark.parametrize(
+    ("was", "becomes", "hot"),
+    [("CentOS x64", "Ubuntu x64", True), ("CentOS x64", "Windows Server 2019", False), ("Windows 10", "Windows 11", True)],
+)
+def test_an_os_family_change_is_cold(was: str, becomes: str, hot: bool) -> None:
+    change = only(changes(spec(os=becomes), shape(), vm=observed(os=was)))
+    assert (change.field, change.hot, change.call.operation) == ("os", hot, "meta/set")
+    assert isinstance(change.call.request, MetaSetRequest) and change.call.request.os == becomes
+
+
+def test_ha_mode_and_name_are_set_together_hot() -> None:
+    change = only(changes(spec(ha_mode="off"), shape(), vm=observed(name="old-name")))
+    assert (change.field, change.hot) == ("meta", True)
+    request = change.call.request
+    assert isinstance(request, MetaSetRequest) and request.meta is not None
+    assert (request.meta.compute_name, request.meta.ha_mode) == ("vm1", "off")
+    assert request.meta.os_loader_path is None  # meta/set changes what is sent: send nothing else
+
+
+def test_the_loader_is_cold() -> None:
+    change = only(changes(spec(meta={"osLoader": "UEFI"}), shape(os_loader="BIOS")))
+    assert (change.field, change.hot) == ("meta.osLoader", False)
+
+
+def test_moving_to_a_group_is_hot() -> None:
+    group = "eefcd799-3c9f-46fa-aa48-d2cc65d944a6"
+    planned, _ = plan_changes(spec(), observed(), IDENT, memory().owned, name="vm1", group=group)
+    assert [(c.field, c.hot) for c in planned] == [("group", True)]
+    assert isinstance(planned[0].call.request, MetaSetRequest) and planned[0].call.request.object_group == group

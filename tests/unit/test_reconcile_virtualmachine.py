@@ -1,0 +1,306 @@
+"""resolve_identity and plan_virtual_machine: which VM an object is, and what one pass plans."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.reconcile import (
+    DATA_VOLUME,
+    NAME,
+    NOW,
+    OBJECT_UID,
+    OTHER_UUID,
+    ROOT_DISK,
+    VM_UUID,
+    context,
+    memory,
+    observed,
+    shape,
+    spec,
+)
+from tests.support.simulation import TEMPLATE
+from vmop.api.conditions import Reason
+from vmop.compute.models import DiskVsdSource
+from vmop.compute.requests import DiskAttachRequest, FromTemplateRequest, UnifiedCreateRequest
+from vmop.compute.rules import GIB
+from vmop.reconcile.create import assigned_vm_uuid
+from vmop.reconcile.observed import ObservedDisk
+from vmop.reconcile.virtualmachine import (
+    CREATE_MATCH_SKEW_SECONDS,
+    WAIT_SECONDS,
+    Memory,
+    plan_virtual_machine,
+    resolve_identity,
+)
+
+PENDING_SINCE = NOW - 30
+
+
+# ---------------------------------------------------------------- resolve_identity
+
+
+def test_a_remembered_uuid_that_exists_is_known() -> None:
+    identity = resolve_identity(spec(), memory(), observed(), [])
+    assert (identity.kind, identity.uuid) == ("known", VM_UUID)
+
+
+def test_an_adopted_uuid_that_exists_is_known() -> None:
+    identity = resolve_identity(spec(adopt={"uuid": VM_UUID}), Memory(), observed(), [])
+    assert (identity.kind, identity.uuid) == ("known", VM_UUID)
+
+
+def test_an_adopted_uuid_that_is_missing_is_lost_even_when_recreating_is_allowed() -> None:
+    identity = resolve_identity(spec(adopt={"uuid": VM_UUID}, recreate_on_loss=True), Memory(), None, [])
+    assert (identity.kind, identity.uuid) == ("lost", VM_UUID)
+    assert VM_UUID in identity.message
+
+
+def test_a_vanished_vm_is_recreated_when_allowed() -> None:
+    identity = resolve_identity(spec(recreate_on_loss=True), memory(), None, [])
+    assert (identity.kind, identity.uuid) == ("create", None)
+    assert "recreating" in identity.message
+
+
+def test_a_vanished_vm_is_lost_when_recreating_is_not_allowed() -> None:
+    identity = resolve_identity(spec(recreate_on_loss=False), memory(), None, [])
+    assert (identity.kind, identity.uuid) == ("lost", VM_UUID)
+
+
+@pytest.mark.parametrize("age", [0, 60, CREATE_MATCH_SKEW_SECONDS])
+def test_after_a_crash_mid_create_the_vm_made_within_the_skew_is_adopted(age: float) -> None:
+    made = observed("shutoff", created_at=int(PENDING_SINCE - age), with_shape=False)
+    pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
+    identity = resolve_identity(spec(), pending, None, [made])
+    assert (identity.kind, identity.uuid) == ("adopted", VM_UUID)
+
+
+def test_after_a_crash_mid_create_an_older_vm_with_the_name_is_not_adopted() -> None:
+    old = observed("shutoff", created_at=int(PENDING_SINCE - CREATE_MATCH_SKEW_SECONDS - 1), with_shape=False)
+    pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
+    assert resolve_identity(spec(), pending, None, [old]).kind == "create"
+
+
+def test_after_a_crash_mid_create_several_candidates_are_a_conflict() -> None:
+    first = observed("shutoff", created_at=int(PENDING_SINCE), with_shape=False)
+    second = observed("shutoff", uuid=OTHER_UUID, created_at=int(PENDING_SINCE + 1), with_shape=False)
+    pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
+    identity = resolve_identity(spec(), pending, None, [first, second])
+    assert (identity.kind, identity.uuid) == ("conflict", None)
+    assert VM_UUID in identity.message and OTHER_UUID in identity.message
+
+
+def test_a_vm_that_already_has_the_name_is_a_conflict_not_an_adoption() -> None:
+    existing = observed(with_shape=False)
+    identity = resolve_identity(spec(), Memory(), None, [existing])
+    assert (identity.kind, identity.uuid) == ("conflict", None)
+    assert "spec.adopt.uuid" in identity.message
+
+
+def test_nothing_known_and_no_name_taken_means_create() -> None:
+    assert resolve_identity(spec(), Memory(), None, []).kind == "create"
+
+
+@pytest.mark.parametrize("recreate", [True, False])
+def test_a_template_create_that_has_not_happened_is_retried_not_lost(recreate: bool) -> None:
+    # The uuid of a template create is chosen (and remembered) before the call: until the VM is
+    # seen, a missing VM is a create still to do, not a VM that was lost.
+    template_spec = spec(template={"uuid": TEMPLATE}, disks=[], recreate_on_loss=recreate)
+    pending = memory(uuid=assigned_vm_uuid(OBJECT_UID), create_pending_since=PENDING_SINCE, disks={})
+    assert resolve_identity(template_spec, pending, None, []).kind == "create"
+    plan = plan_virtual_machine(template_spec, context(), pending, None, [])
+    assert [c.operation for c in plan.calls] == ["create/from_template"]
+    assert plan.verdict.phase == "Creating"
+
+
+# ---------------------------------------------------------------- creating
+
+
+def test_create_is_planned_and_marked_pending_before_the_call() -> None:
+    plan = plan_virtual_machine(spec(), context(), Memory(), None, [])
+    assert [c.operation for c in plan.calls] == ["unified_create"]
+    request = plan.calls[0].request
+    assert isinstance(request, UnifiedCreateRequest)
+    assert request.meta is not None and request.meta.compute_name == NAME
+    assert plan.persist_first
+    assert plan.memory.create_pending_since == NOW and plan.memory.uuid is None
+    assert (plan.verdict.phase, plan.verdict.ready) == ("Creating", False)
+
+
+def test_create_from_template_assigns_and_remembers_the_uuid() -> None:
+    plan = plan_virtual_machine(spec(template={"uuid": TEMPLATE}, disks=[]), context(), Memory(), None, [])
+    request = plan.calls[0].request
+    assert isinstance(request, FromTemplateRequest)
+    assert request.assign_vm_uuid == assigned_vm_uuid(OBJECT_UID) == plan.memory.uuid
+
+
+def test_an_adopted_half_made_vm_is_reconciled_not_created_again() -> None:
+    made = observed("shutoff", created_at=int(PENDING_SINCE), with_shape=False)
+    pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
+    plan = plan_virtual_machine(spec(), context(), pending, None, [made])
+    assert [c.operation for c in plan.calls] == ["start"]
+    assert (plan.memory.uuid, plan.memory.create_pending_since) == (VM_UUID, None)
+
+
+@pytest.mark.parametrize(("kind", "phase"), [("conflict", "Conflict"), ("lost", "Lost")])
+def test_conflicts_and_losses_plan_nothing_and_say_so(kind: str, phase: str) -> None:
+    if kind == "conflict":
+        plan = plan_virtual_machine(spec(), context(), Memory(), None, [observed(with_shape=False)])
+    else:
+        plan = plan_virtual_machine(spec(recreate_on_loss=False), context(), memory(), None, [])
+    assert plan.calls == []
+    assert (plan.verdict.phase, plan.verdict.ready, plan.verdict.synced) == (phase, False, False)
+
+
+# ---------------------------------------------------------------- changes and power
+
+
+def cold_and_hot_spec(**fields: object) -> object:
+    """2x2 vCPU (was 1x1), 512Mi (was 1Gi), Windows (was CentOS), without the owned virtio data
+    disk: all cold while running. Plus a cdrom: hot."""
+    return spec(
+        cpu={"sockets": 2, "cores": 2},
+        memory="512Mi",
+        os="Windows Server 2019",
+        cdrom={"image": "centos7x64.iso", "repository": "c5c6e82d-e7ea-47bc-b422-f2d9c767b080"},
+        **fields,
+    )
+
+
+def running_with_data_disk() -> tuple[object, Memory]:
+    data = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB)
+    vm = observed(vm_shape=shape(disks=(ROOT_DISK, data)))
+    return vm, memory(disks={"root": ROOT_DISK.volume, "data": DATA_VOLUME})
+
+
+def test_every_pending_change_is_listed_not_just_the_first() -> None:
+    vm, mem = running_with_data_disk()
+    plan = plan_virtual_machine(cold_and_hot_spec(), context(), mem, vm, [])  # type: ignore[arg-type]
+    assert sorted(plan.pending_changes) == ["cpu.topology", "disks[data]", "memory", "os"]
+    assert [c.operation for c in plan.calls] == ["cdrom/attach"]  # the hot one, now
+    assert plan.verdict.synced_reason == Reason.PENDING_CHANGES
+    for field in plan.pending_changes:
+        assert field in plan.verdict.message
+
+
+def test_update_policy_restart_shuts_down_to_apply_cold_changes() -> None:
+    vm, mem = running_with_data_disk()
+    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="Restart"), context(), mem, vm, [])  # type: ignore[arg-type]
+    assert [c.operation for c in plan.calls] == ["cdrom/attach", "shutdown"]
+    assert sorted(plan.pending_changes) == ["cpu.topology", "disks[data]", "memory", "os"]
+    assert plan.memory.shutdown_requested_at == NOW
+    assert plan.verdict.synced_reason == Reason.UPDATING
+    assert plan.requeue_after == WAIT_SECONDS
+
+
+def test_once_stopped_every_change_applies_and_then_it_starts() -> None:
+    _, mem = running_with_data_disk()
+    data = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB)
+    vm = observed("shutoff", agent="disconnected", vm_shape=shape(disks=(ROOT_DISK, data)))
+    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="Restart"), context(), mem, vm, [])  # type: ignore[arg-type]
+    operations = [c.operation for c in plan.calls]
+    assert sorted(operations[:-1]) == ["cdrom/attach", "disk/detach", "meta/set", "vcpu/set", "vmemory/set"]
+    assert operations[-1] == "start"
+    assert plan.pending_changes == []
+
+
+def test_update_policy_on_power_cycle_never_restarts() -> None:
+    vm, mem = running_with_data_disk()
+    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="OnPowerCycle"), context(), mem, vm, [])  # type: ignore[arg-type]
+    assert "shutdown" not in [c.operation for c in plan.calls]
+    assert "shutoff" not in [c.operation for c in plan.calls]
+
+
+def test_changes_wait_while_suspended_or_hibernated() -> None:
+    for state, action in (("paused", "noaction"), ("shutoff", "save")):
+        vm = observed(state, action, "disconnected", vm_shape=shape(memory=2 * GIB))
+        plan = plan_virtual_machine(spec(power_state="Running", memory="4Gi"), context(), memory(), vm, [])
+        assert plan.pending_changes == ["memory"], state
+        assert "vmemory/set" not in [c.operation for c in plan.calls]
+
+
+@pytest.mark.parametrize("action", ["migrating", "cloning", "importing", "exporting"])
+def test_nothing_is_planned_while_the_platform_runs_an_action(action: str) -> None:
+    vm = observed("running", action, vm_shape=shape(memory=2 * GIB))
+    plan = plan_virtual_machine(spec(memory="4Gi", power_state="Stopped"), context(), memory(), vm, [])
+    assert plan.calls == []
+    assert plan.requeue_after == WAIT_SECONDS
+    assert action in plan.verdict.message
+
+
+def test_a_migrating_running_vm_stays_ready() -> None:
+    plan = plan_virtual_machine(spec(), context(), memory(), observed("running", "migrating"), [])
+    assert (plan.verdict.ready, plan.verdict.ready_reason, plan.verdict.phase) == (True, Reason.MIGRATING, "Migrating")
+
+
+@pytest.mark.parametrize(("state", "action"), [("shutoff", "noaction"), ("running", "noaction"), ("paused", "noaction")])
+def test_observe_only_never_plans_a_call(state: str, action: str) -> None:
+    vm = observed(state, action, vm_shape=shape(memory=2 * GIB, cpu_current=1))
+    watched = spec(adopt={"uuid": VM_UUID, "observeOnly": True}, power_state="Hibernated", memory="4Gi", disks=[])
+    plan = plan_virtual_machine(watched, context(), Memory(), vm, [])
+    assert plan.calls == []
+    assert plan.verdict.ready_reason == Reason.OBSERVE_ONLY
+    assert plan.memory.uuid == VM_UUID
+
+
+def test_in_sync_is_ready_with_no_calls() -> None:
+    plan = plan_virtual_machine(spec(), context(), memory(), observed(), [])
+    assert plan.calls == []
+    assert (plan.verdict.ready, plan.verdict.ready_reason, plan.verdict.phase) == (True, Reason.AVAILABLE, "Running")
+
+
+def test_a_new_disk_without_a_volume_is_reported_as_unsupported() -> None:
+    grown = spec(disks=[{"name": "root", "size": "10Gi", "pool": VM_UUID}, {"name": "new", "size": "5Gi", "pool": VM_UUID}])
+    plan = plan_virtual_machine(grown, context(), memory(), observed(), [])
+    assert plan.verdict.synced is False
+    assert plan.verdict.synced_reason == "UnsupportedChange"
+    assert "disks[new]" in plan.verdict.message
+
+
+def test_attaching_an_existing_volume_is_planned_while_running() -> None:
+    grown = spec(
+        disks=[
+            {"name": "root", "size": "10Gi", "pool": VM_UUID},
+            {"name": "data", "volume": DATA_VOLUME, "bus": "scsi"},
+        ]
+    )
+    plan = plan_virtual_machine(grown, context(), memory(), observed(), [])
+    assert [c.operation for c in plan.calls] == ["disk/attach"]
+    request = plan.calls[0].request
+    assert isinstance(request, DiskAttachRequest)
+    assert request.source_vsd == DiskVsdSource(volume_uuid=DATA_VOLUME)
+    assert request.target_bus == "scsi"
+
+
+def test_a_crashed_vm_is_reported_stuck() -> None:
+    plan = plan_virtual_machine(spec(), context(), memory(), observed("crashed", agent="disconnected"), [])
+    assert plan.calls == []
+    assert (plan.verdict.synced, plan.verdict.synced_reason, plan.verdict.phase) == (
+        False,
+        Reason.COMPUTE_ERROR,
+        "Failed",
+    )
+
+
+def test_a_graceful_shutdown_is_remembered_until_the_vm_is_off() -> None:
+    stopping = spec(power_state="Stopped")
+    first = plan_virtual_machine(stopping, context(), memory(), observed(), [])
+    assert [c.operation for c in first.calls] == ["shutdown"]
+    assert first.memory.shutdown_requested_at == NOW
+    later = plan_virtual_machine(stopping, context(NOW + 10), first.memory, observed(), [])
+    assert later.calls == [] and later.memory.shutdown_requested_at == NOW
+    forced = plan_virtual_machine(stopping, context(NOW + 120), first.memory, observed(), [])
+    assert [c.operation for c in forced.calls] == ["shutoff"]
+    off = plan_virtual_machine(stopping, context(NOW + 121), forced.memory, observed("shutoff"), [])
+    assert off.memory.shutdown_requested_at is None
+
+
+def test_a_graceful_shutdown_given_up_on_does_not_shorten_the_next_one() -> None:
+    # Stopped was asked for, then Running again before the guest went down: a later Stopped
+    # must start over with a graceful shutdown, not power off at once on the old request's clock.
+    stopping, running = spec(power_state="Stopped"), spec(power_state="Running")
+    asked = plan_virtual_machine(stopping, context(), memory(), observed(), [])
+    assert asked.memory.shutdown_requested_at == NOW
+    back = plan_virtual_machine(running, context(NOW + 10), asked.memory, observed(), [])
+    assert back.calls == []
+    again = plan_virtual_machine(stopping, context(NOW + 3600), back.memory, observed(), [])
+    assert [c.operation for c in again.calls] == ["shutdown"]
