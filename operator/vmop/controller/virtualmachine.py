@@ -18,7 +18,7 @@ from vmop.api.conditions import SYNCED, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
-from vmop.compute.errors import ComputeError
+from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
 from vmop.compute.models import ComputeIdentifier, CreateResult
 from vmop.compute.requests import ListQuery
@@ -29,7 +29,7 @@ from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.observed import Observed, from_inspect, from_list
-from vmop.reconcile.status import memory_from_status, render_status, rfc3339
+from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
 from vmop.reconcile.virtualmachine import Context, Memory, plan_virtual_machine
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,10 @@ class VirtualMachineController:
         details = previous.observed_generation != obj.generation or (
             request is not None and request != previous.reconcile_requested
         )
-        observed, same_name, stale = await self._observe(spec, memory, ctx, details=details)
+        try:
+            observed, same_name, stale = await self._observe(spec, memory, ctx, details=details)
+        except ComputeError as error:  # the platform could not be read: say so, change nothing
+            return self._unobservable(previous, error, obj.generation, now)
         outcome = Outcome(status=None)
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
         if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
@@ -210,6 +213,22 @@ class VirtualMachineController:
                 self.inventory.touched(observed.uuid)
         return observed, memory, None
 
+    def _unobservable(
+        self, previous: VirtualMachineStatus, error: ComputeError, generation: int, now: float
+    ) -> Outcome:
+        reason = Reason.UNAVAILABLE if isinstance(error, ComputeUnavailable) else Reason.COMPUTE_ERROR
+        conditions = set_condition(
+            list(previous.conditions or []), SYNCED, False, reason, str(error), now=rfc3339(now), generation=generation
+        )
+        status = previous.model_copy(
+            update={
+                "conditions": conditions,
+                "last_error": last_error(error, now),
+                "phase": previous.phase or "Pending",
+            }
+        )
+        return Outcome(_changed(previous, status), error=error, events=[("Warning", reason, str(error))])
+
     def _paused(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:
         conditions = set_condition(
             list(previous.conditions or []),
@@ -250,10 +269,15 @@ class VirtualMachineController:
         ctx = Context(object_uid=obj.uid, platform_name=spec.name or obj.name, group=None, now=self.clock())
         observed: Observed | None = None
         if policy == "Delete" and (memory.uuid or memory.create_pending_since or spec.adopt):
-            observed, same_name, _ = await self._observe(spec, memory, ctx, details=False)
-            if observed is None and memory.uuid is None and memory.create_pending_since is not None:
-                since = memory.create_pending_since - 120
-                observed = next((vm for vm in same_name if vm.created_at >= since), None)
+            try:
+                observed, same_name, _ = await self._observe(spec, memory, ctx, details=False)
+            except ComputeError as error:
+                outcome = self._unobservable(previous, error, obj.generation, ctx.now)
+                outcome.done = False
+                return outcome
+            identity = resolve_identity(spec, memory, observed, same_name)
+            if identity.kind == "adopted":  # created just before a crash: delete that one too
+                observed = next(vm for vm in same_name if vm.uuid == identity.uuid)
         plan = plan_vm_deletion(spec, policy, memory, observed, now=ctx.now)
         outcome = Outcome(status=None, done=plan.done, requeue_after=plan.requeue_after)
         _, memory, outcome.error = await self._perform(plan.calls, observed, plan.memory, spec, obj, outcome)
