@@ -30,7 +30,7 @@ from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
-from vmop.reconcile.virtualmachine import Context, Memory, plan_virtual_machine
+from vmop.reconcile.virtualmachine import Context, Memory, plan_virtual_machine, resolve_identity
 
 log = logging.getLogger(__name__)
 
