@@ -40,6 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     up = sub.add_parser("up", parents=[common], help="start etcd, kube-apiserver, controller-manager (and the sim)")
     up.add_argument("--no-sim", dest="with_sim", action="store_false", help="do not start the compute simulator")
     up.add_argument(
+        "--no-operator",
+        dest="with_operator",
+        action="store_false",
+        help="do not start `vmop run` (it needs the simulator)",
+    )
+    up.add_argument(
         "--crds", type=Path, default=None, help=f"folder of CRD YAMLs to apply (default: {default_crds_dir()})"
     )
     up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds for everything to become ready")
@@ -83,7 +89,14 @@ def _up(args: argparse.Namespace, state_dir: Path) -> int:
         print(f"vmop dev: {dead} no longer running; restarting everything", file=sys.stderr)
     binaries = ensure_binaries()
     print(f"vmop dev: starting in {state_dir} (logs: <name>.log there)", file=sys.stderr)
-    plane = start(state_dir, binaries, crds_dir=args.crds, with_sim=args.with_sim, timeout=args.timeout)
+    plane = start(
+        state_dir,
+        binaries,
+        crds_dir=args.crds,
+        with_sim=args.with_sim,
+        with_operator=args.with_operator,
+        timeout=args.timeout,
+    )
     _print_env(plane)
     return 0
 

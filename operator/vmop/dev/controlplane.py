@@ -184,6 +184,7 @@ def start(
     *,
     crds_dir: Path | None = None,
     with_sim: bool = False,
+    with_operator: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> ControlPlane:
     """Start a fresh control plane in ``state_dir`` (or adopt the ``KUBECONFIG`` cluster when
@@ -204,6 +205,8 @@ def start(
         install_crds(plane, crds_dir if crds_dir is not None else default_crds_dir(), deadline)
         if with_sim:
             _start_sim(plane, deadline)
+            if with_operator:
+                _start_operator(plane, deadline)
     except BaseException:
         plane.stop()
         raise
@@ -332,3 +335,25 @@ def _start_sim(plane: ControlPlane, deadline: float) -> None:
     sim = spawn("sim", cmd, plane.state_dir / "sim.log")
     plane.add(sim, port)
     wait_ready(sim, lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), deadline)
+
+
+def _start_operator(plane: ControlPlane, deadline: float) -> None:
+    """`vmop run` against this cluster and its simulator: the embedded default, all in one."""
+    (port,) = free_ports(1)
+    cmd = [
+        sys.executable,
+        "-m",
+        "vmop",
+        "run",
+        "--compute-url",
+        str(plane.sim_url),
+        "--kubeconfig",
+        str(plane.kubeconfig),
+        "--liveness-port",
+        str(port),
+        "--resync-seconds",
+        "15",
+    ]
+    operator = spawn("operator", cmd, plane.state_dir / "operator.log")
+    plane.add(operator, port)
+    wait_ready(operator, lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), deadline)
