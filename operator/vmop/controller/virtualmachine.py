@@ -39,6 +39,10 @@ ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
 ANNOTATION_PAUSED = "vmop.io/paused"
 ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
 ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
+# Written by the VmMigration controller: "cluster/tenant" where a cross-cluster migration took the
+# VM, and the name of a migration in progress (the VM controller then holds still).
+ANNOTATION_LOCATION = "vmop.io/location"
+ANNOTATION_MIGRATION = "vmop.io/migration"
 ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
 CREATES = ("unified_create", "create/from_template")
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
@@ -89,7 +93,7 @@ class VirtualMachineController:
         self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool
     ) -> tuple[Observed | None, list[Observed], bool]:
         """(the VM, VMs with its name, whether the view may be stale)."""
-        scope = (spec.cluster, spec.tenant)
+        scope = memory.location or (spec.cluster, spec.tenant)
         wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
         if wanted is None:
             if memory.create_pending_since is not None:  # after a crash: look fresh, by name
@@ -120,10 +124,7 @@ class VirtualMachineController:
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         now = self.clock()
-        memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
-        pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
-        if memory.create_pending_since is None and pending_mark:
-            memory = replace(memory, create_pending_since=float(pending_mark))
+        memory = _memory(obj, previous)
         if obj.annotations.get(ANNOTATION_PAUSED) == "true":
             return self._paused(previous, obj.generation, now)
         group = spec.group
@@ -131,7 +132,15 @@ class VirtualMachineController:
             group = self.resolve_group(obj.namespace, spec.group_ref.name)
             if group is None:
                 return self._waiting_for_group(previous, spec.group_ref.name, obj.generation, now)
-        ctx = Context(object_uid=obj.uid, platform_name=spec.name or obj.name, group=group, now=now)
+        if memory.location is not None and memory.location[0] != spec.cluster:
+            group = None  # the VM moved to another cluster with its own group: do not pull it back
+        ctx = Context(
+            object_uid=obj.uid,
+            platform_name=spec.name or obj.name,
+            group=group,
+            now=now,
+            migration=obj.annotations.get(ANNOTATION_MIGRATION),
+        )
         request = obj.annotations.get(ANNOTATION_RECONCILE_REQUEST)
         details = previous.observed_generation != obj.generation or (
             request is not None and request != previous.reconcile_requested
@@ -261,10 +270,7 @@ class VirtualMachineController:
             return Outcome(None, events=[("Warning", "Released", "finalizer released without touching the platform")])
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
-        memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
-        pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
-        if memory.create_pending_since is None and pending_mark:
-            memory = replace(memory, create_pending_since=float(pending_mark))
+        memory = _memory(obj, previous)
         policy = resolve_deletion_policy(spec.deletion_policy, namespace_policy, self.default_deletion_policy)
         ctx = Context(object_uid=obj.uid, platform_name=spec.name or obj.name, group=None, now=self.clock())
         observed: Observed | None = None
@@ -304,6 +310,18 @@ class VirtualMachineController:
         )
         outcome.status = None if outcome.done else _changed(previous, status)
         return outcome
+
+
+def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:
+    """Annotations win over status: they survive a backup/restore that drops status."""
+    memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
+    pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
+    if memory.create_pending_since is None and pending_mark:
+        memory = replace(memory, create_pending_since=float(pending_mark))
+    cluster, _, tenant = obj.annotations.get(ANNOTATION_LOCATION, "").partition("/")
+    if cluster and tenant:
+        memory = replace(memory, location=(cluster, tenant))
+    return memory
 
 
 def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult) -> Memory:

@@ -34,6 +34,8 @@ class Memory:
     """What vmop keeps between passes (in status, and the uuid also in an annotation)."""
 
     uuid: str | None = None
+    # Where the VM is, when a cross-cluster migration moved it away from spec.cluster/tenant.
+    location: tuple[str, str] | None = None
     create_pending_since: float | None = None
     shutdown_requested_at: float | None = None
     owned: Owned = field(default_factory=lambda: Owned({}, {}))
@@ -45,6 +47,7 @@ class Context:
     platform_name: str
     group: str | None  # the resolved platform group uuid, if one is declared
     now: float
+    migration: str | None = None  # a VmMigration of this VM is in progress: hold still
 
 
 IdentityKind = Literal["known", "adopted", "create", "conflict", "lost"]
@@ -189,6 +192,16 @@ def _plan_observed(spec: VirtualMachineSpec, ctx: Context, memory: Memory, obser
             _phase(observed),
         )
         return Plan([], memory, verdict)
+    if ctx.migration is not None:
+        verdict = Verdict(
+            current_power(observed) == spec.power_state,
+            Reason.MIGRATING,
+            None,
+            Reason.MIGRATING,
+            f"VmMigration {ctx.migration} is in progress: no power or shape changes",
+            "Migrating",
+        )
+        return Plan([], memory, verdict, requeue_after=WAIT_SECONDS)
     if observed.busy:
         message = f"waiting for the platform's {observed.action} to finish"
         ready = observed.action == "migrating" and current_power(observed) == "Busy" and spec.power_state == "Running"
