@@ -32,6 +32,21 @@ def _run(args: argparse.Namespace) -> int:
 
 # The Helm chart ships the same CRDs (tests/unit/test_chart_crds.py compares them byte for byte).
 CHART_CRDS = Path("charts") / "vmop" / "crds"
+# crds/Kustomization (deploy/ takes the CRDs from it) lists every CRD file of its folder.
+KUSTOMIZATION = "Kustomization"
+
+
+def _list_in_kustomization(directory: Path) -> None:
+    import yaml
+
+    path = directory / KUSTOMIZATION
+    if not path.is_file():
+        return
+    text = path.read_text()
+    header = "".join(line + "\n" for line in text.splitlines() if line.startswith("#"))
+    kustomization = yaml.safe_load(text)
+    kustomization["resources"] = sorted(p.name for p in directory.glob("*.yaml"))
+    path.write_text(header + yaml.safe_dump(kustomization, sort_keys=False))
 
 
 def _crds(args: argparse.Namespace) -> int:
@@ -41,6 +56,7 @@ def _crds(args: argparse.Namespace) -> int:
     for output in outputs:
         for path in write_crds(output):
             print(path)
+        _list_in_kustomization(output)
     return 0
 
 

@@ -37,3 +37,4 @@ def validations(*rules: dict[str, Any]) -> dict[str, Any]:
 
 
 IMMUTABLE = cel("self == oldSelf", "is immutable")
+UUID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from vmop.api import GROUP, VERSION
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 
 CATEGORY = "vmop"
 # kopf keeps its bookkeeping (handler progress, last handled spec) here rather than in
@@ -64,7 +65,25 @@ VIRTUAL_MACHINE = Kind(
     ],
 )
 
-KINDS = [VIRTUAL_MACHINE]
+VM_GROUP = Kind(
+    kind="VmGroup",
+    plural="vmgroups",
+    short_names=["vmg"],
+    spec=VmGroupSpec,
+    status=VmGroupStatus,
+    description="A VM group on the HCI platform (nested up to five deep), kept by vmop.",
+    columns=[
+        _column("Platform Name", ".status.name"),
+        _column("Phase", ".status.phase"),
+        _column("Depth", ".status.depth", "integer"),
+        _column("VMs", ".status.vmCount", "integer"),
+        _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        _column("UUID", ".status.uuid", priority=1),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ],
+)
+
+KINDS = [VIRTUAL_MACHINE, VM_GROUP]
 
 
 def _merge(target: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

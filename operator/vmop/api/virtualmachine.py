@@ -7,11 +7,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic.config import JsonDict
 
-from vmop.api.base import FORBIDDEN, IMMUTABLE, REQUIRED, ApiModel, cel, validations
+from vmop.api.base import FORBIDDEN, IMMUTABLE, REQUIRED, UUID_PATTERN, ApiModel, cel, validations
 from vmop.api.conditions import Condition, LastError, Progress
 from vmop.compute.rules import CACHE_MODES, DEVICE_PATTERN, DEVICE_PATTERN_BY_BUS
 
-UUID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
 MAC_PATTERN = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 MAX_MEMORY = "256Gi"

@@ -15,6 +15,10 @@ from vmop.compute.requests import (
     DiskAttachRequest,
     DiskDetachRequest,
     FromTemplateRequest,
+    GroupCreateRequest,
+    GroupMoveRequest,
+    GroupRef,
+    GroupUpdateRequest,
     InterfaceAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
@@ -85,6 +89,14 @@ async def perform(client: ComputeClient, operation: str, request: RequestModel) 
             return await client.cross_cluster_migrate(request)
         case "cross_cluster_cancel", ComputeIdentifier():
             return await client.cross_cluster_cancel(_vm(request))
+        case "group/create", GroupCreateRequest():
+            return await client.group_create(request)
+        case "group/update", GroupUpdateRequest():
+            return await client.group_update(request)
+        case "group/move", GroupMoveRequest():
+            return await client.group_move(request)
+        case "group/delete", GroupRef():
+            return await client.group_delete(request)
         case "cross_cluster_pregress", ComputeIdentifier():
             return await client.cross_cluster_progress(_vm(request))
     raise ValueError(f"no client method for {operation} with {type(request).__name__}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vmop.api.conditions import SYNCED, Reason
@@ -22,6 +22,7 @@ from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
 from vmop.compute.models import ComputeIdentifier, CreateResult
 from vmop.compute.requests import ListQuery
+from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
 from vmop.reconcile.conditions import set_condition
@@ -48,31 +49,7 @@ CREATES = ("unified_create", "create/from_template")
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
 
 
-@dataclass(frozen=True)
-class ObjectView:
-    """The parts of a Kubernetes object a pass reads."""
-
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-    spec: dict[str, Any]
-    status: dict[str, Any]
-    annotations: dict[str, str]
-
-
-@dataclass
-class Outcome:
-    status: dict[str, Any] | None  # None: unchanged, nothing to write
-    annotations: dict[str, str | None] = field(default_factory=dict)
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
-    requeue_after: float | None = None
-    error: ComputeError | None = None
-    done: bool = True  # deletion: the finalizer may be released
-
-
-Persist = Callable[[dict[str, str | None]], Awaitable[None]]
-GroupResolver = Callable[[str, str], str | None]
+GroupLookup = Callable[[str], str | None]  # VmGroup name (same namespace) -> its platform uuid, once known
 
 
 @dataclass
@@ -80,7 +57,6 @@ class VirtualMachineController:
     client: ComputeClient
     inventory: Inventory
     persist: Callable[[ObjectView, dict[str, str | None]], Awaitable[None]]
-    resolve_group: GroupResolver = lambda namespace, name: None
     default_deletion_policy: str = "Delete"
     clock: Callable[[], float] = time.time
 
@@ -120,7 +96,7 @@ class VirtualMachineController:
 
     # ------------------------------------------------------------ sync
 
-    async def sync(self, obj: ObjectView) -> Outcome:
+    async def sync(self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None) -> Outcome:
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         now = self.clock()
@@ -129,7 +105,7 @@ class VirtualMachineController:
             return self._paused(previous, obj.generation, now)
         group = spec.group
         if spec.group_ref is not None:
-            group = self.resolve_group(obj.namespace, spec.group_ref.name)
+            group = group_lookup(spec.group_ref.name)
             if group is None:
                 return self._waiting_for_group(previous, spec.group_ref.name, obj.generation, now)
         if memory.location is not None and memory.location[0] != spec.cluster:

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from vmop.config import OperatorConfig
-from vmop.handlers import virtualmachine
+from vmop.handlers import virtualmachine, vmgroup
 from vmop.handlers.runtime import start_runtime
 
 
@@ -29,5 +29,6 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
+    vmgroup.register(registry, config.resync_seconds)
     virtualmachine.register(registry, config.resync_seconds)
     return registry

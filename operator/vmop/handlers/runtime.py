@@ -16,7 +16,9 @@ from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess
-from vmop.controller.virtualmachine import ObjectView, VirtualMachineController
+from vmop.controller.objects import ObjectView
+from vmop.controller.virtualmachine import VirtualMachineController
+from vmop.controller.vmgroup import VmGroupController
 
 FINALIZER = "vmop.io/finalizer"
 
@@ -28,6 +30,7 @@ class Runtime:
     client: ComputeClient
     inventory: Inventory
     virtual_machines: VirtualMachineController
+    vm_groups: VmGroupController
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, uid: str) -> asyncio.Lock:
@@ -93,4 +96,9 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     controller = VirtualMachineController(
         client, inventory, persist, default_deletion_policy=config.default_deletion_policy
     )
-    return Runtime(config, kube, client, inventory, controller)
+
+    async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:
+        await kube.annotate("vmgroups", obj.namespace, obj.name, annotations)
+
+    groups = VmGroupController(client, inventory, persist_group)
+    return Runtime(config, kube, client, inventory, controller, groups)

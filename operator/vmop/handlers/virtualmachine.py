@@ -7,70 +7,30 @@ from typing import Any
 import kopf
 
 from vmop.api import GROUP, VERSION
-from vmop.compute.errors import is_transient
-from vmop.controller.virtualmachine import (
-    ANNOTATION_DELETION_POLICY,
-    ANNOTATION_PAUSED,
-    ANNOTATION_RECONCILE_REQUEST,
-    ObjectView,
-    Outcome,
-)
+from vmop.controller.virtualmachine import ANNOTATION_DELETION_POLICY, ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUEST
+from vmop.handlers.objects import MAX_BACKOFF, apply, retry_or_wait, view
 from vmop.handlers.runtime import Runtime
+from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
+from vmop.handlers.vmgroup import GroupIndex, group_uuid
 
 RESOURCE = (GROUP, VERSION, "virtualmachines")
-MAX_BACKOFF = 300.0
 
 
-def view(body: kopf.Body) -> ObjectView:
-    return ObjectView(
-        namespace=body.metadata.namespace or "",
-        name=body.metadata.name or "",
-        uid=body.metadata.uid or "",
-        generation=int(body.metadata.get("generation", 0)),
-        spec=dict(body.spec),
-        status=dict(body.status),
-        annotations=dict(body.metadata.annotations),
-    )
-
-
-def apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
-    if outcome.status is not None:
-        for key, value in outcome.status.items():
-            patch.status[key] = value
-    for key, value in outcome.annotations.items():
-        if body.metadata.annotations.get(key) != value:
-            patch.metadata.annotations[key] = value
-    for kind, reason, message in outcome.events:
-        kopf.event(body, type=kind, reason=reason, message=message)
-
-
-def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
-    """Transient failures back off exponentially (the resync timer just waits for its next run); a
-    platform mid-transition is looked at again
-    soon; a permanent refusal waits for a spec change or the next resync (no hot loop)."""
-    if outcome.error is not None:
-        if is_transient(outcome.error) and retry is not None:
-            raise kopf.TemporaryError(str(outcome.error), delay=min(MAX_BACKOFF, 2.0 * 2**retry))
-        return
-    if outcome.requeue_after is not None:
-        raise kopf.TemporaryError("waiting for the platform", delay=outcome.requeue_after)
-
-
-async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None) -> None:
+async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
     obj = view(body)
     async with runtime.lock(obj.uid):
-        outcome = await runtime.virtual_machines.sync(obj)
+        outcome = await runtime.virtual_machines.sync(obj, lambda name: group_uuid(groups, obj.namespace, name))
     apply(outcome, body, patch)
     retry_or_wait(outcome, retry)
 
 
-async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await _sync(body, patch, memo, retry)
+async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+    await _sync(body, patch, memo, retry, kwargs[GROUP_INDEX])
 
 
-async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    await _sync(body, patch, memo, None)
+async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    await _sync(body, patch, memo, None, kwargs[GROUP_INDEX])
 
 
 async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:

@@ -1,0 +1,45 @@
+"""Turning kopf's bodies into controller views, and outcomes back into patches, events, retries."""
+
+from __future__ import annotations
+
+import kopf
+
+from vmop.compute.errors import is_transient
+from vmop.controller.objects import ObjectView, Outcome
+
+MAX_BACKOFF = 300.0
+
+
+def view(body: kopf.Body) -> ObjectView:
+    return ObjectView(
+        namespace=body.metadata.namespace or "",
+        name=body.metadata.name or "",
+        uid=body.metadata.uid or "",
+        generation=int(body.metadata.get("generation", 0)),
+        spec=dict(body.spec),
+        status=dict(body.status),
+        annotations=dict(body.metadata.annotations),
+    )
+
+
+def apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
+    if outcome.status is not None:
+        for key, value in outcome.status.items():
+            patch.status[key] = value
+    for key, value in outcome.annotations.items():
+        if body.metadata.annotations.get(key) != value:
+            patch.metadata.annotations[key] = value
+    for kind, reason, message in outcome.events:
+        kopf.event(body, type=kind, reason=reason, message=message)
+
+
+def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
+    """Transient failures back off exponentially (the resync timer just waits for its next run); a
+    platform mid-transition is looked at again
+    soon; a permanent refusal waits for a spec change or the next resync (no hot loop)."""
+    if outcome.error is not None:
+        if is_transient(outcome.error) and retry is not None:
+            raise kopf.TemporaryError(str(outcome.error), delay=min(MAX_BACKOFF, 2.0 * 2**retry))
+        return
+    if outcome.requeue_after is not None:
+        raise kopf.TemporaryError("waiting for the platform", delay=outcome.requeue_after)
