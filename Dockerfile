@@ -12,7 +12,7 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml ./
+COPY pyproject.toml README.md ./
 COPY operator ./operator
 # vmop's wheel, plus a wheel of every dependency, so the final stage needs no index and no build.
 RUN pip wheel --wheel-dir /wheels .

@@ -10,6 +10,6 @@ stamp=.venv/.vmop-pyproject.sha256
 wanted=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
   .venv/bin/pip install --quiet --upgrade pip
-  .venv/bin/pip install --quiet -e '.[dev]'
+  .venv/bin/pip install --quiet -e '.[dev,bench]'
   echo "$wanted" > "$stamp"
 fi

@@ -22,6 +22,8 @@ class OperatorConfig(BaseModel):
     page_size: int = Field(default=500, ge=1)
     default_deletion_policy: Literal["Delete", "Retain"] = "Delete"
     liveness_port: int = 8080
+    metrics_port: int = Field(default=8081, ge=0, description="Prometheus /metrics; 0 disables")
+    log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     peering: str | None = Field(default=None, description="kopf peering name for hot standby; None: standalone")
     kubeconfig: Path | None = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import kopf
 from vmop.config import OperatorConfig
 from vmop.handlers.registry import build_registry
 from vmop.handlers.runtime import configure_settings
+from vmop.logs import configure_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--default-deletion-policy", choices=["Delete", "Retain"], default="Delete")
     parser.add_argument("--liveness-port", type=int, default=8080)
+    parser.add_argument("--metrics-port", type=int, default=8081, help="Prometheus /metrics (0: off)")
+    parser.add_argument("--log-format", choices=["text", "json"], default="text")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--peering", default=None, help="kopf peering name (hot standby); default: standalone")
     parser.add_argument("--kubeconfig", type=Path, default=None)
@@ -59,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
         page_size=args.page_size,
         default_deletion_policy=args.default_deletion_policy,
         liveness_port=args.liveness_port,
+        metrics_port=args.metrics_port,
+        log_format=args.log_format,
         log_level=args.log_level,
         peering=args.peering,
         kubeconfig=args.kubeconfig,
     )
-    logging.basicConfig(level=config.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(config.log_level, config.log_format)
     if config.kubeconfig is not None:
         os.environ["KUBECONFIG"] = str(config.kubeconfig)
     settings = kopf.OperatorSettings()

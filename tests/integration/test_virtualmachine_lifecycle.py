@@ -7,8 +7,9 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
-from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
+from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, metric, wait_for
 
 from vmop.dev.controlplane import ControlPlane
 
@@ -369,3 +370,21 @@ def test_objects_without_a_platform_vm_delete_without_the_platform(
     finally:
         operator.start()
     assert json.dumps(kube.get("virtualmachine", name)) == "null"
+
+
+def test_metrics_count_reconciles_calls_and_phases(kube: Kube, operator: OperatorProcess) -> None:
+    name = unique("metered")
+    kube.apply(manifest(name))
+    wait_ready(kube, name)
+
+    def scrape() -> str:
+        return httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+
+    def running_counted() -> str | None:
+        text = scrape()
+        return text if metric(text, "vmop_objects", kind="VirtualMachine", phase="Running") else None
+
+    text = wait_for(running_counted, what="phase gauge")
+    assert metric(text, "vmop_reconciles_total", kind="VirtualMachine", result="success") >= 1
+    assert metric(text, "vmop_compute_requests_total", endpoint="unified_create", scode="0") >= 1
+    assert metric(text, "vmop_compute_request_duration_seconds_count", endpoint="start") >= 1

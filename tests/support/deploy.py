@@ -84,3 +84,37 @@ def container(objects: Iterable[Manifest]) -> Manifest:
 
 def crd_files(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.glob("*.yaml"))}
+
+
+ARGOCD_KINDS = {"virtualmachine": "VirtualMachine", "vmgroup": "VmGroup", "vmmigration": "VmMigration"}
+ARGOCD_CM_PATCH_HEADER = """\
+# Argo CD health checks for vmop's kinds: a patch of Argo CD's argocd-cm ConfigMap.
+# The Lua is health/*.lua verbatim; regenerate this file with `python -m tests.support.deploy`
+# (tests/unit/test_argocd_health.py checks it and runs the Lua). Apply it with the kustomize
+# component in this folder (components: [<path or URL>/deploy/argocd]), as a patch in your own
+# Argo CD kustomization, or with
+#   kubectl -n argocd patch configmap argocd-cm --patch-file deploy/argocd/argocd-cm-patch.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: argocd-cm
+data:
+"""
+
+
+def health_script(folder: str) -> str:
+    return (ARGOCD / "health" / f"{folder}.lua").read_text()
+
+
+def argocd_cm_patch() -> str:
+    """deploy/argocd/argocd-cm-patch.yaml as it must read: every health/*.lua under its key."""
+    lines = [ARGOCD_CM_PATCH_HEADER.rstrip("\n")]
+    for folder, kind in ARGOCD_KINDS.items():
+        lines.append(f"  resource.customizations.health.vmop.io_{kind}: |")
+        lines += [f"    {line}" if line else "" for line in health_script(folder).splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    (ARGOCD / "argocd-cm-patch.yaml").write_text(argocd_cm_patch())
+    print(ARGOCD / "argocd-cm-patch.yaml")

@@ -106,9 +106,11 @@ class OperatorProcess:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     starts: int = 0
+    metrics_port: int = 0
 
     def start(self) -> OperatorProcess:
-        (port,) = free_ports(1)
+        port, metrics_port = free_ports(2)
+        self.metrics_port = metrics_port
         self.starts += 1
         self.log = self.log_dir / f"operator-{port}-{self.starts}.log"
         args = [
@@ -122,6 +124,8 @@ class OperatorProcess:
             str(self.plane.kubeconfig),
             "--liveness-port",
             str(port),
+            "--metrics-port",
+            str(metrics_port),
             "--resync-seconds",
             "2",
             *self.extra,
@@ -202,3 +206,13 @@ def condition(obj: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
         if found["type"] == type_:
             return dict(found)
     return None
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """One sample's value from a Prometheus text exposition (0 when absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        if all(f'{key}="{value}"' in line for key, value in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0

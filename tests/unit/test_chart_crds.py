@@ -72,3 +72,18 @@ def test_vmop_crds_without_a_chart_writes_only_crds(tmp_path: Path, monkeypatch:
 def test_vmop_crds_output_is_repeatable(tmp_path: Path) -> None:
     assert main(["crds", "--output", str(tmp_path / "a"), "--output", str(tmp_path / "b")]) == 0
     assert crd_files(tmp_path / "a") == crd_files(tmp_path / "b") != {}
+
+
+def test_vmop_crds_keeps_the_kustomization_listing_complete(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new kind's CRD file lands in crds/Kustomization (and so in deploy/) without a hand edit;
+    hand-written files of the folder (kopf's peering CRDs) stay listed, and so do the comments."""
+    crds = tmp_path / "crds"
+    crds.mkdir()
+    (crds / "kopfpeerings.yaml").write_text((CRDS / "kopfpeerings.yaml").read_text())
+    (crds / "Kustomization").write_text((CRDS / "Kustomization").read_text())
+    monkeypatch.chdir(tmp_path)
+    assert main(["crds"]) == 0
+    text = (crds / "Kustomization").read_text()
+    assert text.startswith("# The CRDs as a kustomize component of deploy/")
+    listed = yaml.safe_load(text)["resources"]
+    assert listed == sorted(["kopfpeerings.yaml", *generated_crd_files()])

@@ -258,3 +258,22 @@ async def test_injected_faults_reach_the_client(platform: Platform) -> None:
         with pytest.raises(ComputeUnavailable):
             await client.list_vms(ListQuery())
     assert app.state.sim.calls["list"] == 2
+
+
+def test_json_logs_carry_the_object_and_scode_as_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    from vmop.logs import configure_logging
+
+    configure_logging("INFO", "json")
+    try:
+        logging.getLogger("vmop.test").warning(
+            "start failed", extra={"k8s_namespace": "ns", "k8s_name": "vm1", "scode": 20926}
+        )
+        line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    finally:
+        logging.getLogger().handlers.clear()
+    assert (line["level"], line["message"], line["k8s_name"], line["scode"]) == (
+        "WARNING",
+        "start failed",
+        "vm1",
+        20926,
+    )

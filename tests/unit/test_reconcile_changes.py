@@ -66,7 +66,9 @@ def test_nothing_to_change_when_in_sync() -> None:
 
 
 def test_no_shape_no_changes() -> None:
-    assert plan_changes(spec(memory="4Gi"), observed(with_shape=False), IDENT, memory().owned, name="vm1", group=None) == (
+    assert plan_changes(
+        spec(memory="4Gi"), observed(with_shape=False), IDENT, memory().owned, name="vm1", group=None
+    ) == (
         [],
         [],
     )
@@ -89,7 +91,9 @@ def test_current_defaults_to_sockets_times_cores() -> None:
 
 
 def test_lowering_current_cpus_is_cold() -> None:
-    change = only(changes(spec(cpu={"sockets": 2, "cores": 2, "current": 1}), shape(cpu_sockets=2, cpu_cores=2, cpu_current=4)))
+    change = only(
+        changes(spec(cpu={"sockets": 2, "cores": 2, "current": 1}), shape(cpu_sockets=2, cpu_cores=2, cpu_current=4))
+    )
     assert (change.field, change.hot) == ("cpu.current", False)
 
 
@@ -137,7 +141,9 @@ def test_a_new_volume_after_create_is_unsupported() -> None:
     assert len(unsupported) == 1 and unsupported[0].startswith("disks[more]")
 
 
-@pytest.mark.parametrize(("bus", "device", "hot"), [("scsi", "sdb", True), ("virtio", "vdb", False), ("ide", "hdb", False)])
+@pytest.mark.parametrize(
+    ("bus", "device", "hot"), [("scsi", "sdb", True), ("virtio", "vdb", False), ("ide", "hdb", False)]
+)
 def test_detaching_an_owned_disk_is_hot_only_on_scsi(bus: str, device: str, hot: bool) -> None:
     data = ObservedDisk(device, bus, DATA_VOLUME, GIB)
     owned = Owned({"root": ROOT_VOLUME, "data": DATA_VOLUME}, {})
@@ -239,7 +245,11 @@ def test_a_qos_change_is_set_in_place_hot() -> None:
 
 
 def test_removing_a_qos_limit_is_a_change_too() -> None:
-    change = only(changes(spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, inbound=(1, 2, 3)),))))
+    change = only(
+        changes(
+            spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, inbound=(1, 2, 3)),))
+        )
+    )
     assert isinstance(change.call.request, InterfaceSetQosRequest)
     assert change.call.request.in_bount == InterfaceBound()
 
@@ -289,7 +299,11 @@ def test_boot_order_already_leading_is_left_alone() -> None:
 
 @pytest.mark.parametrize(
     ("was", "becomes", "hot"),
-    [("CentOS x64", "Ubuntu x64", True), ("CentOS x64", "Windows Server 2019", False), ("Windows 10", "Windows 11", True)],
+    [
+        ("CentOS x64", "Ubuntu x64", True),
+        ("CentOS x64", "Windows Server 2019", False),
+        ("Windows 10", "Windows 11", True),
+    ],
 )
 def test_an_os_family_change_is_cold(was: str, becomes: str, hot: bool) -> None:
     change = only(changes(spec(os=becomes), shape(), vm=observed(os=was)))

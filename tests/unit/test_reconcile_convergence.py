@@ -128,6 +128,9 @@ def first_specs(draw: st.DrawFn) -> dict[str, Any]:
 def second_specs(draw: st.DrawFn, first: dict[str, Any]) -> dict[str, Any]:
     """Spec B: A's disks and NICs kept or dropped, existing volumes and a NIC (own MAC) added."""
     fields = draw(common())
+    if draw(st.booleans()):  # same topology: only the vCPUs online change (hot up, cold down)
+        sockets, cores = first["cpu"]["sockets"], first["cpu"]["cores"]
+        fields["cpu"] = {"sockets": sockets, "cores": cores, "current": draw(st.integers(1, sockets * cores))}
     kept = [d for d in first["disks"] if draw(st.booleans())]
     used = {d["device"] for d in kept}
     added = []
@@ -139,9 +142,7 @@ def second_specs(draw: st.DrawFn, first: dict[str, Any]) -> dict[str, Any]:
             used.add(device)
             disk["device"] = device
         added.append(disk)
-    nics = [
-        nic(n["name"], n.get("mac"), draw(qos())) if draw(st.booleans()) else None for n in first["interfaces"]
-    ]
+    nics = [nic(n["name"], n.get("mac"), draw(qos())) if draw(st.booleans()) else None for n in first["interfaces"]]
     kept_nics = [n for n in nics if n is not None]
     if draw(st.booleans()):
         kept_nics.append(nic("eth9", SPEC_MACS[2], draw(qos())))
@@ -235,7 +236,9 @@ def differences(spec: VirtualMachineSpec, info: ComputeInspectInfo, owned: Owned
     for n in spec.interfaces:
         inbound = n.qos.inbound if n.qos else None
         outbound = n.qos.outbound if n.qos else None
-        wanted_nics.add((n.mac or owned.nics[n.name], *limits(type("Q", (), {"in_bount": inbound, "out_bount": outbound}))))
+        wanted_nics.add(
+            (n.mac or owned.nics[n.name], *limits(type("Q", (), {"in_bount": inbound, "out_bount": outbound})))
+        )
     if {(n.mac_address, *limits(n)) for n in info.interfaces} != wanted_nics:
         found.add("interfaces")
     if (info.cdrom or {}).get("name", "") != (spec.cdrom.image if spec.cdrom else ""):
@@ -251,7 +254,9 @@ def differences(spec: VirtualMachineSpec, info: ComputeInspectInfo, owned: Owned
     return found
 
 
-def assert_converged(spec: VirtualMachineSpec, plan: Plan, vm: Observed, info: ComputeInspectInfo, owned: Owned) -> None:
+def assert_converged(
+    spec: VirtualMachineSpec, plan: Plan, vm: Observed, info: ComputeInspectInfo, owned: Owned
+) -> None:
     """Declared power state; and the declared shape, except what the plan lists as pending where
     waiting is allowed: a running VM keeps its cold changes (unless updatePolicy is Restart), a
     suspended or hibernated one every change; a stopped one none."""
@@ -310,7 +315,12 @@ def test_a_scenario_that_replaces_a_virtio_disk_on_its_device_converges() -> Non
     )
     second = first.model_copy(
         update={
-            "disks": [first.disks[0], first.disks[1].model_copy(update={"name": "new", "size": None, "pool": None, "volume": FREE_VOLUMES[0]})],
+            "disks": [
+                first.disks[0],
+                first.disks[1].model_copy(
+                    update={"name": "new", "size": None, "pool": None, "volume": FREE_VOLUMES[0]}
+                ),
+            ],
             "update_policy": "Restart",
         }
     )

@@ -15,7 +15,11 @@ from vmop.reconcile.virtualmachine import Memory, Plan, plan_virtual_machine
 
 EMPTY = VirtualMachineStatus()
 STATE_ERROR = ComputeError(
-    "start", 21002, "vm state does not allow this operation", "虚拟机状态不允许该操作", "start needs state in ['shutoff']"
+    "start",
+    21002,
+    "vm state does not allow this operation",
+    "虚拟机状态不允许该操作",
+    "start needs state in ['shutoff']",
 )
 
 
@@ -113,7 +117,9 @@ def test_pending_changes_show_as_restart_required_until_applied() -> None:
 
 def test_observed_facts_and_remembered_devices_are_shown() -> None:
     data = ObservedDisk("sdb", "scsi", DATA_VOLUME, 2 * GIB)
-    vm = observed(vm_shape=shape(disks=(ROOT_DISK, data), memory=2 * GIB, cpu_current=1), ips=("10.0.0.5",), macs=(MAC_A,))
+    vm = observed(
+        vm_shape=shape(disks=(ROOT_DISK, data), memory=2 * GIB, cpu_current=1), ips=("10.0.0.5",), macs=(MAC_A,)
+    )
     remembered = Memory(uuid=VM_UUID, owned=Owned({"root": ROOT_DISK.volume}, {"eth0": MAC_A}))
     plan = Plan([], remembered, plan_virtual_machine(spec(memory="2Gi"), context(), remembered, vm, []).verdict)
     status = render_status(EMPTY, plan, vm, error=None, generation=3, now=NOW)

@@ -232,7 +232,9 @@ def test_a_migrating_running_vm_stays_ready() -> None:
     assert (plan.verdict.ready, plan.verdict.ready_reason, plan.verdict.phase) == (True, Reason.MIGRATING, "Migrating")
 
 
-@pytest.mark.parametrize(("state", "action"), [("shutoff", "noaction"), ("running", "noaction"), ("paused", "noaction")])
+@pytest.mark.parametrize(
+    ("state", "action"), [("shutoff", "noaction"), ("running", "noaction"), ("paused", "noaction")]
+)
 def test_observe_only_never_plans_a_call(state: str, action: str) -> None:
     vm = observed(state, action, vm_shape=shape(memory=2 * GIB, cpu_current=1))
     watched = spec(adopt={"uuid": VM_UUID, "observeOnly": True}, power_state="Hibernated", memory="4Gi", disks=[])
@@ -249,7 +251,9 @@ def test_in_sync_is_ready_with_no_calls() -> None:
 
 
 def test_a_new_disk_without_a_volume_is_reported_as_unsupported() -> None:
-    grown = spec(disks=[{"name": "root", "size": "10Gi", "pool": VM_UUID}, {"name": "new", "size": "5Gi", "pool": VM_UUID}])
+    grown = spec(
+        disks=[{"name": "root", "size": "10Gi", "pool": VM_UUID}, {"name": "new", "size": "5Gi", "pool": VM_UUID}]
+    )
     plan = plan_virtual_machine(grown, context(), memory(), observed(), [])
     assert plan.verdict.synced is False
     assert plan.verdict.synced_reason == "UnsupportedChange"

@@ -39,6 +39,15 @@ if synced ~= nil and synced.status == "False" and synced.reason == "ReconcilePau
 end
 
 local generation = obj.metadata.generation
+-- A failure reported for the current spec (the condition's own observedGeneration) is Degraded even
+-- before status.observedGeneration catches up, as after a first pass the platform refused.
+if synced ~= nil and synced.status == "False" and (synced.reason == "ComputeError" or synced.reason == "UnsupportedChange")
+    and (generation == nil or synced.observedGeneration == nil or synced.observedGeneration >= generation) then
+  hs.status = "Degraded"
+  hs.message = text(synced, synced.reason)
+  return hs
+end
+
 if status.observedGeneration == nil or (generation ~= nil and status.observedGeneration < generation) then
   if generation ~= nil then
     hs.message = "Waiting for vmop to reconcile generation " .. tostring(generation)
@@ -53,15 +62,12 @@ if phase == "Failed" or phase == "Lost" or phase == "Conflict" then
   return hs
 end
 
-if synced ~= nil and synced.status == "False" and (synced.reason == "ComputeError" or synced.reason == "UnsupportedChange") then
-  hs.status = "Degraded"
-  hs.message = text(synced, synced.reason)
-  return hs
-end
-
 if ready ~= nil and ready.status == "True" then
   hs.status = "Healthy"
   hs.message = text(ready, "Ready")
+  if phase ~= nil then
+    hs.message = phase .. ": " .. hs.message
+  end
   return hs
 end
 

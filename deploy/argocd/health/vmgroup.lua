@@ -1,7 +1,8 @@
 -- Argo CD health of a vmop.io VmGroup (resource.customizations.health.vmop.io_VmGroup).
--- Degraded: Synced=False (the platform refused or failed). Healthy: Ready=True. Suspended:
--- reconciling is paused by the vmop.io/paused annotation. Otherwise, including a spec vmop has
--- not seen yet: Progressing.
+-- Degraded: phase Failed (a platform rule the spec breaks) or Conflict, a parentRef cycle, or
+-- Synced=False for a platform error (ComputeError). Healthy: Ready=True. Suspended: reconciling
+-- is paused by the vmop.io/paused annotation. Anything else, including Pending (being created,
+-- moved, renamed, or waiting for its parent) and a spec vmop has not seen yet: Progressing.
 local hs = { status = "Progressing", message = "Waiting for vmop to reconcile the VmGroup" }
 
 local function condition(status, kind)
@@ -37,14 +38,26 @@ if synced ~= nil and synced.status == "False" and synced.reason == "ReconcilePau
 end
 
 local generation = obj.metadata.generation
-if status.observedGeneration ~= nil and generation ~= nil and status.observedGeneration < generation then
-  hs.message = "Waiting for vmop to reconcile generation " .. tostring(generation)
+-- A failure reported for the current spec (the condition's own observedGeneration) is Degraded even
+-- before status.observedGeneration catches up, as after a first pass the platform refused.
+if synced ~= nil and synced.status == "False" and (synced.reason == "ComputeError" or synced.reason == "ParentCycle")
+    and (generation == nil or synced.observedGeneration == nil or synced.observedGeneration >= generation) then
+  hs.status = "Degraded"
+  hs.message = text(synced, synced.reason)
   return hs
 end
 
-if synced ~= nil and synced.status == "False" then
+if status.observedGeneration == nil or (generation ~= nil and status.observedGeneration < generation) then
+  if generation ~= nil then
+    hs.message = "Waiting for vmop to reconcile generation " .. tostring(generation)
+  end
+  return hs
+end
+
+local phase = status.phase
+if phase == "Failed" or phase == "Conflict" then
   hs.status = "Degraded"
-  hs.message = text(synced, synced.reason or "Synced is False")
+  hs.message = phase .. ": " .. text(ready, text(synced, "see the VmGroup's events"))
   return hs
 end
 
@@ -54,5 +67,9 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
-hs.message = text(ready, text(synced, hs.message))
+if phase ~= nil then
+  hs.message = phase .. ": " .. text(ready, text(synced, "reconciling"))
+else
+  hs.message = text(ready, text(synced, hs.message))
+end
 return hs

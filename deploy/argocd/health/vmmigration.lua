@@ -1,7 +1,8 @@
 -- Argo CD health of a vmop.io VmMigration (resource.customizations.health.vmop.io_VmMigration).
--- Healthy: phase Succeeded. Degraded: phase Failed or Aborted (both final: the VM did not move,
--- and an aborted migration never resumes, so it is not Suspended). Suspended: reconciling is
--- paused by the vmop.io/paused annotation. Pending, Running and anything else: Progressing.
+-- Healthy: phase Succeeded, or Aborted when spec.cancel asked for it. Degraded: phase Failed, or
+-- Aborted without spec.cancel (final either way: the VM did not move, and an aborted migration
+-- never resumes, so it is not Suspended). Suspended: reconciling is paused by the vmop.io/paused
+-- annotation. Pending, Running and anything else: Progressing.
 local hs = { status = "Progressing", message = "Waiting for vmop to start the migration" }
 
 local function condition(status, kind)
@@ -16,51 +17,69 @@ local function condition(status, kind)
   return nil
 end
 
-local function text(c, fallback)
-  if c ~= nil and c.message ~= nil and c.message ~= "" then
-    return c.message
+local function detail(status)
+  if status.message ~= nil and status.message ~= "" then
+    return status.message
   end
-  return fallback
+  if status.lastError ~= nil and status.lastError.message ~= nil and status.lastError.message ~= "" then
+    return status.lastError.message
+  end
+  local complete = condition(status, "Complete")
+  if complete ~= nil and complete.message ~= nil and complete.message ~= "" then
+    return complete.message
+  end
+  return nil
+end
+
+local function with_detail(message, status)
+  local more = detail(status)
+  if more ~= nil then
+    return message .. ": " .. more
+  end
+  return message
 end
 
 local status = obj.status
 if status == nil then
   return hs
 end
-local ready = condition(status, "Ready")
-local synced = condition(status, "Synced")
 local phase = status.phase
+local cancel = obj.spec ~= nil and obj.spec.cancel == true
 
 if phase == "Succeeded" then
   hs.status = "Healthy"
-  hs.message = text(ready, "Migration succeeded")
+  hs.message = with_detail("Migration succeeded", status)
+  return hs
+end
+
+if phase == "Aborted" and cancel then
+  hs.status = "Healthy"
+  hs.message = "Migration aborted as requested (spec.cancel)"
   return hs
 end
 
 if phase == "Failed" or phase == "Aborted" then
   hs.status = "Degraded"
-  local detail = text(ready, text(synced, nil))
-  if detail == nil and status.lastError ~= nil and status.lastError.message ~= nil then
-    detail = status.lastError.message
-  end
-  hs.message = "Migration " .. string.lower(phase)
-  if detail ~= nil then
-    hs.message = hs.message .. ": " .. detail
-  end
+  hs.message = with_detail("Migration " .. string.lower(phase), status)
   return hs
 end
 
+local synced = condition(status, "Synced")
 if synced ~= nil and synced.status == "False" and synced.reason == "ReconcilePaused" then
   hs.status = "Suspended"
-  hs.message = text(synced, "Reconciling is paused")
+  hs.message = synced.message or "Reconciling is paused"
   return hs
 end
 
 if phase ~= nil then
-  local progress = ""
-  if status.progress ~= nil and status.progress.percent ~= nil then
-    progress = " (" .. tostring(status.progress.percent) .. "%)"
+  hs.message = "Migration " .. string.lower(phase)
+  if type(status.progress) == "number" then
+    hs.message = hs.message .. " (" .. tostring(status.progress) .. "%)"
   end
-  hs.message = "Migration " .. string.lower(phase) .. progress
+  if cancel then
+    hs.message = hs.message .. ", cancelling"
+  elseif phase == "Pending" then
+    hs.message = with_detail(hs.message, status)
+  end
 end
 return hs

@@ -35,6 +35,14 @@ class Reason:
     STOPPED = "Stopped"
     GROUP_NOT_READY = "GroupNotReady"
     MIGRATING = "Migrating"
+    # VmMigration: what a pending one waits for, and how a finished one ended.
+    VM_NOT_FOUND = "VirtualMachineNotFound"
+    VM_NOT_READY = "VirtualMachineNotReady"
+    MIGRATION_ACTIVE = "AnotherMigrationActive"
+    SUCCEEDED = "Succeeded"
+    MIGRATION_FAILED = "MigrationFailed"
+    ABORTED = "Aborted"
+    TIMED_OUT = "TimedOut"
 
 
 class Condition(ApiModel):

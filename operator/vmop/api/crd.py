@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from vmop.api import GROUP, VERSION
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
+from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
 
 CATEGORY = "vmop"
 # kopf keeps its bookkeeping (handler progress, last handled spec) here rather than in
@@ -83,7 +84,25 @@ VM_GROUP = Kind(
     ],
 )
 
-KINDS = [VIRTUAL_MACHINE, VM_GROUP]
+VM_MIGRATION = Kind(
+    kind="VmMigration",
+    plural="vmmigrations",
+    short_names=["vmmig"],
+    spec=VmMigrationSpec,
+    status=VmMigrationStatus,
+    description="One migration of a VirtualMachine's VM to another host or cluster; history once finished.",
+    columns=[
+        _column("VM", ".spec.vmRef.name"),
+        _column("Phase", ".status.phase"),
+        _column("Progress", ".status.progress", "integer"),
+        _column("Source Host", ".status.source.host"),
+        _column("Destination", ".status.destination.host"),
+        _column("Destination Cluster", ".status.destination.cluster", priority=1),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ],
+)
+
+KINDS = [VIRTUAL_MACHINE, VM_GROUP, VM_MIGRATION]
 
 
 def _merge(target: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

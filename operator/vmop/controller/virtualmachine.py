@@ -176,7 +176,20 @@ class VirtualMachineController:
             try:
                 result = await perform(self.client, call.operation, call.request)
             except ComputeError as error:
-                log.warning("%s/%s: %s failed: %s", obj.namespace, obj.name, call.operation, error)
+                log.warning(
+                    "%s/%s: %s failed: %s",
+                    obj.namespace,
+                    obj.name,
+                    call.operation,
+                    error,
+                    extra={
+                        "k8s_namespace": obj.namespace,
+                        "k8s_name": obj.name,
+                        "scode": error.scode,
+                        "operation": call.operation,
+                        "uuid": memory.uuid,
+                    },
+                )
                 return observed, memory, error
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
             if call.operation in CREATES:

@@ -73,7 +73,13 @@ class VmGroupController:
                 tree = await self._tree(spec)
                 plan = plan_vm_group(spec, platform_name, parent, plan.memory, tree, now=self.clock())
             except ComputeError as error:
-                log.warning("%s/%s: %s", obj.namespace, obj.name, error)
+                log.warning(
+                    "%s/%s: %s",
+                    obj.namespace,
+                    obj.name,
+                    error,
+                    extra={"k8s_namespace": obj.namespace, "k8s_name": obj.name, "scode": error.scode},
+                )
                 outcome.error = error
                 outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(error)))
         if plan.refused and previous.phase != plan.phase:

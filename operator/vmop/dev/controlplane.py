@@ -339,7 +339,7 @@ def _start_sim(plane: ControlPlane, deadline: float) -> None:
 
 def _start_operator(plane: ControlPlane, deadline: float) -> None:
     """`vmop run` against this cluster and its simulator: the embedded default, all in one."""
-    (port,) = free_ports(1)
+    port, metrics_port = free_ports(2)
     cmd = [
         sys.executable,
         "-m",
@@ -351,6 +351,8 @@ def _start_operator(plane: ControlPlane, deadline: float) -> None:
         str(plane.kubeconfig),
         "--liveness-port",
         str(port),
+        "--metrics-port",
+        str(metrics_port),
         "--resync-seconds",
         "15",
     ]

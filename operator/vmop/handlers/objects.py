@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import kopf
 
+from vmop import metrics
 from vmop.compute.errors import is_transient
 from vmop.controller.objects import ObjectView, Outcome
 
@@ -43,3 +44,12 @@ def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
         return
     if outcome.requeue_after is not None:
         raise kopf.TemporaryError("waiting for the platform", delay=outcome.requeue_after)
+
+
+def record(kind: str, obj: ObjectView, outcome: Outcome, seconds: float) -> None:
+    """Metrics for one pass: its result, its duration, and the object's phase afterwards."""
+    result = "error" if outcome.error is not None else ("waiting" if outcome.requeue_after else "success")
+    metrics.RECONCILES.labels(kind, result).inc()
+    metrics.RECONCILE_SECONDS.labels(kind).observe(seconds)
+    status = outcome.status if outcome.status is not None else obj.status
+    metrics.PHASES.set(kind, obj.uid, status.get("phase"))

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from vmop.config import OperatorConfig
-from vmop.handlers import virtualmachine, vmgroup
+from vmop.handlers import virtualmachine, vmgroup, vmmigration
 from vmop.handlers.runtime import start_runtime
 
 
@@ -31,4 +31,5 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     kopf.on.cleanup(registry=registry)(cleanup)
     vmgroup.register(registry, config.resync_seconds)
     virtualmachine.register(registry, config.resync_seconds)
+    vmmigration.register(registry)
     return registry

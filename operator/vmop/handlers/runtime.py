@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 from pydantic import SecretStr
 
+from vmop import metrics
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
@@ -19,6 +20,7 @@ from vmop.controller.kube import KubeAccess
 from vmop.controller.objects import ObjectView
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
+from vmop.controller.vmmigration import VmMigrationController
 
 FINALIZER = "vmop.io/finalizer"
 
@@ -31,6 +33,7 @@ class Runtime:
     inventory: Inventory
     virtual_machines: VirtualMachineController
     vm_groups: VmGroupController
+    migrations: VmMigrationController
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def lock(self, uid: str) -> asyncio.Lock:
@@ -77,6 +80,8 @@ def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: st
 
 
 async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) -> Runtime:
+    if config.metrics_port:
+        metrics.serve(config.metrics_port)
     kube = KubeAccess(str(config.kubeconfig) if config.kubeconfig else None)
     secret = await _credentials(kube, config, logger)
     ca_file = None
@@ -87,7 +92,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         handle.write(secret["ca.crt"])
         handle.close()
         ca_file = handle.name
-    client = ComputeClient(compute_settings(config, secret, ca_file))
+    client = ComputeClient(compute_settings(config, secret, ca_file), observer=metrics.observe_call)
     inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
 
     async def persist(obj: ObjectView, annotations: dict[str, str | None]) -> None:
@@ -101,4 +106,5 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         await kube.annotate("vmgroups", obj.namespace, obj.name, annotations)
 
     groups = VmGroupController(client, inventory, persist_group)
-    return Runtime(config, kube, client, inventory, controller, groups)
+    migrations = VmMigrationController(client, kube.annotate)
+    return Runtime(config, kube, client, inventory, controller, groups, migrations)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
 
+from vmop import metrics
 from vmop.api import GROUP, VERSION
 from vmop.controller.virtualmachine import ANNOTATION_DELETION_POLICY, ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUEST
-from vmop.handlers.objects import MAX_BACKOFF, apply, retry_or_wait, view
+from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_or_wait, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
 from vmop.handlers.vmgroup import GroupIndex, group_uuid
@@ -19,8 +21,10 @@ RESOURCE = (GROUP, VERSION, "virtualmachines")
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
     obj = view(body)
+    started = time.monotonic()
     async with runtime.lock(obj.uid):
         outcome = await runtime.virtual_machines.sync(obj, lambda name: group_uuid(groups, obj.namespace, name))
+    record("VirtualMachine", obj, outcome, time.monotonic() - started)
     apply(outcome, body, patch)
     retry_or_wait(outcome, retry)
 
@@ -46,6 +50,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
         delay = outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)
         raise kopf.TemporaryError(str(outcome.error or "deleting"), delay=delay)
     runtime.forget(obj.uid)
+    metrics.PHASES.set("VirtualMachine", obj.uid, None)
 
 
 def register(registry: kopf.OperatorRegistry, resync_seconds: float) -> None:

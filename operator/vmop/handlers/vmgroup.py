@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
 
+from vmop import metrics
 from vmop.api import GROUP, VERSION
-from vmop.handlers.objects import MAX_BACKOFF, apply, retry_or_wait, view
+from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_or_wait, view
 from vmop.handlers.runtime import Runtime
 from vmop.reconcile.vmgroup import GroupEntry
 
@@ -46,8 +48,10 @@ def group_uuid(index: GroupIndex, namespace: str, name: str) -> str | None:
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, index: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
     obj = view(body)
+    started = time.monotonic()
     async with runtime.lock(obj.uid):
         outcome = await runtime.vm_groups.sync(obj, entries(index))
+    record("VmGroup", obj, outcome, time.monotonic() - started)
     apply(outcome, body, patch)
     retry_or_wait(outcome, retry)
 
@@ -76,6 +80,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
             str(outcome.error or "waiting to delete"), delay=outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)
         )
     runtime.forget(obj.uid)
+    metrics.PHASES.set("VmGroup", obj.uid, None)
 
 
 def register(registry: kopf.OperatorRegistry, resync_seconds: float) -> None:

@@ -1,0 +1,1 @@
+"""vmop's scale benchmark: `python -m bench.run` (see bench/README.md)."""

@@ -1,0 +1,295 @@
+"""results.json -> report.md and plot.png. Also on its own, to redo the report from a results file:
+
+    .venv/bin/python -m bench.report [bench/results/results.json]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+READY_RATIO_TARGET = 1.5
+CALLS_PER_VM_TARGET = 2.2
+RSS_TARGET_MIB = 250.0
+TARGET_N = 1000
+LINEAR_SLACK = 1.5  # per-VM cost at the largest N may be at most this times the one at the middle N
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.{digits}f}"
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "—"
+    return f"{a / b:.2f}x"
+
+
+def _per(value: float | None, n: int) -> float | None:
+    return None if value is None else value / n
+
+
+def _breakdown(counts: dict[str, int], n: int) -> str:
+    if not counts:
+        return "none"
+    return ", ".join(f"{name} {count:,} ({count / n:.2f}/VM)" for name, count in counts.items())
+
+
+def _table(run: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    n = run["n"]
+    vm, floor = run["vmop"], run.get("floor")
+    fr = floor["ready"] if floor else {}
+    vr = vm["ready"]
+    rows: list[tuple[str, str, str, str]] = []
+
+    def row(name: str, ours: float | None, theirs: float | None = None, digits: int = 2, ratio: bool = True) -> None:
+        rows.append((name, _fmt(ours, digits), _fmt(theirs, digits), _ratio(ours, theirs) if ratio else ""))
+
+    row("apply N objects (s)", vr["apply_seconds"], fr.get("apply_seconds"), ratio=False)
+    row("**all N Ready (s)**, from apply start", vr["all_ready_seconds"], fr.get("all_ready_seconds"))
+    vp, fp = vr["per_object_seconds"], fr.get("per_object_seconds", {})
+    row("per object apply→Ready p50 (s)", vp["p50"], fp.get("p50"))
+    row("per object apply→Ready p95 (s)", vp["p95"], fp.get("p95"))
+    vs, fs = vr["per_object_server_seconds"], fr.get("per_object_server_seconds", {})
+    row("per object creationTimestamp→Ready p50 (s, whole-second stamps)", vs["p50"], fs.get("p50"), 0)
+    row("per object creationTimestamp→Ready p95 (s, whole-second stamps)", vs["p95"], fs.get("p95"), 0)
+    create, fcreate = vm["create"], floor["create"] if floor else {}
+    row("compute calls to create and start, per VM", _per(create["compute_total"], n), None, ratio=False)
+    row("Kubernetes requests while creating, per VM", _per(create["kube_total"], n), _per(fcreate.get("kube_total"), n))
+    row("Kubernetes writes while creating, per VM", _per(create["kube_writes"], n), _per(fcreate.get("kube_writes"), n))
+    row("operator CPU while creating (s)", create["cpu_seconds"], fcreate.get("cpu_seconds"))
+    steady = vm["steady"]
+    row(f"steady: compute calls per {settings['resync_seconds']:.0f}s period", steady["compute_per_period"], None, ratio=False)
+    row(
+        f"steady: list calls per period (target ≤ {steady['list_calls_target']})",
+        steady["list_calls_per_period"],
+        None,
+        ratio=False,
+    )
+    row("steady: Kubernetes writes per period (target 0)", steady["kube_writes_per_period"], None, ratio=False)
+    row("steady: operator CPU per period (s)", _per(steady["cpu_seconds"], steady["periods"]), None, ratio=False)
+    vd, fd = vm["delete"], floor["delete"] if floor else {}
+    row("delete all: all gone, finalizers released (s)", vd["all_gone_seconds"], fd.get("all_gone_seconds"))
+    row("delete: compute calls per VM", _per(vd["window"]["compute_total"], n), None, ratio=False)
+    row("delete: Kubernetes requests per VM", _per(vd["window"]["kube_total"], n), _per(fd.get("window", {}).get("kube_total"), n))
+    row("operator peak RSS (MiB)", vm["usage"]["peak_rss_mib"], floor["usage"]["peak_rss_mib"] if floor else None, 0)
+    row("operator CPU, whole run (s)", vm["usage"]["cpu_seconds"], floor["usage"]["cpu_seconds"] if floor else None)
+    lines = [f"### N = {n:,}", "", "| | vmop | kopf floor | vmop / floor |", "|---|--:|--:|--:|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    lines += [
+        "",
+        f"- compute calls while creating: {_breakdown(create['compute_calls'], n)}",
+        f"- Kubernetes requests while creating (vmop): {_breakdown(create['kube_requests'], n)}",
+    ]
+    if floor:
+        lines.append(f"- Kubernetes requests while creating (floor): {_breakdown(fcreate['kube_requests'], n)}")
+    lines += [
+        f"- steady state ({steady['seconds']:.0f}s = {steady['periods']} periods): compute "
+        f"{_breakdown(steady['compute_calls'], n)}; Kubernetes {_breakdown(steady['kube_requests'], n)}",
+        f"- deletion: compute {_breakdown(vd['window']['compute_calls'], n)}; Kubernetes "
+        f"{_breakdown(vd['window']['kube_requests'], n)}; objects left {vd['objects_left']}, platform VMs "
+        f"{vd['platform_vms_before']} before → {vd['platform_vms_after']} after",
+        "",
+    ]
+    return lines
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """(target, met, the numbers behind it); met is None when the run has no data for it."""
+    runs = {run["n"]: run for run in results["runs"]}
+    settings = results["settings"]
+    found: list[tuple[str, bool | None, str]] = []
+    big = runs.get(TARGET_N)
+    if big and big.get("floor"):
+        ours, theirs = big["vmop"]["ready"]["all_ready_seconds"], big["floor"]["ready"]["all_ready_seconds"]
+        met = ours is not None and theirs is not None and ours <= READY_RATIO_TARGET * theirs
+        found.append(
+            (
+                f"{TARGET_N:,} VMs Ready in ≤ {READY_RATIO_TARGET}x the kopf floor",
+                met,
+                f"vmop {_fmt(ours)} s, floor {_fmt(theirs)} s: {_ratio(ours, theirs)}",
+            )
+        )
+    else:
+        found.append((f"{TARGET_N:,} VMs Ready in ≤ {READY_RATIO_TARGET}x the kopf floor", None, "no N=1000 run with floor"))
+    worst = max(results["runs"], key=lambda r: r["vmop"]["create"]["compute_total"] / r["n"])
+    per_vm = worst["vmop"]["create"]["compute_total"] / worst["n"]
+    found.append(
+        (
+            f"≤ {CALLS_PER_VM_TARGET} compute calls per VM to create and start",
+            per_vm <= CALLS_PER_VM_TARGET,
+            "per N: "
+            + ", ".join(f"{r['n']:,}: {r['vmop']['create']['compute_total'] / r['n']:.2f}" for r in results["runs"]),
+        )
+    )
+    lists_ok = all(r["vmop"]["steady"]["list_calls_per_period"] <= r["vmop"]["steady"]["list_calls_target"] for r in results["runs"])
+    found.append(
+        (
+            f"steady state: ≤ ceil(N/{settings['page_size']}) list calls per (cluster, tenant) per period",
+            lists_ok,
+            "per N (calls per period / target): "
+            + ", ".join(
+                f"{r['n']:,}: {r['vmop']['steady']['list_calls_per_period']} / {r['vmop']['steady']['list_calls_target']}"
+                for r in results["runs"]
+            )
+            + "; all compute calls per period: "
+            + ", ".join(f"{r['n']:,}: {r['vmop']['steady']['compute_per_period']}" for r in results["runs"]),
+        )
+    )
+    writes_ok = all(r["vmop"]["steady"]["kube_writes"] == 0 for r in results["runs"])
+    found.append(
+        (
+            "steady state: zero Kubernetes writes",
+            writes_ok,
+            ", ".join(f"{r['n']:,}: {r['vmop']['steady']['kube_writes']} writes" for r in results["runs"]),
+        )
+    )
+    if big:
+        rss = big["vmop"]["usage"]["peak_rss_mib"]
+        found.append((f"peak RSS < {RSS_TARGET_MIB:.0f} MiB at {TARGET_N:,}", rss < RSS_TARGET_MIB, f"{rss:.0f} MiB"))
+    found.append(linear(results))
+    return found
+
+
+def linear(results: dict[str, Any]) -> tuple[str, bool | None, str]:
+    """Per-VM costs at the largest N against the middle one: linear growth keeps them flat."""
+    name = "cost grows linearly with N"
+    runs = sorted(results["runs"], key=lambda r: r["n"])
+    if len(runs) < 2:
+        return name, None, "needs two sizes"
+    small, large = runs[-2], runs[-1]
+
+    def per_vm(run: dict[str, Any]) -> dict[str, float]:
+        vm = run["vmop"]
+        return {
+            "compute calls": vm["create"]["compute_total"] / run["n"],
+            "Kubernetes requests": vm["create"]["kube_total"] / run["n"],
+            "CPU seconds (create)": (vm["create"]["cpu_seconds"] or 0) / run["n"],
+            "seconds to all Ready": (vm["ready"]["all_ready_seconds"] or float("inf")) / run["n"],
+        }
+
+    a, b = per_vm(small), per_vm(large)
+    growth = {key: b[key] / a[key] if a[key] else float("inf") for key in a}
+    met = all(value <= LINEAR_SLACK for value in growth.values())
+    detail = f"per-VM cost at N={large['n']:,} vs N={small['n']:,}: " + ", ".join(
+        f"{key} {value:.2f}x" for key, value in growth.items()
+    )
+    return name, met, detail + f" (linear: ≤ {LINEAR_SLACK}x)"
+
+
+def report(results: dict[str, Any]) -> str:
+    settings, machine = results["settings"], results["machine"]
+    sim_floor = results["sim_floor_seconds"]
+    lines = [
+        "# vmop scale benchmark",
+        "",
+        f"Run {results['started']} on {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['memory_gib']} GiB, "
+        f"Python {machine['python']}, kopf {machine['kopf']}, Kubernetes {machine.get('kubernetes')}. Everything "
+        "(etcd, kube-apiserver, kube-controller-manager, the simulator, the operator and the benchmark) shares "
+        "this machine.",
+        "",
+        f"Simulator: {settings['latency_ms']:.0f} ms per compute call, {settings['boot_seconds']:g} s boot. "
+        f"vmop: resync {settings['resync_seconds']:g} s, page size {settings['page_size']}, "
+        f"{settings['max_concurrency']} compute requests in flight"
+        + (f", extra args {settings['operator_args']}" if settings["operator_args"] else "")
+        + f". Apply: server-side, {settings['apply_concurrency']} requests in flight.",
+        "",
+        f"Simulator latency floor per VM (create + start, the critical path): {sim_floor['create_start']:.2f} s; "
+        f"{sim_floor['create_start_boot']:.2f} s with the boot (vmop reports Ready once the platform says "
+        "running, so the boot is not on its Ready path).",
+        "",
+        "## Targets",
+        "",
+        "| target | met | numbers |",
+        "|---|---|---|",
+    ]
+    for name, met, detail in targets(results):
+        mark = "—" if met is None else ("yes" if met else "**no**")
+        lines.append(f"| {name} | {mark} | {detail} |")
+    lines += ["", "## Per N", ""]
+    for run in sorted(results["runs"], key=lambda r: r["n"]):
+        lines += _table(run, settings)
+    lines += ["## Growth with N", "", growth_table(results), "", "![time and calls versus N](plot.png)", ""]
+    return "\n".join(lines)
+
+
+def growth_table(results: dict[str, Any]) -> str:
+    rows = [
+        "| N | all Ready (s) | floor (s) | ratio | s per 1k VMs | compute calls/VM | k8s requests/VM | "
+        "CPU ms/VM (create) | peak RSS MiB | delete all (s) |",
+        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for run in sorted(results["runs"], key=lambda r: r["n"]):
+        n, vm, floor = run["n"], run["vmop"], run.get("floor")
+        ours = vm["ready"]["all_ready_seconds"]
+        theirs = floor["ready"]["all_ready_seconds"] if floor else None
+        cpu = vm["create"]["cpu_seconds"]
+        rows.append(
+            f"| {n:,} | {_fmt(ours)} | {_fmt(theirs)} | {_ratio(ours, theirs)} | {_fmt(_per(ours, n / 1000))} | "
+            f"{vm['create']['compute_total'] / n:.2f} | {vm['create']['kube_total'] / n:.2f} | "
+            f"{_fmt(_per(cpu, n / 1000), 1)} | {vm['usage']['peak_rss_mib']:.0f} | "
+            f"{_fmt(vm['delete']['all_gone_seconds'])} |"
+        )
+    return "\n".join(rows)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = sorted(results["runs"], key=lambda r: r["n"])
+    ns = [r["n"] for r in runs]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    left.plot(ns, [r["vmop"]["ready"]["all_ready_seconds"] for r in runs], "o-", label="vmop: all Ready")
+    if all(r.get("floor") for r in runs):
+        left.plot(ns, [r["floor"]["ready"]["all_ready_seconds"] for r in runs], "s--", label="kopf floor: all Ready")
+        left.plot(
+            ns, [r["floor"]["ready"]["all_ready_seconds"] * READY_RATIO_TARGET for r in runs], ":", label="1.5x floor"
+        )
+    left.plot(ns, [r["vmop"]["ready"]["per_object_seconds"]["p95"] for r in runs], "^-", label="vmop: per-object p95")
+    left.plot(ns, [r["vmop"]["delete"]["all_gone_seconds"] for r in runs], "x-", label="vmop: delete all")
+    left.set(xscale="log", yscale="log", xlabel="N (VirtualMachines applied at once)", ylabel="seconds")
+    left.set_title("time versus N")
+    left.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8)
+    right.plot(ns, [r["vmop"]["create"]["compute_total"] for r in runs], "o-", label="compute calls (create)")
+    right.plot(ns, [r["vmop"]["create"]["kube_total"] for r in runs], "s-", label="Kubernetes requests (create)")
+    if all(r.get("floor") for r in runs):
+        right.plot(ns, [r["floor"]["create"]["kube_total"] for r in runs], "s--", label="floor: Kubernetes requests")
+    right.plot(ns, [r["vmop"]["delete"]["window"]["compute_total"] for r in runs], "x-", label="compute calls (delete)")
+    right.plot(ns, [max(r["vmop"]["steady"]["compute_per_period"], 0.1) for r in runs], "d-", label="compute calls per steady period")
+    right.plot(ns, [2.2 * n for n in ns], ":", label="2.2 calls per VM")
+    right.set(xscale="log", yscale="log", xlabel="N", ylabel="count")
+    right.set_title("calls versus N")
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def render(results: dict[str, Any], out: Path) -> None:
+    (out / "report.md").write_text(report(results))
+    plot(results, out / "plot.png")
+
+
+def main() -> int:
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent / "results" / "results.json"
+    render(json.loads(path.read_text()), path.parent)
+    print(f"wrote {path.parent / 'report.md'} and {path.parent / 'plot.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Each object's timeline, as the benchmark's watch sees it: created, Ready, deleted."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def parse_time(text: str | None) -> float | None:
+    if not text:
+        return None
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def ready_condition(obj: dict[str, Any]) -> dict[str, Any] | None:
+    for condition in (obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") == "True":
+            return dict(condition)
+    return None
+
+
+@dataclass
+class Timeline:
+    applied: float | None = None  # the apply request returned (client clock)
+    seen: float | None = None  # first watch event
+    ready: float | None = None  # first watch event with Ready=True
+    deleted: float | None = None  # the DELETED event: finalizers released, object gone
+    created_at: float | None = None  # metadata.creationTimestamp (server, whole seconds)
+    ready_at: float | None = None  # the Ready condition's lastTransitionTime (whole seconds)
+
+
+@dataclass
+class Tracker:
+    timelines: dict[str, Timeline] = field(default_factory=dict)
+    ready_count: int = 0
+    deleted_count: int = 0
+    events: int = 0
+
+    def on_event(self, kind: str, obj: dict[str, Any]) -> None:
+        now = time.time()
+        self.events += 1
+        meta = obj["metadata"]
+        timeline = self.timelines.setdefault(meta["name"], Timeline())
+        if timeline.seen is None:
+            timeline.seen = now
+            timeline.created_at = parse_time(meta.get("creationTimestamp"))
+        if kind == "DELETED":
+            if timeline.deleted is None:
+                timeline.deleted = now
+                self.deleted_count += 1
+            return
+        condition = ready_condition(obj)
+        if condition is not None and timeline.ready is None:
+            timeline.ready = now
+            timeline.ready_at = parse_time(condition.get("lastTransitionTime"))
+            self.ready_count += 1
+
+    def applied(self, times: dict[str, float]) -> None:
+        for name, when in times.items():
+            self.timelines.setdefault(name, Timeline()).applied = when
+
+    async def wait(self, count: str, target: int, *, timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while getattr(self, count) < target:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: {getattr(self, count)} of {target} after {timeout:.0f}s")
+            await asyncio.sleep(0.1)
+
+    def ready_latencies(self) -> list[float]:
+        """Per object: the apply returned -> the watch saw Ready (client clock, milliseconds)."""
+        return sorted(t.ready - t.applied for t in self.timelines.values() if t.ready and t.applied)
+
+    def server_latencies(self) -> list[float]:
+        """Per object: creationTimestamp -> Ready's lastTransitionTime (server stamps, whole seconds)."""
+        return sorted(
+            t.ready_at - t.created_at for t in self.timelines.values() if t.ready_at is not None and t.created_at
+        )
+
+    def last(self, attribute: str) -> float | None:
+        values = [getattr(t, attribute) for t in self.timelines.values() if getattr(t, attribute) is not None]
+        return max(values) if values else None
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def summary(values: list[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": values[-1] if values else None,
+    }

@@ -1,0 +1,112 @@
+"""VmMigration (vmop.io/v1alpha1): move one VirtualMachine's VM to another host (migrate) or another
+cluster (cross_cluster_migrate), once. A finished VmMigration is history: nothing is called again.
+
+Conditions: ``Complete`` (True once the phase is Succeeded, Failed or Aborted; while False its
+reason says what the migration waits for) and ``Synced`` (False while the platform cannot be read
+or refused the last call; lastError then has its words).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vmop.api.base import FORBIDDEN, IMMUTABLE, UUID_PATTERN, ApiModel, cel, validations
+from vmop.api.conditions import Condition, LastError
+
+COMPLETE = "Complete"
+DEFAULT_TIMEOUT_SECONDS = 1800
+# IPv4 or IPv6, loosely: the platform validates it; this only keeps junk out of the object.
+HOST_IP_PATTERN = r"^[0-9A-Fa-f.:]{2,45}$"
+
+
+class VmRef(ApiModel):
+    name: str = Field(min_length=1, max_length=253, description="a VirtualMachine in the same namespace")
+
+
+class CrossCluster(ApiModel):
+    """The destination of a cross-cluster migration (cross_cluster_migrate); the platform needs all."""
+
+    cluster: str = Field(pattern=UUID_PATTERN, max_length=64, description="destination cluster uuid")
+    host_uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="destination host uuid")
+    host_ip: str = Field(
+        pattern=HOST_IP_PATTERN, max_length=45, description="destination host ip; the VM's host must reach it"
+    )
+    tenant: str = Field(pattern=UUID_PATTERN, max_length=64, description="destination tenant uuid")
+    pool: str = Field(pattern=UUID_PATTERN, max_length=64, description="storage pool for the new volumes")
+    zone: str = Field(pattern=UUID_PATTERN, max_length=64, description="resource pool (zone) uuid")
+    group: str = Field(pattern=UUID_PATTERN, max_length=64, description="VM group uuid in the destination")
+
+
+class VmMigrationSpec(ApiModel):
+    """One migration of one VM. Everything but cancel is fixed once the object exists."""
+
+    vm_ref: VmRef = Field(json_schema_extra=validations(IMMUTABLE))
+    host: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="destination host uuid in the VM's own cluster (migrate)",
+        json_schema_extra=validations(IMMUTABLE),
+    )
+    cross_cluster: CrossCluster | None = Field(
+        default=None,
+        description="destination in another cluster (cross_cluster_migrate)",
+        json_schema_extra=validations(IMMUTABLE),
+    )
+    timeout_seconds: int = Field(
+        default=DEFAULT_TIMEOUT_SECONDS,
+        ge=1,
+        le=7 * 86400,
+        description="a migration running longer is aborted and fails",
+        json_schema_extra=validations(IMMUTABLE),
+    )
+    cancel: bool = Field(
+        default=False,
+        description="true aborts a running migration (or drops a pending one); cannot be set back to false",
+        json_schema_extra=validations(cel("self || !oldSelf", "cancel cannot be set back to false")),
+    )
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel("has(self.host) != has(self.crossCluster)", "set exactly one of host or crossCluster"),
+            # `self == oldSelf` on an optional field runs only when old and new both have it, so
+            # adding or removing one is caught here.
+            cel("has(self.host) == has(oldSelf.host)", "host is immutable", field_path=".host", reason=FORBIDDEN),
+            cel(
+                "has(self.crossCluster) == has(oldSelf.crossCluster)",
+                "crossCluster is immutable",
+                field_path=".crossCluster",
+                reason=FORBIDDEN,
+            ),
+        )
+    }
+
+
+Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Aborted"]
+FINISHED: frozenset[str] = frozenset({"Succeeded", "Failed", "Aborted"})
+
+
+class Location(ApiModel):
+    """Where the VM is (source) or is going (destination) on the platform."""
+
+    cluster: str | None = None
+    tenant: str | None = None
+    host: str | None = Field(default=None, description="host uuid")
+
+
+class VmMigrationStatus(ApiModel):
+    """How the migration goes. Phases: Pending -> Running -> Succeeded | Failed | Aborted."""
+
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    progress: int | None = Field(default=None, ge=0, le=100, description="percent; never decreases")
+    vm_uuid: str | None = Field(default=None, description="the platform VM being migrated")
+    source: Location | None = None
+    destination: Location | None = None
+    start_time: str | None = Field(default=None, description="when vmop asked the platform to migrate (RFC 3339)")
+    completion_time: str | None = Field(default=None, description="when it finished (RFC 3339)")
+    message: str | None = None
+    conditions: list[Condition] | None = None
+    last_error: LastError | None = None

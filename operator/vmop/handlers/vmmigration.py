@@ -1,0 +1,112 @@
+"""kopf wiring for VmMigration: change handlers, a poll timer for running migrations, a slower one
+for pending ones, and the two indexes a pass reads (VirtualMachines, migrations per VM)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from vmop.api import GROUP, VERSION
+from vmop.api.vmmigration import FINISHED
+from vmop.controller.objects import Outcome
+from vmop.controller.virtualmachine import ANNOTATION_MIGRATION, ANNOTATION_UUID
+from vmop.handlers.objects import MAX_BACKOFF, apply, view
+from vmop.handlers.runtime import Runtime
+from vmop.reconcile.vmmigration import Target
+
+RESOURCE = (GROUP, VERSION, "vmmigrations")
+VIRTUAL_MACHINES = (GROUP, VERSION, "virtualmachines")
+TARGETS = "vmmigration_targets"  # (namespace, VirtualMachine name) -> Target
+BY_VM = "vmmigrations_by_vm"  # (namespace, VirtualMachine name) -> (VmMigration name, phase)
+TargetIndex = kopf.Index[tuple[str, str], Target]
+MigrationIndex = kopf.Index[tuple[str, str], tuple[str, str | None]]
+# Running migrations are polled this often (progress, outcome, timeout); progress is written at
+# most once per poll and only when it moved a step (reconcile/vmmigration.py).
+POLL_SECONDS = 2.0
+# Pending ones re-check their preconditions this often.
+PENDING_SECONDS = 5.0
+
+
+def target_entry(
+    namespace: str | None, name: str | None, status: kopf.Status, annotations: kopf.Annotations, **_: Any
+) -> dict[tuple[str, str], Target]:
+    target = Target(
+        name=name or "",
+        uuid=annotations.get(ANNOTATION_UUID) or status.get("uuid"),
+        cluster=status.get("cluster"),
+        tenant=status.get("tenant"),
+        platform_name=status.get("name"),
+        migration=annotations.get(ANNOTATION_MIGRATION),
+    )
+    return {(namespace or "", name or ""): target}
+
+
+def migration_entry(
+    namespace: str | None, name: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
+) -> dict[tuple[str, str], tuple[str, str | None]]:
+    return {(namespace or "", spec.get("vmRef", {}).get("name", "")): (name or "", status.get("phase"))}
+
+
+def _target(index: TargetIndex, namespace: str, name: str) -> Target | None:
+    store = index.get((namespace, name))
+    return next(iter(store), None) if store else None
+
+
+def _rivals(index: MigrationIndex, namespace: str, vm: str, name: str) -> frozenset[str]:
+    """The other unfinished migrations of the same VM."""
+    store = index.get((namespace, vm))
+    return frozenset(other for other, phase in store or [] if other != name and phase not in FINISHED)
+
+
+async def _sync(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], *, deleting: bool) -> Outcome:
+    runtime: Runtime = memo.runtime
+    obj = view(body)
+    vm = str(obj.spec.get("vmRef", {}).get("name", ""))
+    target = _target(indexes[TARGETS], obj.namespace, vm)
+    rivals = _rivals(indexes[BY_VM], obj.namespace, vm, obj.name)
+    async with runtime.lock(obj.uid):
+        return await runtime.migrations.sync(obj, target, rivals, deleting=deleting)
+
+
+async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Creation, restart, spec change (cancel) and both timers; the timers are the retries."""
+    apply(await _sync(body, memo, kwargs, deleting=False), body, patch)
+
+
+async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
+    outcome = await _sync(body, memo, kwargs, deleting=True)
+    apply(outcome, body, patch)
+    if not outcome.done:  # still running: the abort did not go through yet
+        raise kopf.TemporaryError(str(outcome.error or "aborting"), delay=min(MAX_BACKOFF, 2.0 * 2**retry))
+    runtime: Runtime = memo.runtime
+    runtime.migrations.forget(body.metadata.uid or "")
+    runtime.forget(body.metadata.uid or "")
+
+
+def _running(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    return status.get("phase") == "Running" and not meta.get("deletionTimestamp")
+
+
+def _waiting(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
+    return status.get("phase") in (None, "Pending") and not meta.get("deletionTimestamp")
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    kopf.index(*VIRTUAL_MACHINES, id=TARGETS, registry=registry)(target_entry)
+    kopf.index(*RESOURCE, id=BY_VM, registry=registry)(migration_entry)
+    kopf.on.create(*RESOURCE, id="create", registry=registry)(reconcile)
+    kopf.on.resume(*RESOURCE, id="resume", registry=registry)(reconcile)
+    kopf.on.update(*RESOURCE, id="spec", field="spec", registry=registry)(reconcile)
+    kopf.timer(
+        *RESOURCE, id="poll", interval=POLL_SECONDS, initial_delay=POLL_SECONDS, when=_running, registry=registry
+    )(reconcile)
+    kopf.timer(
+        *RESOURCE,
+        id="pending",
+        interval=PENDING_SECONDS,
+        initial_delay=PENDING_SECONDS,
+        when=_waiting,
+        registry=registry,
+    )(reconcile)
+    kopf.on.delete(*RESOURCE, id="delete", registry=registry)(delete)

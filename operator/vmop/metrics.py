@@ -1,0 +1,89 @@
+"""Prometheus metrics: reconciles by kind and result, their duration, compute API requests by
+endpoint and scode with latency, retries, objects by phase (VMs, migrations in flight)."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from vmop.compute.client import CallRecord
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+RECONCILES = Counter(
+    "vmop_reconciles",
+    "Reconcile passes, by kind and result (success, waiting, error)",
+    ["kind", "result"],
+    registry=REGISTRY,
+)
+RECONCILE_SECONDS = Histogram(
+    "vmop_reconcile_duration_seconds", "Duration of one reconcile pass", ["kind"], registry=REGISTRY
+)
+COMPUTE_REQUESTS = Counter(
+    "vmop_compute_requests",
+    "Compute API requests by endpoint and scode (none: no envelope)",
+    ["endpoint", "scode"],
+    registry=REGISTRY,
+)
+COMPUTE_SECONDS = Histogram(
+    "vmop_compute_request_duration_seconds",
+    "Compute API request latency",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+COMPUTE_RETRIES = Counter(
+    "vmop_compute_retries", "Compute API attempts after the first", ["endpoint"], registry=REGISTRY
+)
+
+
+def observe_call(record: CallRecord) -> None:
+    """The compute client's observer."""
+    endpoint = record.endpoint.removeprefix("/v1/compute/")
+    COMPUTE_REQUESTS.labels(endpoint, "none" if record.scode is None else str(record.scode)).inc()
+    COMPUTE_SECONDS.labels(endpoint).observe(record.seconds)
+    if record.attempt > 1:
+        COMPUTE_RETRIES.labels(endpoint).inc()
+
+
+class Phases(Collector):
+    """The last phase seen of every object, by kind: vmop_objects{kind, phase}, computed at scrape time."""
+
+    def __init__(self) -> None:
+        self._phases: dict[str, dict[str, str]] = {}
+
+    def set(self, kind: str, uid: str, phase: str | None) -> None:
+        by_uid = self._phases.setdefault(kind, {})
+        if phase is None:
+            by_uid.pop(uid, None)
+        else:
+            by_uid[uid] = phase
+
+    def count(self, kind: str, phase: str) -> int:
+        return sum(1 for p in self._phases.get(kind, {}).values() if p == phase)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily("vmop_objects", "Objects by kind and phase", labels=["kind", "phase"])
+        for kind, by_uid in sorted(self._phases.items()):
+            for phase, count in sorted(Tally(by_uid.values()).items()):
+                family.add_metric([kind, phase], count)
+        yield family
+
+
+PHASES = Phases()
+REGISTRY.register(PHASES)
+
+
+_serving: set[int] = set()
+
+
+def serve(port: int) -> None:
+    """Expose /metrics on all interfaces (a thread; the operator's loop is not involved). Once per
+    port: kopf retries a failed start-up, and the server from the first try is still up."""
+    if port not in _serving:
+        start_http_server(port, registry=REGISTRY)
+        _serving.add(port)
