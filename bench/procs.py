@@ -110,12 +110,26 @@ def sim_stats(url: str) -> dict[str, Any]:
     return answer
 
 
+def run_flags() -> set[str]:
+    """The flags this checkout's `vmop run` accepts."""
+    import argparse
+
+    from vmop.run import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
 def start_vmop(
     log_dir: Path, kubeconfig: Path, compute_url: str, namespace: str, *, resync_seconds: float, extra: Sequence[str]
 ) -> Child:
     port = free_port()
     args = [sys.executable, "-m", "vmop", "run", "--compute-url", compute_url, "--kubeconfig", str(kubeconfig)]
-    args += ["--namespace", namespace, "--liveness-port", str(port), "--resync-seconds", str(resync_seconds), *extra]
+    args += ["--namespace", namespace, "--liveness-port", str(port), "--resync-seconds", str(resync_seconds)]
+    if "--metrics-port" in run_flags():  # its own Prometheus endpoint: a free port, never a fixed one
+        args += ["--metrics-port", str(free_port())]
+    args += extra
     child = Child.spawn("vmop run", args, log_dir / f"vmop-{namespace}.log", port)
     child.wait_healthy(f"http://127.0.0.1:{port}/healthz")
     return child

@@ -72,7 +72,7 @@ def test_lint_strict_with_ci_values(values: Path) -> None:
 def test_defaults_render_a_cluster_wide_operator() -> None:
     objects = render_objects()
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
     assert args_of(objects) == [
         f"--compute-url={COMPUTE_URL}",
         "--resync-seconds=60",
@@ -80,6 +80,7 @@ def test_defaults_render_a_cluster_wide_operator() -> None:
         "--page-size=500",
         "--default-deletion-policy=Delete",
         "--liveness-port=8080",
+        "--metrics-port=8081",
         "--log-level=INFO",
         "--log-format=text",
     ]
@@ -96,7 +97,10 @@ def test_defaults_render_a_cluster_wide_operator() -> None:
 
 def test_probes_use_kopfs_liveness_endpoint() -> None:
     operator = container(render_objects("livenessPort=9090"))
-    assert operator["ports"] == [{"name": "liveness", "containerPort": 9090, "protocol": "TCP"}]
+    assert operator["ports"] == [
+        {"name": "liveness", "containerPort": 9090, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 8081, "protocol": "TCP"},
+    ]
     assert "--liveness-port=9090" in operator["args"]
     for probe in ("livenessProbe", "readinessProbe"):
         assert operator[probe]["httpGet"] == {"path": "/healthz", "port": "liveness"}
@@ -141,6 +145,7 @@ def test_every_flag_comes_from_values() -> None:
         "--page-size=100",
         "--default-deletion-policy=Retain",
         "--liveness-port=8080",
+        "--metrics-port=8081",
         "--log-level=DEBUG",
         "--log-format=json",
     ]
@@ -642,3 +647,15 @@ def test_crd_upgrade_with_server_side_apply(
 
     control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CHART_CRDS))
     assert "UUID" in columns(control_plane)
+
+
+def test_metrics_service_and_optional_service_monitor() -> None:
+    plain = render_objects("metrics.port=9100")
+    service = one(plain, "Service")
+    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}]
+    assert "--metrics-port=9100" in container(plain)["args"]
+    assert not [o for o in plain if o["kind"] == "ServiceMonitor"]
+    monitored = render_objects("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom")
+    monitor = one(monitored, "ServiceMonitor")
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "interval": "30s"}]
+    assert monitor["metadata"]["labels"]["release"] == "prom"

@@ -64,6 +64,7 @@ def test_base_holds_the_operator_and_the_crds() -> None:
         ("Namespace", "", NAMESPACE),
         ("Role", NAMESPACE, "vmop-credentials"),
         ("RoleBinding", NAMESPACE, "vmop-credentials"),
+        ("Service", NAMESPACE, "vmop-metrics"),
         ("ServiceAccount", NAMESPACE, "vmop"),
     ]
     shipped = [yaml.safe_load(p.read_text()) for p in sorted(CRDS.glob("*.yaml"))]
@@ -113,7 +114,7 @@ def test_overlay_example_sets_url_and_log_level() -> None:
     args = one(build(OVERLAY), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     # The overlay's JSON patch replaces by index: it must still hit the flags it means.
     assert base_args[0].startswith("--compute-url=") and args[0] == "--compute-url=https://hci.example.com"
-    assert base_args[7].startswith("--log-level=") and args[7] == "--log-level=DEBUG"
+    assert base_args[8].startswith("--log-level=") and args[8] == "--log-level=DEBUG"
     assert len(args) == len(base_args)
 
 

@@ -229,17 +229,14 @@ def differences(spec: VirtualMachineSpec, info: ComputeInspectInfo, owned: Owned
     if set(by_volume) != volumes:
         found.add("disks")
 
-    def limits(n: Any) -> tuple[int, ...]:
-        return tuple(getattr(b, k) if b else 0 for b in (n.in_bount, n.out_bount) for k in ("average", "peak", "burst"))
+    def limits(inbound: Any, outbound: Any) -> tuple[int, ...]:
+        return tuple(getattr(b, k) if b else 0 for b in (inbound, outbound) for k in ("average", "peak", "burst"))
 
-    wanted_nics = set()
-    for n in spec.interfaces:
-        inbound = n.qos.inbound if n.qos else None
-        outbound = n.qos.outbound if n.qos else None
-        wanted_nics.add(
-            (n.mac or owned.nics[n.name], *limits(type("Q", (), {"in_bount": inbound, "out_bount": outbound})))
-        )
-    if {(n.mac_address, *limits(n)) for n in info.interfaces} != wanted_nics:
+    wanted_nics = {
+        (n.mac or owned.nics[n.name], *limits(n.qos.inbound if n.qos else None, n.qos.outbound if n.qos else None))
+        for n in spec.interfaces
+    }
+    if {(n.mac_address, *limits(n.in_bount, n.out_bount)) for n in info.interfaces} != wanted_nics:
         found.add("interfaces")
     if (info.cdrom or {}).get("name", "") != (spec.cdrom.image if spec.cdrom else ""):
         found.add("cdrom")

@@ -314,7 +314,9 @@ def memories(draw: st.DrawFn, spec: VirtualMachineSpec, vm: Observed) -> Memory:
     present = [n.mac for n in vm.shape.nics] if vm.shape else []
     disk_names = [d.name for d in spec.disks] + ["gone0", "gone1"]
     nic_names = [n.name for n in spec.interfaces] + ["gone0"]
-    owned_disks = draw(st.dictionaries(st.sampled_from(disk_names), st.sampled_from(attached + VOLUMES[:2]), max_size=4))
+    owned_disks = draw(
+        st.dictionaries(st.sampled_from(disk_names), st.sampled_from(attached + VOLUMES[:2]), max_size=4)
+    )
     owned_nics = draw(st.dictionaries(st.sampled_from(nic_names), st.sampled_from(present + MACS[:2]), max_size=3))
     requested = draw(st.none() | st.sampled_from([NOW - 5, NOW - 60, NOW - 600]))
     return Memory(uuid=vm.uuid, shutdown_requested_at=requested, owned=Owned(owned_disks, owned_nics))
@@ -341,7 +343,9 @@ def test_no_plan_contains_a_call_the_doc_forbids(spec: VirtualMachineSpec, data:
 
 @settings(max_examples=200, deadline=None)
 @given(spec=specs(), data=st.data(), policy=st.sampled_from(["Delete", "Retain"]))
-def test_no_deletion_plan_contains_a_call_the_doc_forbids(spec: VirtualMachineSpec, data: st.DataObject, policy: str) -> None:
+def test_no_deletion_plan_contains_a_call_the_doc_forbids(
+    spec: VirtualMachineSpec, data: st.DataObject, policy: str
+) -> None:
     vm = data.draw(observations(spec))
     memory = data.draw(memories(spec, vm))
     plan = plan_vm_deletion(spec, policy, memory, vm, now=NOW)  # type: ignore[arg-type]

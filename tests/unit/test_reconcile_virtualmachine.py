@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.reconcile import (
@@ -20,11 +22,12 @@ from tests.support.reconcile import (
 )
 from tests.support.simulation import TEMPLATE
 from vmop.api.conditions import Reason
+from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import DiskVsdSource
 from vmop.compute.requests import DiskAttachRequest, FromTemplateRequest, UnifiedCreateRequest
 from vmop.compute.rules import GIB
 from vmop.reconcile.create import assigned_vm_uuid
-from vmop.reconcile.observed import ObservedDisk
+from vmop.reconcile.observed import Observed, ObservedDisk
 from vmop.reconcile.virtualmachine import (
     CREATE_MATCH_SKEW_SECONDS,
     WAIT_SECONDS,
@@ -154,7 +157,7 @@ def test_conflicts_and_losses_plan_nothing_and_say_so(kind: str, phase: str) -> 
 # ---------------------------------------------------------------- changes and power
 
 
-def cold_and_hot_spec(**fields: object) -> object:
+def cold_and_hot_spec(**fields: Any) -> VirtualMachineSpec:
     """2x2 vCPU (was 1x1), 512Mi (was 1Gi), Windows (was CentOS), without the owned virtio data
     disk: all cold while running. Plus a cdrom: hot."""
     return spec(
@@ -166,7 +169,7 @@ def cold_and_hot_spec(**fields: object) -> object:
     )
 
 
-def running_with_data_disk() -> tuple[object, Memory]:
+def running_with_data_disk() -> tuple[Observed, Memory]:
     data = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB)
     vm = observed(vm_shape=shape(disks=(ROOT_DISK, data)))
     return vm, memory(disks={"root": ROOT_DISK.volume, "data": DATA_VOLUME})
@@ -174,7 +177,7 @@ def running_with_data_disk() -> tuple[object, Memory]:
 
 def test_every_pending_change_is_listed_not_just_the_first() -> None:
     vm, mem = running_with_data_disk()
-    plan = plan_virtual_machine(cold_and_hot_spec(), context(), mem, vm, [])  # type: ignore[arg-type]
+    plan = plan_virtual_machine(cold_and_hot_spec(), context(), mem, vm, [])
     assert sorted(plan.pending_changes) == ["cpu.topology", "disks[data]", "memory", "os"]
     assert [c.operation for c in plan.calls] == ["cdrom/attach"]  # the hot one, now
     assert plan.verdict.synced_reason == Reason.PENDING_CHANGES
@@ -184,7 +187,7 @@ def test_every_pending_change_is_listed_not_just_the_first() -> None:
 
 def test_update_policy_restart_shuts_down_to_apply_cold_changes() -> None:
     vm, mem = running_with_data_disk()
-    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="Restart"), context(), mem, vm, [])  # type: ignore[arg-type]
+    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="Restart"), context(), mem, vm, [])
     assert [c.operation for c in plan.calls] == ["cdrom/attach", "shutdown"]
     assert sorted(plan.pending_changes) == ["cpu.topology", "disks[data]", "memory", "os"]
     assert plan.memory.shutdown_requested_at == NOW
@@ -196,7 +199,7 @@ def test_once_stopped_every_change_applies_and_then_it_starts() -> None:
     _, mem = running_with_data_disk()
     data = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB)
     vm = observed("shutoff", agent="disconnected", vm_shape=shape(disks=(ROOT_DISK, data)))
-    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="Restart"), context(), mem, vm, [])  # type: ignore[arg-type]
+    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="Restart"), context(), mem, vm, [])
     operations = [c.operation for c in plan.calls]
     assert sorted(operations[:-1]) == ["cdrom/attach", "disk/detach", "meta/set", "vcpu/set", "vmemory/set"]
     assert operations[-1] == "start"
@@ -205,7 +208,7 @@ def test_once_stopped_every_change_applies_and_then_it_starts() -> None:
 
 def test_update_policy_on_power_cycle_never_restarts() -> None:
     vm, mem = running_with_data_disk()
-    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="OnPowerCycle"), context(), mem, vm, [])  # type: ignore[arg-type]
+    plan = plan_virtual_machine(cold_and_hot_spec(update_policy="OnPowerCycle"), context(), mem, vm, [])
     assert "shutdown" not in [c.operation for c in plan.calls]
     assert "shutoff" not in [c.operation for c in plan.calls]
 

@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Body, FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
 
 from vmop.compute import endpoints as ep
 from vmop.compute.endpoints import Endpoint
@@ -293,6 +295,14 @@ def create_app(platform: Platform, *, token: str | None = None) -> FastAPI:
     async def invalid_input(_: Request, exc: RequestValidationError) -> JSONResponse:
         desc = _validation_desc(list(exc.errors()))
         return JSONResponse(_error_envelope(SimError(Scode.INVALID_PARAMETER, desc)))
+
+    @app.exception_handler(HTTPException)
+    async def http_refusal(request: Request, exc: HTTPException) -> Response:
+        """Routing refusals (405 for a method an endpoint does not take) are envelopes too."""
+        if not request.url.path.startswith(API_PREFIX):
+            return await http_exception_handler(request, exc)
+        error = SimError(Scode.UNSUPPORTED_ENDPOINT, f"{request.method} {request.url.path}: {exc.detail}")
+        return JSONResponse(_error_envelope(error), status_code=exc.status_code, headers=exc.headers)
 
     for route in ROUTES:
         _register(app, state, route)
