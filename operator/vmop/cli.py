@@ -32,6 +32,7 @@ def _run(args: argparse.Namespace) -> int:
 
 # The Helm chart ships the same CRDs (tests/unit/test_chart_crds.py compares them byte for byte).
 CHART_CRDS = Path("charts") / "vmop" / "crds"
+API_REFERENCE = Path("docs") / "api-reference.md"
 # crds/Kustomization (deploy/ takes the CRDs from it) lists every CRD file of its folder.
 KUSTOMIZATION = "Kustomization"
 
@@ -57,6 +58,11 @@ def _crds(args: argparse.Namespace) -> int:
         for path in write_crds(output):
             print(path)
         _list_in_kustomization(output)
+    if not args.output and API_REFERENCE.parent.is_dir():
+        from vmop.api.reference import render
+
+        API_REFERENCE.write_text(render())
+        print(API_REFERENCE)
     return 0
 
 

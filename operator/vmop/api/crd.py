@@ -16,6 +16,8 @@ from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
 
 CATEGORY = "vmop"
+# kopf's own peering CRDs (hot standby), kept in crds/ as kopf defines them, not generated here.
+KOPF_PEERING_CRDS = ("clusterkopfpeerings.yaml", "kopfpeerings.yaml")
 # kopf keeps its bookkeeping (handler progress, last handled spec) here rather than in
 # annotations, so GitOps tools see no drift in metadata.
 KOPF_STATUS_FIELD = "kopf"
