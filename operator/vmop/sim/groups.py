@@ -151,8 +151,8 @@ def tree(p: Platform, q: GroupTreeQuery) -> GroupTree:
         tenant = p.world.tenants[p.tenant(q.tenant)]
         node = _fake(tenant.uuid, tenant.name, q.cluster_uuid, _tops(p, q.cluster_uuid, tenant.uuid), q.cluster_uuid, p)
         return GroupTree(nodes=[node], total_count=1)
-    clusters = [q.cluster_uuid] if q.cluster_uuid else sorted(p.world.clusters)
-    tenants = [q.tenant] if q.tenant else sorted(p.world.tenants)
+    clusters = [p.cluster(q.cluster_uuid)] if q.cluster_uuid else sorted(p.world.clusters)
+    tenants = [p.tenant(q.tenant)] if q.tenant else sorted(p.world.tenants)
     nodes = []
     for cluster_uuid in clusters:
         tenant_nodes = []
