@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from tests.integration.test_virtualmachine_lifecycle import manifest, unique, wait_ready
 from tests.support.processes import Kube
 

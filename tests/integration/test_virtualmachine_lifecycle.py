@@ -388,3 +388,36 @@ def test_metrics_count_reconciles_calls_and_phases(kube: Kube, operator: Operato
     assert metric(text, "vmop_reconciles_total", kind="VirtualMachine", result="success") >= 1
     assert metric(text, "vmop_compute_requests_total", endpoint="unified_create", scode="0") >= 1
     assert metric(text, "vmop_compute_request_duration_seconds_count", endpoint="start") >= 1
+
+
+@pytest.mark.usefixtures("operator")
+def test_nics_and_disks_added_later_are_attached_once_and_detached_when_removed(kube: Kube, sim: SimProcess) -> None:
+    name = unique("devices")
+    kube.apply(manifest(name))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    volume = httpx.post(
+        f"{sim.url}/sim/volumes",
+        json={"uuid": str(uuid.uuid4()), "name": "data", "pool_uuid": POOL, "capacity": GIB, "cluster_uuid": CLUSTER},
+    ).json()["uuid"]
+    nics = [
+        {"name": "eth0", "network": "ycb123", "portGroup": PORT_GROUP},
+        {"name": "eth1", "network": "ycb123", "portGroup": PORT_GROUP},
+    ]
+    disks = [
+        {"name": "root", "bus": "scsi", "size": "10Gi", "pool": POOL},
+        {"name": "data", "bus": "scsi", "volume": volume},
+    ]
+    kube.patch_spec("virtualmachine", name, {"interfaces": nics, "disks": disks})
+    wait_for(
+        lambda: len(platform_vm(sim, uuid_)["interfaces"]) == 2 and len(platform_vm(sim, uuid_)["disks"]) == 2,
+        what="NIC and disk attached",
+    )
+    kube.annotate("virtualmachine", name, **{"vmop.io/reconcile-request": "again"})
+    wait_for(lambda: status(kube, name).get("reconcileRequested") == "again", what="another full pass")
+    assert len(platform_vm(sim, uuid_)["interfaces"]) == 2  # attached once, not on every pass
+    kube.patch_spec("virtualmachine", name, {"interfaces": nics[:1], "disks": disks[:1]})
+    wait_for(
+        lambda: len(platform_vm(sim, uuid_)["interfaces"]) == 1 and len(platform_vm(sim, uuid_)["disks"]) == 1,
+        what="NIC and scsi disk detached while running",
+    )
+    assert [v["vm_uuid"] for v in sim.volumes() if v["uuid"] == volume] == [""]

@@ -42,7 +42,7 @@ class CrossCluster(ApiModel):
 class VmMigrationSpec(ApiModel):
     """One migration of one VM. Everything but cancel is fixed once the object exists."""
 
-    vm_ref: VmRef = Field(json_schema_extra=validations(IMMUTABLE))
+    vm_ref: VmRef = Field(description="the VirtualMachine to migrate", json_schema_extra=validations(IMMUTABLE))
     host: str | None = Field(
         default=None,
         pattern=UUID_PATTERN,
@@ -89,7 +89,7 @@ FINISHED: frozenset[str] = frozenset({"Succeeded", "Failed", "Aborted"})
 
 
 class Location(ApiModel):
-    """Where the VM is (source) or is going (destination) on the platform."""
+    """A place on the platform."""
 
     cluster: str | None = None
     tenant: str | None = None
@@ -100,13 +100,17 @@ class VmMigrationStatus(ApiModel):
     """How the migration goes. Phases: Pending -> Running -> Succeeded | Failed | Aborted."""
 
     observed_generation: int | None = None
-    phase: Phase | None = None
+    phase: Phase | None = Field(default=None, description="Succeeded, Failed and Aborted are final")
     progress: int | None = Field(default=None, ge=0, le=100, description="percent; never decreases")
     vm_uuid: str | None = Field(default=None, description="the platform VM being migrated")
-    source: Location | None = None
-    destination: Location | None = None
+    source: Location | None = Field(default=None, description="where the VM was when the migration started")
+    destination: Location | None = Field(default=None, description="where it is going (where it went, once done)")
     start_time: str | None = Field(default=None, description="when vmop asked the platform to migrate (RFC 3339)")
     completion_time: str | None = Field(default=None, description="when it finished (RFC 3339)")
-    message: str | None = None
-    conditions: list[Condition] | None = None
+    message: str | None = Field(default=None, description="what it waits for, does, or how it ended")
+    conditions: list[Condition] | None = Field(
+        default=None,
+        description="Complete: True once finished, else its reason says what it waits for; "
+        "Synced: False while the platform cannot be read or refused the last call",
+    )
     last_error: LastError | None = None

@@ -20,8 +20,8 @@ from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
 from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
-from vmop.compute.models import ComputeIdentifier, CreateResult
-from vmop.compute.requests import ListQuery
+from vmop.compute.models import ComputeIdentifier, CreateResult, Interface
+from vmop.compute.requests import DiskAttachRequest, ListQuery
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
@@ -207,6 +207,7 @@ class VirtualMachineController:
                 await self.persist(obj, _identity_annotations(memory))
             elif observed is not None:
                 observed = expect_after(observed, call)
+            memory = _owned_after(memory, call, result)
             if observed is not None:
                 self.inventory.touched(observed.uuid)
         return observed, memory, None
@@ -317,14 +318,31 @@ def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult
     """Remember which volumes and MACs the create made for which disk and NIC (in request order)."""
     new_volumes = iter(result.volume_uuids)
     disks = {d.name: d.volume or next(new_volumes, "") for d in spec.disks}
-    macs = iter(result.mac_addresses)
-    nics = {n.name: (n.mac or next(macs, "")) for n in spec.interfaces}
+    # The platform reports every NIC's MAC in request order, given or assigned.
+    macs = result.mac_addresses
+    nics = {n.name: (macs[i] if i < len(macs) else "") or n.mac or "" for i, n in enumerate(spec.interfaces)}
     return replace(
         memory,
         uuid=result.vm_uuid or memory.uuid,
         create_pending_since=None,
         owned=Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}),
     )
+
+
+def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
+    """Record what an attach made ours (so it is not attached again) and forget what a detach removed."""
+    disks, nics = dict(memory.owned.disks), dict(memory.owned.nics)
+    if call.operation == "disk/attach" and isinstance(call.request, DiskAttachRequest) and call.request.source_vsd:
+        disks[call.owner] = call.request.source_vsd.volume_uuid
+    elif call.operation == "disk/detach":
+        disks.pop(call.owner, None)
+    elif call.operation == "interface/attach" and isinstance(result, Interface) and result.mac_address:
+        nics[call.owner] = result.mac_address.lower()
+    elif call.operation == "interface/detach":
+        nics.pop(call.owner, None)
+    else:
+        return memory
+    return replace(memory, owned=Owned(disks, nics))
 
 
 def _identity_annotations(memory: Memory) -> dict[str, str | None]:

@@ -12,6 +12,7 @@ class Call:
     operation: str  # the endpoint path after /v1/compute/, e.g. "start", "vcpu/set"
     request: RequestModel
     reason: str  # for events and logs: why vmop makes this call
+    owner: str = ""  # the spec disk or NIC (by name) an attach/detach is for: vmop records what it owns
 
     def __str__(self) -> str:
         return f"{self.operation} ({self.reason})"

@@ -81,7 +81,7 @@ def _detaches(shape: Shape, vm: ComputeIdentifier, owned: Owned, wanted_volumes:
         if current is None or volume in wanted_volumes:
             continue
         detach = DiskDetachRequest(**vm.model_dump(), target_device=current.device)
-        call = Call("disk/detach", detach, f"detach disk {name} ({current.device})")
+        call = Call("disk/detach", detach, f"detach disk {name} ({current.device})", owner=name)
         changes[current.device] = Change(f"disks[{name}]", call, hot=current.bus in HOT_DETACH_BUSES)
     return changes
 
@@ -120,7 +120,9 @@ def _disks(
         )
         freeing = detaches.get(disk.device or "")
         hot = freeing.hot if freeing else True  # after the detach that frees its device, hot or cold alike
-        change = Change(f"disks[{disk.name}]", Call("disk/attach", request, f"attach disk {disk.name}"), hot)
+        change = Change(
+            f"disks[{disk.name}]", Call("disk/attach", request, f"attach disk {disk.name}", owner=disk.name), hot
+        )
         (named if disk.device else assigned).append(change)
     return [*detaches.values(), *named, *assigned], unsupported
 
@@ -167,7 +169,7 @@ def _nics(
             request = InterfaceAttachRequest(
                 **vm.model_dump(), **nic_interface(nic, mac).model_dump(exclude_unset=True)
             )
-            call = Call("interface/attach", request, f"attach interface {nic.name}")
+            call = Call("interface/attach", request, f"attach interface {nic.name}", owner=nic.name)
             changes.append(Change(f"interfaces[{nic.name}]", call, hot=True))
             continue
         if (seen.network, seen.port_group) != (nic.network, nic.port_group or seen.port_group):
@@ -187,7 +189,9 @@ def _nics(
     for name, mac in owned.nics.items():
         if mac in present and mac not in wanted_macs:
             detach_nic = InterfaceDetachRequest(**vm.model_dump(), mac_address=mac)
-            changes.append(Change(f"interfaces[{name}]", Call("interface/detach", detach_nic, f"detach {name}"), True))
+            changes.append(
+                Change(f"interfaces[{name}]", Call("interface/detach", detach_nic, f"detach {name}", owner=name), True)
+            )
     return changes, unsupported
 
 
