@@ -421,3 +421,24 @@ def test_nics_and_disks_added_later_are_attached_once_and_detached_when_removed(
         what="NIC and scsi disk detached while running",
     )
     assert [v["vm_uuid"] for v in sim.volumes() if v["uuid"] == volume] == [""]
+
+
+@pytest.mark.usefixtures("operator")
+def test_template_clone_reports_progress_then_runs(kube: Kube, sim: SimProcess) -> None:
+    timings = httpx.get(f"{sim.url}/sim/timings", timeout=5).json()
+    httpx.put(f"{sim.url}/sim/timings", json=timings | {"clone": 8.0}, timeout=5).raise_for_status()
+    try:
+        name = unique("cloned")
+        kube.apply(manifest(name, template={"uuid": "d2c90a85-21c7-43c6-a9db-ad50eab6362c"}, disks=[]))
+        progress = wait_for(
+            lambda: (status(kube, name).get("progress") or {}).get("percent"),
+            timeout=30,
+            what="clone progress in status",
+        )
+        assert 0 < progress < 100
+        assert status(kube, name)["phase"] == "Provisioning"
+        found = wait_ready(kube, name, timeout=60)
+        assert found["status"].get("progress") is None
+        assert found["status"]["phase"] == "Running"
+    finally:
+        httpx.put(f"{sim.url}/sim/timings", json=timings, timeout=5)

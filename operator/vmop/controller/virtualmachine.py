@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vmop.api.conditions import SYNCED, Reason
+from vmop.api.conditions import SYNCED, Progress, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
@@ -157,6 +157,7 @@ class VirtualMachineController:
             now=self.clock(),
             reconcile_request=request,
         )
+        status = status.model_copy(update={"progress": await self._progress(observed, previous)})
         outcome.status = _changed(previous, status)
         outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
         if outcome.error is not None:
@@ -211,6 +212,18 @@ class VirtualMachineController:
             if observed is not None:
                 self.inventory.touched(observed.uuid)
         return observed, memory, None
+
+    async def _progress(self, vm: Observed | None, previous: VirtualMachineStatus) -> Progress | None:
+        """How far a clone has come (one call, only while cloning); never runs backwards."""
+        if vm is None or vm.action != "cloning":
+            return None
+        ident = ComputeIdentifier(cluster_uuid=vm.cluster, tenant=vm.tenant, compute_uuid=vm.uuid)
+        try:
+            percent = await self.client.clone_progress(ident)
+        except ComputeError:
+            return previous.progress  # finished meanwhile, or not readable now: keep what we had
+        seen = previous.progress.percent if previous.progress and previous.progress.operation == "clone" else 0
+        return Progress(operation="clone", percent=max(seen, min(100, percent)))
 
     def _unobservable(
         self, previous: VirtualMachineStatus, error: ComputeError, generation: int, now: float
