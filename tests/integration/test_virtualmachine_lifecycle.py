@@ -442,3 +442,22 @@ def test_template_clone_reports_progress_then_runs(kube: Kube, sim: SimProcess) 
         assert found["status"]["phase"] == "Running"
     finally:
         httpx.put(f"{sim.url}/sim/timings", json=timings, timeout=5)
+
+
+@pytest.mark.usefixtures("operator")
+def test_image_import_reports_progress_then_runs(kube: Kube, sim: SimProcess) -> None:
+    timings = httpx.get(f"{sim.url}/sim/timings", timeout=5).json()
+    httpx.put(f"{sim.url}/sim/timings", json=timings | {"clone": 8.0}, timeout=5).raise_for_status()
+    try:
+        name = unique("imported")
+        image = {"uuid": "caf1c032-8812-430f-98c3-f2117e3affe0", "repository": "15dd8b65-d4be-434f-92f9-88d13264e4f6"}
+        kube.apply(
+            manifest(name, disks=[{"name": "root", "bus": "virtio", "size": "10Gi", "pool": POOL, "image": image}])
+        )
+        progress = wait_for(lambda: status(kube, name).get("progress"), timeout=30, what="import progress")
+        assert progress["operation"] == "import"
+        found = wait_ready(kube, name, timeout=60)
+        assert found["status"].get("progress") is None
+        assert sim.stats()["calls"].get("unified_import", 0) >= 1
+    finally:
+        httpx.put(f"{sim.url}/sim/timings", json=timings, timeout=5)

@@ -149,6 +149,9 @@ def _arrange(p: Platform, example: Example, body: dict[str, Any]) -> None:
         case "clone/progress":
             assert vm is not None
             lifecycle.clone(p, vm, CloneRequest(**ident(vm).model_dump(), clone_name="doc-clone"))
+        case "import/progress":
+            assert vm is not None
+            vm.action, vm.clone_started, vm.clone_duration = "importing", p.world.now(), 10.0
         case "disk/attach":
             volume = body["source_vsd"]["volume_uuid"]
             p.world.volumes[volume] = Volume(volume, "doc-volume", POOL, 1 << 30, body["cluster_uuid"])

@@ -174,9 +174,7 @@ def _client(script: list[tuple[int, dict[str, str], bytes]], credentials: str) -
         return httpx.Response(status, headers=extra, content=content)
 
     auth: dict[str, Any] = (
-        {"token": SecretStr(TOKEN)}
-        if credentials == "token"
-        else {"username": USER, "password": SecretStr(PASSWORD)}
+        {"token": SecretStr(TOKEN)} if credentials == "token" else {"username": USER, "password": SecretStr(PASSWORD)}
     )
     settings_ = ComputeSettings(
         base_url="https://hci.fuzz.test", retry=RetryPolicy(max_attempts=2, base_delay=0.001), **auth

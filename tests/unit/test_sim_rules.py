@@ -519,3 +519,31 @@ async def test_zone_must_exist(client: ComputeClient) -> None:
     await expect_scode(Scode.ZONE_NOT_FOUND, client.unified_create(request))
     ok = request.model_copy(update={"zone": ZONE})
     assert (await client.unified_create(ok)).items[0].ok
+
+
+async def test_unified_import_imports_then_runs_and_a_missing_image_fails_22211(
+    client: ComputeClient, clock: FakeClock
+) -> None:
+    image = UnifiedDisk(
+        disk_target_bus="virtio",
+        disk_unified_vsd=UnifiedVsd(pool_uuid=POOL, disk_capacity=GIB),
+        image_uuid="caf1c032-8812-430f-98c3-f2117e3affe0",
+        repository_uuid="15dd8b65-d4be-434f-92f9-88d13264e4f6",
+    )
+    request = UnifiedCreateRequest(
+        cluster_uuid=CLUSTER, tenant=TENANT, meta=ComputeMeta(compute_name="img"), disks=[image]
+    )
+    made = (await client.unified_import(request)).items[0]
+    assert made.ok
+    assert made.data is not None
+    vm = ComputeIdentifier(cluster_uuid=CLUSTER, tenant=TENANT, compute_uuid=made.data.vm_uuid)
+    assert (await client.inspect(vm)).action == "importing"
+    await expect_scode(Scode.VM_ACTION_IN_PROGRESS, client.start(vm))
+    assert 0 <= await client.import_progress(vm) < 100
+    clock.advance(10)
+    await client.start(vm)
+    await expect_scode(Scode.VM_STATE_INVALID, client.import_progress(vm))
+    missing = request.model_copy(update={"disks": [image.model_copy(update={"image_uuid": "nope"})]})
+    failed = (await client.unified_import(missing)).items[0]
+    assert failed.error is not None
+    assert failed.error.scode == Scode.IMPORT_IMAGE_FAILED

@@ -190,6 +190,11 @@ class ComputeClient:
                     return response, CallRecord(endpoint.path, None, time.monotonic() - started, attempt)
                 self._observe(endpoint, None, started, attempt)
                 may_retry = endpoint.idempotent
+            except httpx.DecodingError:  # an answer came, but its Content-Encoding lies: not an envelope
+                self._observe(endpoint, None, started, attempt)
+                raise ComputeProtocolError(
+                    endpoint.path, "the body does not decode as its Content-Encoding says"
+                ) from None
             except httpx.TransportError as exc:
                 self._observe(endpoint, None, started, attempt)
                 failure = type(exc).__name__
@@ -212,7 +217,10 @@ class ComputeClient:
         if output.scode != 0:
             raise ComputeError.from_output(endpoint.path, output)
         if output.data is None:
-            return data_type()
+            try:
+                return data_type()
+            except ValidationError:  # success without the data this endpoint must return
+                raise ComputeProtocolError(endpoint.path, f"scode 0 but no {data_type.__name__} in data") from None
         data: M = output.data
         return data
 
@@ -278,6 +286,13 @@ class ComputeClient:
 
     async def unified_create(self, request: UnifiedCreateRequest) -> BatchResults[CreateResult]:
         return await self._call_batch(ep.UNIFIED_CREATE, request, CreateResult)
+
+    async def unified_import(self, request: UnifiedCreateRequest) -> BatchResults[CreateResult]:
+        """unified_create, then an image import into the new volumes (the VM shows action importing)."""
+        return await self._call_batch(ep.UNIFIED_IMPORT, request, CreateResult)
+
+    async def import_progress(self, vm: ComputeIdentifier) -> int:
+        return (await self._call(ep.IMPORT_PROGRESS, vm, Progress)).progress
 
     async def create_from_template(self, request: FromTemplateRequest) -> BatchResults[CreateResult]:
         endpoint = ep.FROM_TEMPLATE_ASSIGNED if request.assign_vm_uuid else ep.FROM_TEMPLATE

@@ -53,6 +53,8 @@ async def perform(client: ComputeClient, operation: str, request: RequestModel) 
     match operation, request:
         case "unified_create", UnifiedCreateRequest():
             return _single(await client.unified_create(request))
+        case "unified_import", UnifiedCreateRequest():
+            return _single(await client.unified_import(request))
         case "create/from_template", FromTemplateRequest():
             return _single(await client.create_from_template(request))
         case "delete", DeleteRequest():

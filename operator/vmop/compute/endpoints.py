@@ -30,6 +30,8 @@ STATE_SUMMARY = _get("state/summary")
 LOG = _post("log")
 
 UNIFIED_CREATE = _post("unified_create", idempotent=False)
+UNIFIED_IMPORT = _post("unified_import", idempotent=False)
+IMPORT_PROGRESS = _post("import/progress")
 FROM_TEMPLATE = _post("create/from_template", idempotent=False)
 # With assign_vm_uuid a repeated create collides on the uuid instead of duplicating the VM.
 FROM_TEMPLATE_ASSIGNED = _post("create/from_template")

@@ -45,7 +45,7 @@ ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
 ANNOTATION_LOCATION = "vmop.io/location"
 ANNOTATION_MIGRATION = "vmop.io/migration"
 ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
-CREATES = ("unified_create", "create/from_template")
+CREATES = ("unified_create", "unified_import", "create/from_template")
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
 
 
@@ -214,16 +214,18 @@ class VirtualMachineController:
         return observed, memory, None
 
     async def _progress(self, vm: Observed | None, previous: VirtualMachineStatus) -> Progress | None:
-        """How far a clone has come (one call, only while cloning); never runs backwards."""
-        if vm is None or vm.action != "cloning":
+        """How far a clone or an image import has come (one call, only while it runs); never backwards."""
+        operation = {"cloning": "clone", "importing": "import"}.get(vm.action) if vm is not None else None
+        if vm is None or operation is None:
             return None
         ident = ComputeIdentifier(cluster_uuid=vm.cluster, tenant=vm.tenant, compute_uuid=vm.uuid)
+        read = self.client.clone_progress if operation == "clone" else self.client.import_progress
         try:
-            percent = await self.client.clone_progress(ident)
+            percent = await read(ident)
         except ComputeError:
             return previous.progress  # finished meanwhile, or not readable now: keep what we had
-        seen = previous.progress.percent if previous.progress and previous.progress.operation == "clone" else 0
-        return Progress(operation="clone", percent=max(seen, min(100, percent)))
+        seen = previous.progress.percent if previous.progress and previous.progress.operation == operation else 0
+        return Progress(operation=operation, percent=max(seen, min(100, percent)))
 
     def _unobservable(
         self, previous: VirtualMachineStatus, error: ComputeError, generation: int, now: float

@@ -87,4 +87,6 @@ def create_call(spec: VirtualMachineSpec, *, name: str, group: str | None, objec
         )
         return Call("create/from_template", request, f"create {name} from template {spec.template.uuid}")
     unified = UnifiedCreateRequest(cluster_uuid=spec.cluster, **config.model_dump(exclude_unset=True))
+    if any(disk.image is not None for disk in spec.disks):  # images are imported only by unified_import
+        return Call("unified_import", unified, f"create {name} and import its image")
     return Call("unified_create", unified, f"create {name}")

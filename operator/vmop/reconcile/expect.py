@@ -38,15 +38,16 @@ def expect_after(vm: Observed, call: Call) -> Observed:
 def created(
     result: CreateResult, call: Call, *, cluster: str, tenant: str, now: float, cpus: int, memory: int
 ) -> Observed:
-    """The VM a successful create has just made: shut off, or cloning when made from a template."""
-    from_template = call.operation == "create/from_template"
+    """The VM a successful create has just made: shut off, cloning (template) or importing (image)."""
+    # A template's volumes are cloned and an image is imported after the call returns.
+    action = {"create/from_template": "cloning", "unified_import": "importing"}.get(call.operation, "noaction")
     return Observed(
         uuid=result.vm_uuid,
         name=result.vm_name,
         cluster=cluster,
         tenant=tenant,
         state="shutoff",
-        action="cloning" if from_template else "noaction",
+        action=action,
         agent="disconnected",
         host="",
         group=result.group,

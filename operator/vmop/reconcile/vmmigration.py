@@ -193,6 +193,7 @@ def _plan_pending(spec: VmMigrationSpec, memory: Memory, seen: Seen, ctx: Contex
 
 
 def _wait(memory: Memory, reason: str, message: str) -> Plan:
+    """Pending holds nothing: a claim left from just before a crash or a refused start is let go."""
     return Plan("Pending", reason, message, memory, hold="release")
 
 

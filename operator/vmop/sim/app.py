@@ -163,6 +163,10 @@ ROUTES: list[Route] = [
     Route(ep.STATE_SUMMARY, StateSummaryQuery, lifecycle.state_summary),
     Route(ep.LOG, ComputeIdentifier, lambda p, req: lifecycle.vm_log(p, p.vm(req))),
     Route(ep.UNIFIED_CREATE, UnifiedCreateRequest, lifecycle.unified_create),
+    Route(ep.UNIFIED_IMPORT, UnifiedCreateRequest, lifecycle.unified_import),
+    Route(
+        ep.IMPORT_PROGRESS, ComputeIdentifier, lambda p, req: Progress(progress=lifecycle.import_progress(p, p.vm(req)))
+    ),
     Route(ep.FROM_TEMPLATE, FromTemplateRequest, lifecycle.create_from_template),
     Route(
         ep.DELETE,

@@ -211,6 +211,30 @@ def unified_create(p: Platform, req: UnifiedCreateRequest) -> list[Output[Any]]:
     return _create_batch(p, req.cluster_uuid, req.tenant, req, group, name, req.create_num, uuids)
 
 
+def unified_import(p: Platform, req: UnifiedCreateRequest) -> list[Output[Any]]:
+    """unified_create, then an image import into the new volumes: the VM shows action importing.
+    An image that cannot be found fails the item with 22211, as in the doc's example."""
+    for disk in req.disks:
+        if disk.image_uuid and not any(
+            i.uuid == disk.image_uuid and i.repository_uuid == disk.repository_uuid for i in p.world.images.values()
+        ):
+            error = SimError(Scode.IMPORT_IMAGE_FAILED, f"image {disk.image_uuid} not in {disk.repository_uuid}")
+            name = req.meta.compute_name if req.meta is not None else ""
+            return [failed_output(error, CreateResult(vm_name=name or ""))]
+    results = unified_create(p, req)
+    for output in results:
+        if isinstance(output.data, CreateResult) and output.data.vm_uuid:
+            _start_timed_action(p, p.world.vms[output.data.vm_uuid], "importing")
+    return results
+
+
+def import_progress(p: Platform, vm: Vm) -> int:
+    if vm.action != "importing":
+        raise SimError(Scode.VM_STATE_INVALID, f"import/progress needs an importing vm; vm {vm.uuid} is {vm.action}")
+    elapsed = p.world.now() - vm.clone_started
+    return min(99, int(100 * elapsed / vm.clone_duration)) if vm.clone_duration else 99
+
+
 def create_from_template(p: Platform, req: FromTemplateRequest) -> list[Output[Any]]:
     template = p.world.templates.get(req.vm_template_id)
     if template is None or template.cluster_uuid != req.cluster_uuid:
@@ -249,15 +273,15 @@ def create_from_template(p: Platform, req: FromTemplateRequest) -> list[Output[A
     results = _create_batch(p, req.cluster_uuid, req.tenant, config, group, name, req.create_num, uuids)
     for output in results:
         if isinstance(output.data, CreateResult) and output.data.vm_uuid:
-            _start_clone_action(p, p.world.vms[output.data.vm_uuid])
+            _start_timed_action(p, p.world.vms[output.data.vm_uuid], "cloning")
     return results
 
 
-def _start_clone_action(p: Platform, vm: Vm) -> None:
-    """Volumes are copied from the source: the VM shows action cloning for a while."""
+def _start_timed_action(p: Platform, vm: Vm, action: str) -> None:
+    """Volumes are copied (cloning) or an image written (importing): the VM shows the action a while."""
     if p.timings.clone <= 0:
         return
-    vm.action, vm.clone_started, vm.clone_duration = "cloning", p.world.now(), p.timings.clone
+    vm.action, vm.clone_started, vm.clone_duration = action, p.world.now(), p.timings.clone
 
     def done() -> None:
         vm.action = "noaction"
@@ -267,7 +291,7 @@ def _start_clone_action(p: Platform, vm: Vm) -> None:
 
 def clone(p: Platform, vm: Vm, req: CloneRequest) -> list[Output[Any]]:
     require(vm, "clone", states=("running", "shutoff"))
-    _start_clone_action(p, vm)
+    _start_timed_action(p, vm, "cloning")
     results = []
     for index, name in enumerate(_names(req.clone_name, req.clone_num)):
         config = VmConfig(
