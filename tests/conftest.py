@@ -16,6 +16,23 @@ from vmop.sim.platform import Platform
 pytest_plugins = ("vmop.dev.pytest_plugin",)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Declared here rather than in pyproject.toml: the long variants of the fault tests.
+    config.addinivalue_line(
+        "markers", "heavy: long fault-injection variants (100 VMs...); skipped unless asked for: pytest -m heavy"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Heavy tests run only when the -m expression names them (``pytest -m heavy``)."""
+    if "heavy" in (config.getoption("markexpr", "") or ""):
+        return
+    skip = pytest.mark.skip(reason="heavy variant: run with `pytest -m heavy`")
+    for item in items:
+        if item.get_closest_marker("heavy") is not None:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()

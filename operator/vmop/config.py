@@ -26,4 +26,10 @@ class OperatorConfig(BaseModel):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     peering: str | None = Field(default=None, description="kopf peering name for hot standby; None: standalone")
+    peering_priority: int = Field(
+        default=0, description="with peering: the live operator of the highest priority acts, the others wait"
+    )
+    peering_lifetime: int = Field(
+        default=60, ge=1, description="with peering: seconds a silent (killed) peer still counts as alive"
+    )
     kubeconfig: Path | None = None

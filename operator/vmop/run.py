@@ -45,6 +45,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=["text", "json"], default="text")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--peering", default=None, help="kopf peering name (hot standby); default: standalone")
+    parser.add_argument(
+        "--peering-priority",
+        type=int,
+        default=0,
+        help="with --peering: the highest priority acts, lower ones stand by (equal priorities all pause)",
+    )
+    parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=60,
+        help="with --peering: seconds until a silent (killed) peer counts as gone and a standby takes over",
+    )
     parser.add_argument("--kubeconfig", type=Path, default=None)
 
 
@@ -65,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
         log_format=args.log_format,
         log_level=args.log_level,
         peering=args.peering,
+        peering_priority=args.peering_priority,
+        peering_lifetime=args.peering_lifetime,
         kubeconfig=args.kubeconfig,
     )
     configure_logging(config.log_level, config.log_format)

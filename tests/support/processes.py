@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from vmop.dev.controlplane import ControlPlane
+from vmop.dev.pki import Pki
 from vmop.dev.processes import free_ports
 
 T = TypeVar("T")
@@ -38,25 +39,39 @@ class SimProcess:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
+    token: str | None = None  # the bearer token it requires (--token-file), sent by call()
+    verify: str | bool = True  # the CA file to trust when it serves TLS
 
     @classmethod
-    def start(cls, log_dir: Path, *extra: str) -> SimProcess:
+    def start(cls, log_dir: Path, *extra: str, token: str | None = None, tls: Pki | None = None) -> SimProcess:
+        """`vmop sim` on a free port; with ``token`` it requires that bearer token, with ``tls`` it
+        serves HTTPS with the PKI's serving cert (for 127.0.0.1), trusted through its CA."""
         (port,) = free_ports(1)
         log = log_dir / f"sim-{port}.log"
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vmop", "sim", "--port", str(port), "--boot-seconds", "0.5", *extra],
-            stdout=log.open("w"),
-            stderr=subprocess.STDOUT,
-        )
-        sim = cls(f"http://127.0.0.1:{port}", process, log)
+        args = [sys.executable, "-m", "vmop", "sim", "--port", str(port), "--boot-seconds", "0.5", *extra]
+        if token is not None:
+            token_file = log_dir / f"sim-{port}.token"
+            token_file.write_text(token + "\n")
+            token_file.chmod(0o600)
+            args += ["--token-file", str(token_file)]
+        if tls is not None:
+            args += ["--tls-cert", str(tls.serving_cert), "--tls-key", str(tls.serving_key)]
+        process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
+        scheme = "https" if tls is not None else "http"
+        verify: str | bool = str(tls.ca_cert) if tls is not None else True
+        sim = cls(f"{scheme}://127.0.0.1:{port}", process, log, token=token, verify=verify)
         wait_for(sim.healthy, timeout=20, what="vmop sim to answer")
         return sim
+
+    def _http(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return httpx.request(method, f"{self.url}{path}", headers=headers, verify=self.verify, **kwargs)
 
     def healthy(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"vmop sim exited: {self.log.read_text()[-2000:]}")
         try:
-            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return self._http("GET", "/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
 
@@ -67,9 +82,9 @@ class SimProcess:
     def call(self, endpoint: str, body: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
         """A compute API call straight to the platform (what someone else might do behind vmop's back)."""
         if body is None:
-            response = httpx.get(f"{self.url}/v1/compute/{endpoint}", params=params, timeout=10)
+            response = self._http("GET", f"/v1/compute/{endpoint}", params=params, timeout=10)
         else:
-            response = httpx.post(f"{self.url}/v1/compute/{endpoint}", json=body, timeout=10)
+            response = self._http("POST", f"/v1/compute/{endpoint}", json=body, timeout=10)
         answer: dict[str, Any] = response.json()
         return answer
 
@@ -83,14 +98,14 @@ class SimProcess:
         return self.call("inspect", cluster_uuid=cluster, tenant=tenant, compute_uuid=uuid)
 
     def faults(self, **faults: Any) -> None:
-        httpx.put(f"{self.url}/sim/faults", json=faults, timeout=5).raise_for_status()
+        self._http("PUT", "/sim/faults", json=faults, timeout=5).raise_for_status()
 
     def stats(self) -> dict[str, Any]:
-        answer: dict[str, Any] = httpx.get(f"{self.url}/sim/stats", timeout=5).json()
+        answer: dict[str, Any] = self._http("GET", "/sim/stats", timeout=5).json()
         return answer
 
     def volumes(self) -> list[dict[str, Any]]:
-        answer: list[dict[str, Any]] = httpx.get(f"{self.url}/sim/volumes", timeout=5).json()
+        answer: list[dict[str, Any]] = self._http("GET", "/sim/volumes", timeout=5).json()
         return answer
 
 

@@ -136,7 +136,8 @@ def second_specs(draw: st.DrawFn, first: dict[str, Any]) -> dict[str, Any]:
     added = []
     for index, volume in enumerate(FREE_VOLUMES[: draw(st.integers(0 if kept else 1, len(FREE_VOLUMES)))]):
         bus = draw(st.sampled_from(["scsi", "virtio"]))
-        device = draw(st.none() | st.sampled_from([d for d in DEVICES[bus] if d not in used]))
+        free = [d for d in DEVICES[bus] if d not in used]
+        device = draw(st.none() | st.sampled_from(free)) if free else None
         disk: dict[str, Any] = {"name": f"extra{index}", "volume": volume, "bus": bus}
         if device:
             used.add(device)

@@ -197,8 +197,10 @@ class ComputeClient:
                 ) from None
             except httpx.TransportError as exc:
                 self._observe(endpoint, None, started, attempt)
-                failure = type(exc).__name__
-                may_retry = endpoint.idempotent or isinstance(exc, _NOT_SENT)
+                refused = _tls_refusal(exc)
+                failure = refused or type(exc).__name__
+                # A certificate the client does not trust stays untrusted: no point trying again now.
+                may_retry = (endpoint.idempotent or isinstance(exc, _NOT_SENT)) and refused is None
             if not may_retry or attempt >= policy.max_attempts:
                 raise ComputeUnavailable(endpoint.path, failure)
             delay = self._rng.uniform(0, policy.ceiling(attempt))
@@ -482,6 +484,21 @@ def _query(body: dict[str, Any]) -> dict[str, str]:
             continue
         params[key] = str(value).lower() if isinstance(value, bool) else str(value)
     return params
+
+
+def _tls_refusal(exc: BaseException) -> str | None:
+    """What went wrong in the TLS handshake, when that is why the connection failed: the
+    certificate check's own words (untrusted issuer, wrong host name), never request data."""
+    cause: BaseException | None = exc
+    for _ in range(8):  # the chain is short (httpx -> httpcore -> ssl); never follow a cycle
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate verification failed: {cause.verify_message or cause.reason}"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed: {cause.reason or type(cause).__name__}"
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _retryable_status(response: httpx.Response) -> str | None:

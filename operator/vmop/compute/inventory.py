@@ -78,5 +78,14 @@ class Inventory:
     def is_fresh(self, snapshot: Snapshot, vm_uuid: str) -> bool:
         return snapshot.fetched_at > self._touched.get(vm_uuid, float("-inf"))
 
+    def stale_since(self, vm_uuid: str, *, missing: bool) -> float:
+        """The moment a list must have started after to be trusted about this VM: when vmop last
+        changed it, or now when it is missing from the cached list. Passed as ``newer_than``, so that
+        every pass waiting at the same time shares one list (a forced refresh per pass would list
+        the whole scope once per object: O(N^2) when many VMs change at once)."""
+        if missing or vm_uuid not in self._touched:
+            return self._clock()
+        return self._touched[vm_uuid]
+
     def invalidate(self, scope: Scope) -> None:
         self._snapshots.pop(scope, None)

@@ -22,6 +22,7 @@ from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
 from vmop.compute.models import ComputeIdentifier, CreateResult, Interface
 from vmop.compute.requests import DiskAttachRequest, ListQuery
+from vmop.compute.scodes import Scode
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
@@ -65,6 +66,15 @@ class VirtualMachineController:
     async def _inspect(self, vm: ComputeIdentifier) -> Observed:
         return from_inspect(await self.client.inspect(vm))
 
+    async def _confirm_missing(self, vm: ComputeIdentifier) -> tuple[Observed | None, list[Observed], bool]:
+        """A VM absent from a list is gone only if the platform says so when asked for it."""
+        try:
+            return await self._inspect(vm), [], False
+        except ComputeError as error:
+            if error.scode == Scode.VM_NOT_FOUND:
+                return None, [], False
+            raise
+
     async def _observe(
         self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool
     ) -> tuple[Observed | None, list[Observed], bool]:
@@ -82,10 +92,12 @@ class VirtualMachineController:
         snapshot = await self.inventory.snapshot(scope)
         info = snapshot.by_uuid.get(wanted)
         if info is None or not self.inventory.is_fresh(snapshot, wanted):
-            snapshot = await self.inventory.snapshot(scope, max_age=0)
+            since = self.inventory.stale_since(wanted, missing=info is None)
+            snapshot = await self.inventory.snapshot(scope, newer_than=since)
             info = snapshot.by_uuid.get(wanted)
-            if info is None:
-                return None, [], False
+            if info is None:  # a paged list can miss a VM while others come and go: ask by uuid
+                ident = ComputeIdentifier(cluster_uuid=scope[0], tenant=scope[1], compute_uuid=wanted)
+                return await self._confirm_missing(ident)
         observed = from_list(info)
         if details or list_suggests_drift(spec, observed, memory.owned, name=ctx.platform_name, group=ctx.group):
             ident = ComputeIdentifier(

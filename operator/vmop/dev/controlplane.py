@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -159,6 +160,33 @@ class ControlPlane:
         except subprocess.TimeoutExpired:
             return False
         return proc.returncode == 0 and proc.stdout.strip() == "ok"
+
+    def restart(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> Process:
+        """Stop one component (SIGTERM, then SIGKILL) and start it again with the same command, so
+        the same port, data and credentials; its log continues. Returns once it is ready again."""
+        found = [i for i, p in enumerate(self.processes) if p.name == name]
+        if not found:
+            raise KeyError(f"no {name} recorded; started: {[p.name for p in self.processes]}")
+        index = found[0]
+        old = self.processes[index]
+        if not old.cmd:
+            raise StartupError(f"{name} was recorded without its command (an older state file): restart all")
+        processes.stop(old, STOP_TIMEOUT)
+        new = spawn(name, old.cmd, old.log, append=True)
+        self.processes[index] = new
+        self.save()
+        wait_ready(new, self._readiness(name), time.monotonic() + timeout)
+        return new
+
+    def _readiness(self, name: str) -> Callable[[], bool]:
+        port = self.ports[name]
+        if name == "kube-apiserver":
+            return self.ready
+        if name == "etcd":
+            return lambda: http_ok(f"http://127.0.0.1:{port}/health")
+        if name == "kube-controller-manager":
+            return lambda: http_ok(f"https://127.0.0.1:{port}/healthz", context=_unverified())
+        return lambda: http_ok(f"http://127.0.0.1:{port}/healthz")  # sim, operator
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop the recorded processes, newest first, and remove the temporary state."""

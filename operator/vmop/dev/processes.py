@@ -36,16 +36,29 @@ class Process:
     pid: int
     start_time: int | None
     log: Path
+    cmd: tuple[str, ...] = ()  # how it was started, so that it can be started again (restart)
 
     def alive(self) -> bool:
         return _alive(self.pid, self.start_time)
 
     def to_json(self) -> dict[str, object]:
-        return {"name": self.name, "pid": self.pid, "start_time": self.start_time, "log": str(self.log)}
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "start_time": self.start_time,
+            "log": str(self.log),
+            "cmd": list(self.cmd),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Process:
-        return cls(name=data["name"], pid=data["pid"], start_time=data["start_time"], log=Path(data["log"]))
+        return cls(
+            name=data["name"],
+            pid=data["pid"],
+            start_time=data["start_time"],
+            log=Path(data["log"]),
+            cmd=tuple(data.get("cmd") or ()),
+        )
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -91,9 +104,10 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
 
 
-def spawn(name: str, cmd: Sequence[str], log: Path) -> Process:
-    """Start ``cmd`` in its own session, output to ``log``, so it survives our exit and Ctrl-C."""
-    with log.open("wb") as out:
+def spawn(name: str, cmd: Sequence[str], log: Path, *, append: bool = False) -> Process:
+    """Start ``cmd`` in its own session, output to ``log`` (after what is there with ``append``), so
+    it survives our exit and Ctrl-C."""
+    with log.open("ab" if append else "wb") as out:
         proc = subprocess.Popen(
             list(cmd),
             stdin=subprocess.DEVNULL,
@@ -101,7 +115,7 @@ def spawn(name: str, cmd: Sequence[str], log: Path) -> Process:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    return Process(name=name, pid=proc.pid, start_time=_start_time(proc.pid), log=log)
+    return Process(name=name, pid=proc.pid, start_time=_start_time(proc.pid), log=log, cmd=tuple(cmd))
 
 
 def stop(process: Process, timeout: float) -> None:

@@ -20,10 +20,11 @@ RESOURCE = (GROUP, VERSION, "virtualmachines")
 
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
-    obj = view(body)
     started = time.monotonic()
-    async with runtime.lock(obj.uid):
+    async with runtime.lock(body.metadata.uid or ""):
+        obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
         outcome = await runtime.virtual_machines.sync(obj, lambda name: group_uuid(groups, obj.namespace, name))
+        runtime.written.record(obj.uid, outcome.annotations, outcome.status)
     record("VirtualMachine", obj, outcome, time.monotonic() - started)
     apply(outcome, body, patch)
     retry_or_wait(outcome, retry)
@@ -44,7 +45,9 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     if not obj.spec.get("deletionPolicy"):
         namespace_policy = (await runtime.kube.namespace_annotations(obj.namespace)).get(ANNOTATION_DELETION_POLICY)
     async with runtime.lock(obj.uid):
+        obj = runtime.written.view(obj)
         outcome = await runtime.virtual_machines.delete(obj, namespace_policy)
+        runtime.written.record(obj.uid, outcome.annotations, outcome.status)
     apply(outcome, body, patch)
     if not outcome.done:
         delay = outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)

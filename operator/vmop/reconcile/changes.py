@@ -41,6 +41,21 @@ class Owned:
     nics: dict[str, str]  # interface name -> mac
 
 
+def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
+    """Which devices the create made, when the record of them was lost: a crash between the create
+    call and the status write, an adoption after a restart, a restore without status. The create
+    makes a volume for each disk without ``volume`` and a NIC for each interface without ``mac``, in
+    spec order, so those are the VM's devices not named in the spec, in order: the mapping
+    ``_after_create`` records from the create's answer. Without it, a NIC would be attached twice."""
+    named_volumes = {disk.volume for disk in spec.disks if disk.volume}
+    made_volumes = iter(d.volume for d in shape.disks if d.volume and d.volume not in named_volumes)
+    disks = {disk.name: disk.volume or next(made_volumes, "") for disk in spec.disks}
+    named_macs = {nic.mac for nic in spec.interfaces if nic.mac}
+    made_macs = iter(n.mac for n in shape.nics if n.mac and n.mac not in named_macs)
+    nics = {nic.name: nic.mac or next(made_macs, "") for nic in spec.interfaces}
+    return Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v})
+
+
 def memory_bytes(quantity: str) -> int:
     return int(parse_quantity(quantity))  # type: ignore[no-untyped-call]
 
