@@ -9,7 +9,13 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
-from vmop.controller.virtualmachine import ANNOTATION_DELETION_POLICY, ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUEST
+from vmop.controller.virtualmachine import (
+    ANNOTATION_DELETION_POLICY,
+    ANNOTATION_LOCATION,
+    ANNOTATION_MIGRATION,
+    ANNOTATION_PAUSED,
+    ANNOTATION_RECONCILE_REQUEST,
+)
 from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_or_wait, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
@@ -60,7 +66,8 @@ def register(registry: kopf.OperatorRegistry, resync_seconds: float) -> None:
     kopf.on.create(*RESOURCE, id="create", registry=registry)(reconcile)
     kopf.on.resume(*RESOURCE, id="resume", registry=registry)(reconcile)
     kopf.on.update(*RESOURCE, id="spec", field="spec", registry=registry)(reconcile)
-    for annotation in (ANNOTATION_RECONCILE_REQUEST, ANNOTATION_PAUSED):
+    # A person's knobs, and the VmMigration controller's marks: react at once, not at the next resync.
+    for annotation in (ANNOTATION_RECONCILE_REQUEST, ANNOTATION_PAUSED, ANNOTATION_MIGRATION, ANNOTATION_LOCATION):
         kopf.on.update(
             *RESOURCE,
             id=f"annotation-{annotation.split('/')[1]}",
