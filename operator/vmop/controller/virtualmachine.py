@@ -243,42 +243,19 @@ class VirtualMachineController:
         self, previous: VirtualMachineStatus, error: ComputeError, generation: int, now: float
     ) -> Outcome:
         reason = Reason.UNAVAILABLE if isinstance(error, ComputeUnavailable) else Reason.COMPUTE_ERROR
-        conditions = set_condition(
-            list(previous.conditions or []), SYNCED, False, reason, str(error), now=rfc3339(now), generation=generation
-        )
-        status = previous.model_copy(
-            update={
-                "conditions": conditions,
-                "last_error": last_error(error, now),
-                "phase": previous.phase or "Pending",
-            }
-        )
-        return Outcome(_changed(previous, status), error=error, events=[("Warning", reason, str(error))])
+        outcome = _not_synced(previous, reason, str(error), generation, now, last_error=last_error(error, now))
+        outcome.error, outcome.events = error, [("Warning", reason, str(error))]
+        return outcome
 
     def _paused(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:
-        conditions = set_condition(
-            list(previous.conditions or []),
-            SYNCED,
-            False,
-            Reason.PAUSED,
-            f"reconciling is paused by the {ANNOTATION_PAUSED} annotation",
-            now=rfc3339(now),
-            generation=generation,
-        )
-        return Outcome(_changed(previous, previous.model_copy(update={"conditions": conditions})))
+        message = f"reconciling is paused by the {ANNOTATION_PAUSED} annotation"
+        return _not_synced(previous, Reason.PAUSED, message, generation, now, phase=previous.phase)
 
     def _waiting_for_group(self, previous: VirtualMachineStatus, group: str, generation: int, now: float) -> Outcome:
-        conditions = set_condition(
-            list(previous.conditions or []),
-            SYNCED,
-            False,
-            Reason.GROUP_NOT_READY,
-            f"waiting for VmGroup {group} to exist on the platform",
-            now=rfc3339(now),
-            generation=generation,
-        )
-        status = previous.model_copy(update={"conditions": conditions, "phase": previous.phase or "Pending"})
-        return Outcome(_changed(previous, status), requeue_after=10.0)
+        message = f"waiting for VmGroup {group} to exist on the platform"
+        outcome = _not_synced(previous, Reason.GROUP_NOT_READY, message, generation, now)
+        outcome.requeue_after = 10.0
+        return outcome
 
     # ------------------------------------------------------------ delete
 
@@ -327,6 +304,17 @@ class VirtualMachineController:
         )
         outcome.status = None if outcome.done else _changed(previous, status)
         return outcome
+
+
+def _not_synced(
+    previous: VirtualMachineStatus, reason: str, message: str, generation: int, now: float, **status: Any
+) -> Outcome:
+    """Nothing was done this pass, and Synced=False says why (other status fields as given)."""
+    conditions = set_condition(
+        list(previous.conditions or []), SYNCED, False, reason, message, now=rfc3339(now), generation=generation
+    )
+    update = {"phase": previous.phase or "Pending"} | status | {"conditions": conditions}
+    return Outcome(_changed(previous, previous.model_copy(update=update)))
 
 
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,11 @@ def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: st
 
 
 async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) -> Runtime:
+    # The Kubernetes client blocks: the create marks it writes run in threads. asyncio's default
+    # pool has cpu+4 of them, which queued those writes behind each other when a thousand VMs were
+    # created at once on a 2-CPU node (bench/).
+    workers = max(8, config.max_concurrency)
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="vmop"))
     if config.metrics_port:
         metrics.serve(config.metrics_port)
     kube = KubeAccess(str(config.kubeconfig) if config.kubeconfig else None)

@@ -50,8 +50,8 @@ def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
     named_volumes = {disk.volume for disk in spec.disks if disk.volume}
     made_volumes = iter(d.volume for d in shape.disks if d.volume and d.volume not in named_volumes)
     disks = {disk.name: disk.volume or next(made_volumes, "") for disk in spec.disks}
-    named_macs = {nic.mac for nic in spec.interfaces if nic.mac}
-    made_macs = iter(n.mac for n in shape.nics if n.mac and n.mac not in named_macs)
+    named_macs = {nic.mac.lower() for nic in spec.interfaces if nic.mac}
+    made_macs = iter(n.mac for n in shape.nics if n.mac and n.mac.lower() not in named_macs)
     nics = {nic.name: nic.mac or next(made_macs, "") for nic in spec.interfaces}
     return Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v})
 
