@@ -380,7 +380,7 @@ def test_apiserver_restart_mid_rollout(control_plane: ControlPlane, kube: Kube, 
     apply_all(kube, [manifest(name) for name in first])
     time.sleep(1.0)
     started = time.monotonic()
-    control_plane.restart("kube-apiserver")
+    control_plane.restart("kube-apiserver", grace=3)  # SIGTERM; SIGKILL if still draining after 3 s
     print(f"kube-apiserver restarted in {time.monotonic() - started:.1f}s")
     # Changes after the restart reach the operator: its watches resumed.
     apply_all(kube, [manifest(name) for name in later])
@@ -415,15 +415,23 @@ def test_peering_one_replica_acts_and_the_standby_takes_over(
         flags = ["--peering", peering, "--peering-priority", str(priority), "--peering-lifetime", "8"]
         return OperatorProcess(control_plane, sim.url, logs, [fresh_namespace], extra=flags)
 
+    def peers() -> dict[str, Any]:
+        found = kube.get("kopfpeering", peering) or {}
+        return {k: v for k, v in (found.get("status") or {}).items() if v and v.get("lifetime")}
+
     active, standby = replica(200).start(), replica(100)
     try:
+        wait_for(lambda: len(peers()) == 1, timeout=20, what="the active replica in the peering")
         standby.start()
-        wait_for(lambda: "Pausing operations in favour of" in standby.output(), timeout=30, what="the standby pausing")
+        # A replica starts paused and resumes only when no peer of higher (or equal) priority lives.
+        wait_for(lambda: sorted(p["priority"] for p in peers().values()) == [100, 200], what="both replicas peering")
+        assert "Resuming operations" in active.output()
         names = [unique("ha") for _ in range(3)]
         apply_all(kube, [manifest(name) for name in names])
         wait_all_ready(kube, names, timeout=60)
         assert compute_requests(active) > 0
         assert compute_requests(standby) == 0, "the standby made compute calls while the active one lived"
+        assert "Resuming operations" not in standby.output()
 
         active.kill()
         takeover = unique("ha-takeover")

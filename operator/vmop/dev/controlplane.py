@@ -161,9 +161,10 @@ class ControlPlane:
             return False
         return proc.returncode == 0 and proc.stdout.strip() == "ok"
 
-    def restart(self, name: str, timeout: float = DEFAULT_TIMEOUT) -> Process:
-        """Stop one component (SIGTERM, then SIGKILL) and start it again with the same command, so
-        the same port, data and credentials; its log continues. Returns once it is ready again."""
+    def restart(self, name: str, *, grace: float = STOP_TIMEOUT, timeout: float = DEFAULT_TIMEOUT) -> Process:
+        """Stop one component (SIGTERM, SIGKILL after ``grace`` seconds) and start it again with the
+        same command, so the same port, data and credentials; its log continues. Returns once it is
+        ready again."""
         found = [i for i, p in enumerate(self.processes) if p.name == name]
         if not found:
             raise KeyError(f"no {name} recorded; started: {[p.name for p in self.processes]}")
@@ -171,7 +172,7 @@ class ControlPlane:
         old = self.processes[index]
         if not old.cmd:
             raise StartupError(f"{name} was recorded without its command (an older state file): restart all")
-        processes.stop(old, STOP_TIMEOUT)
+        processes.stop(old, grace)
         new = spawn(name, old.cmd, old.log, append=True)
         self.processes[index] = new
         self.save()

@@ -27,7 +27,7 @@ RESOURCE = (GROUP, VERSION, "virtualmachines")
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
     started = time.monotonic()
-    async with runtime.lock(body.metadata.uid or ""):
+    async with runtime.lock(body.metadata.uid or ""), runtime.passes:
         obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
         outcome = await runtime.virtual_machines.sync(obj, lambda name: group_uuid(groups, obj.namespace, name))
         runtime.written.record(obj.uid, outcome.annotations, outcome.status)
@@ -50,7 +50,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     namespace_policy = None
     if not obj.spec.get("deletionPolicy"):
         namespace_policy = (await runtime.kube.namespace_annotations(obj.namespace)).get(ANNOTATION_DELETION_POLICY)
-    async with runtime.lock(obj.uid):
+    async with runtime.lock(obj.uid), runtime.passes:
         obj = runtime.written.view(obj)
         outcome = await runtime.virtual_machines.delete(obj, namespace_policy)
         runtime.written.record(obj.uid, outcome.annotations, outcome.status)
