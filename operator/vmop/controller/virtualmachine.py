@@ -130,8 +130,12 @@ class VirtualMachineController:
             migration=obj.annotations.get(ANNOTATION_MIGRATION),
         )
         request = obj.annotations.get(ANNOTATION_RECONCILE_REQUEST)
-        details = previous.observed_generation != obj.generation or (
-            request is not None and request != previous.reconcile_requested
+        # Read details, not the shared list, when the spec or a person asks, and when a migration
+        # just let go of the VM (the list may predate where it went).
+        details = (
+            previous.observed_generation != obj.generation
+            or (request is not None and request != previous.reconcile_requested)
+            or (previous.phase == "Migrating" and ctx.migration is None)
         )
         try:
             observed, same_name, stale = await self._observe(spec, memory, ctx, details=details)
