@@ -14,7 +14,7 @@ import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,15 +106,15 @@ class Kube:
         if response.status_code != 409:
             response.raise_for_status()
 
-    async def delete_namespace(self, name: str, *, timeout: float = 600.0) -> None:
+    async def delete_namespace(self, name: str, *, within: float = 600.0) -> None:
         """Delete and wait until it is gone (its objects with it)."""
         await self.client.delete(f"/api/v1/namespaces/{name}")
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if (await self.client.get(f"/api/v1/namespaces/{name}")).status_code == 404:
                 return
             await asyncio.sleep(0.5)
-        raise TimeoutError(f"namespace {name} still there after {timeout:.0f}s")
+        raise TimeoutError(f"namespace {name} still there after {within:.0f}s")
 
     # ------------------------------------------------------------------ objects
 
@@ -198,12 +198,3 @@ def request_counts(metrics_text: str) -> Counter[RequestKey]:
         key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
         counts[key] += int(float(match["value"]))
     return counts
-
-
-async def poll(probe: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.25, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await probe():
-            return
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

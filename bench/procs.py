@@ -4,6 +4,7 @@ about them: peak RSS and CPU seconds."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -95,6 +96,29 @@ class Child:
                 self.process.wait(timeout=10)
 
 
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each named process still alive."""
+    found = {}
+    for name, pid in pids.items():
+        try:
+            found[name] = usage(pid).cpu_seconds
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return found
+
+
+def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy, recording ``pid`` as a speedscope profile until stop_profiler."""
+    args = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--rate", "50"]
+    args += ["--format", "speedscope", "-o", str(out)]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes]) -> None:
+    profiler.send_signal(signal.SIGINT)  # py-spy writes the profile and exits
+    profiler.wait(timeout=60)
+
+
 def start_sim(log_dir: Path, *, latency_ms: float, boot_seconds: float) -> tuple[Child, str]:
     port = free_port()
     args = [sys.executable, "-m", "vmop", "sim", "--host", "127.0.0.1", "--port", str(port)]
@@ -108,6 +132,13 @@ def start_sim(log_dir: Path, *, latency_ms: float, boot_seconds: float) -> tuple
 def sim_stats(url: str) -> dict[str, Any]:
     answer: dict[str, Any] = httpx.get(f"{url}/sim/stats", timeout=10).json()
     return answer
+
+
+def scope_vms(url: str, cluster: str, tenant: str) -> int:
+    """How many VMs the platform has in a (cluster, tenant) (one compute call)."""
+    params: dict[str, str | int] = {"cluster_uuid": cluster, "tenant": tenant, "page_number": 0, "page_size": 1}
+    answer = httpx.get(f"{url}/v1/compute/list", params=params, timeout=10).json()
+    return int(answer["data"]["total_count"])
 
 
 def run_flags() -> set[str]:

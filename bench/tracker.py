@@ -63,11 +63,11 @@ class Tracker:
         for name, when in times.items():
             self.timelines.setdefault(name, Timeline()).applied = when
 
-    async def wait(self, count: str, target: int, *, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
+    async def wait(self, count: str, target: int, *, within: float, what: str) -> None:
+        deadline = time.monotonic() + within
         while getattr(self, count) < target:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{what}: {getattr(self, count)} of {target} after {timeout:.0f}s")
+                raise TimeoutError(f"{what}: {getattr(self, count)} of {target} after {within:.0f}s")
             await asyncio.sleep(0.1)
 
     def ready_latencies(self) -> list[float]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ class SimProcess:
     process: subprocess.Popen[bytes]
     log: Path
     token: str | None = None  # the bearer token it requires (--token-file), sent by call()
-    verify: str | bool = True  # the CA file to trust when it serves TLS
+    verify: ssl.SSLContext | bool = True  # trusts the test CA when it serves TLS
 
     @classmethod
     def start(cls, log_dir: Path, *extra: str, token: str | None = None, tls: Pki | None = None) -> SimProcess:
@@ -58,7 +59,7 @@ class SimProcess:
             args += ["--tls-cert", str(tls.serving_cert), "--tls-key", str(tls.serving_key)]
         process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
         scheme = "https" if tls is not None else "http"
-        verify: str | bool = str(tls.ca_cert) if tls is not None else True
+        verify = ssl.create_default_context(cafile=str(tls.ca_cert)) if tls is not None else True
         sim = cls(f"{scheme}://127.0.0.1:{port}", process, log, token=token, verify=verify)
         wait_for(sim.healthy, timeout=20, what="vmop sim to answer")
         return sim

@@ -22,6 +22,7 @@ class KubeAccess:
             k8s_config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
         self._objects = k8s.CustomObjectsApi()
         self._core = k8s.CoreV1Api()
+        self._authorization = k8s.AuthorizationV1Api()
 
     async def annotate(self, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
         body = {"metadata": {"annotations": annotations}}
@@ -37,3 +38,11 @@ class KubeAccess:
         """The Secret's values, decoded. Callers must keep them out of logs and errors."""
         found: Any = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
         return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}
+
+    async def may(self, verb: str, resource: str, group: str = "") -> bool:
+        """Whether this identity may do ``verb`` on ``resource`` cluster-wide (a SelfSubjectAccessReview,
+        which every authenticated identity may ask)."""
+        attributes = k8s.V1ResourceAttributes(verb=verb, resource=resource, group=group)
+        review = k8s.V1SelfSubjectAccessReview(spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
+        answer: Any = await asyncio.to_thread(self._authorization.create_self_subject_access_review, review)
+        return bool(answer.status.allowed)

@@ -9,7 +9,7 @@ import kopf
 
 from vmop.config import OperatorConfig
 from vmop.handlers import virtualmachine, vmgroup, vmmigration
-from vmop.handlers.runtime import start_runtime
+from vmop.handlers.runtime import limit_observation, start_runtime
 
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
@@ -19,8 +19,14 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     kopf.on.login(registry=registry)(kopf.login_with_service_account)
     kopf.on.login(registry=registry)(kopf.login_with_kubeconfig)
 
-    async def startup(memo: kopf.Memo, logger: logging.Logger | logging.LoggerAdapter[Any], **_: Any) -> None:
+    async def startup(
+        memo: kopf.Memo,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+        settings: kopf.OperatorSettings,
+        **_: Any,
+    ) -> None:
         memo.runtime = await start_runtime(config, logger)
+        await limit_observation(memo.runtime.kube, config, settings, logger)  # before kopf's observers start
 
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         runtime = getattr(memo, "runtime", None)

@@ -28,8 +28,13 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
     runtime: Runtime = memo.runtime
     started = time.monotonic()
     async with runtime.lock(body.metadata.uid or ""), runtime.passes:
+        if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
+            return
         obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
         outcome = await runtime.virtual_machines.sync(obj, lambda name: group_uuid(groups, obj.namespace, name))
+        # The create marks this pass wrote itself are on the object already: not again in kopf's patch.
+        written = runtime.written.view(view(body)).annotations
+        outcome.annotations = {k: v for k, v in outcome.annotations.items() if written.get(k) != v}
         runtime.written.record(obj.uid, outcome.annotations, outcome.status)
     record("VirtualMachine", obj, outcome, time.monotonic() - started)
     apply(outcome, body, patch)
@@ -49,7 +54,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     obj = view(body)
     namespace_policy = None
     if not obj.spec.get("deletionPolicy"):
-        namespace_policy = (await runtime.kube.namespace_annotations(obj.namespace)).get(ANNOTATION_DELETION_POLICY)
+        namespace_policy = await runtime.namespace_policy(obj.namespace, ANNOTATION_DELETION_POLICY)
     async with runtime.lock(obj.uid), runtime.passes:
         obj = runtime.written.view(obj)
         outcome = await runtime.virtual_machines.delete(obj, namespace_policy)
