@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -156,15 +157,13 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         metrics.serve(config.metrics_port)
     kube = KubeAccess(str(config.kubeconfig) if config.kubeconfig else None)
     secret = await _credentials(kube, config, logger)
-    ca_file = None
-    if secret.get("ca.crt"):
-        import tempfile
-
-        handle = tempfile.NamedTemporaryFile("w", suffix=".crt", delete=False)  # noqa: SIM115
-        handle.write(secret["ca.crt"])
-        handle.close()
-        ca_file = handle.name
-    client = ComputeClient(compute_settings(config, secret, ca_file), observer=metrics.observe_call)
+    with tempfile.TemporaryDirectory(prefix="vmop-ca-") as scratch:
+        # The SSL context reads the CA when the client is built; the file is gone right after.
+        ca_file = None
+        if secret.get("ca.crt"):
+            ca_file = str(Path(scratch) / "ca.crt")
+            await asyncio.to_thread(Path(ca_file).write_text, secret["ca.crt"])
+        client = ComputeClient(compute_settings(config, secret, ca_file), observer=metrics.observe_call)
     inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
 
     written = Written(ttl=max(120.0, 4 * config.resync_seconds))
