@@ -1,4 +1,5 @@
-"""The create call for a VirtualMachine: unified_create from the spec, or create/from_template."""
+"""The create call for a VirtualMachine: unified_create (unified_import when a disk has an image),
+or create/from_template."""
 
 from __future__ import annotations
 
