@@ -289,6 +289,7 @@ async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[
     profiler: subprocess.Popen[bytes] | None = None
     try:
         await asyncio.sleep(2.0)
+        usage_idle = child.usage()  # started, watching an empty namespace
         platform_before = int(procs.sim_stats(sim_url)["vms"])
         scope_before = procs.scope_vms(sim_url, CLUSTER, TENANT)  # the seed's VMs share the scope
         async with watching(kube, namespace, tracker):
@@ -342,6 +343,7 @@ async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[
             "phases_after_steady": census,
             "usage": child.usage().to_json(),
             "usage_at_ready": usage_ready.to_json(),
+            "usage_idle": usage_idle.to_json(),
             "log": str(child.log),
         }
     finally:
