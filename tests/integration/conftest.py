@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.processes import Kube, OperatorProcess, SimProcess
+from tests.support.rbac import install_chart_rbac
 
 from vmop.dev.controlplane import ControlPlane
 
@@ -38,10 +39,18 @@ def kube(control_plane: ControlPlane, namespace: str) -> Kube:
 
 
 @pytest.fixture(scope="module")
+def least_privilege(control_plane: ControlPlane, namespace: str, logs: Path) -> Path:
+    """The chart's namespaced Role for the test namespace, as a ServiceAccount token: the whole
+    integration suite runs vmop with exactly the permissions the chart grants it."""
+    _, kubeconfig = install_chart_rbac(control_plane, logs, namespace, [], f"watchNamespaces={{{namespace}}}")
+    return kubeconfig
+
+
+@pytest.fixture(scope="module")
 def operator(
-    control_plane: ControlPlane, sim: SimProcess, namespace: str, logs: Path, request: pytest.FixtureRequest
+    control_plane: ControlPlane, sim: SimProcess, namespace: str, logs: Path, least_privilege: Path
 ) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(control_plane, sim.url, logs, [namespace]).start()
+    process = OperatorProcess(control_plane, sim.url, logs, [namespace], kubeconfig=least_privilege).start()
     yield process
     process.stop()
     print(f"operator log ({process.log}):\n{process.output()[-4000:]}")

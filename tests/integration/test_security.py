@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,17 +20,15 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from tests.integration.test_virtualmachine_lifecycle import CLUSTER, GIB, TENANT, manifest, unique
-from tests.support.deploy import render_objects
 from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
+from tests.support.rbac import RBAC_KINDS, SECRET_NAME, as_identity, install_chart_rbac, kubeconfig_for
 
 from vmop.dev.controlplane import ControlPlane
 from vmop.dev.pki import Pki, make_pki
 
 pytestmark = pytest.mark.integration
 
-SECRET_NAME = "platform-credentials"
 USERNAME = "vmop-svc"
 PASSWORD = f"pw-{secrets.token_hex(12)}"
 
@@ -265,34 +262,6 @@ def test_tls_verified_by_default_custom_ca_and_insecure_skip_verify(
 
 # --- RBAC: the chart's role, as the operator's identity ------------------------------------------------
 
-RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
-
-
-def kubeconfig_for(plane: ControlPlane, path: Path, user: str, user_token: str) -> Path:
-    """The admin kubeconfig's cluster (server, CA), with this token as the only user."""
-    config = yaml.safe_load(plane.kubeconfig.read_text())
-    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])
-    cluster = next(c for c in config["clusters"] if c["name"] == context["context"]["cluster"])
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [cluster],
-                "users": [{"name": user, "user": {"token": user_token}}],
-                "contexts": [{"name": user, "context": {"cluster": cluster["name"], "user": user}}],
-                "current-context": user,
-            }
-        )
-    )
-    path.chmod(0o600)
-    return path
-
-
-def as_identity(plane: ControlPlane, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """kubectl with another identity's kubeconfig."""
-    return plane.kubectl("--kubeconfig", str(kubeconfig), *args, check=False)
-
 
 @pytest.fixture
 def cluster_rbac(control_plane: ControlPlane) -> Iterator[list[str]]:
@@ -301,33 +270,6 @@ def cluster_rbac(control_plane: ControlPlane) -> Iterator[list[str]]:
     yield created
     if created:
         control_plane.kubectl("delete", *created, "--ignore-not-found", check=False)
-
-
-def install_chart_rbac(
-    plane: ControlPlane, logs: Path, namespace: str, cluster_rbac: list[str], *values: str
-) -> tuple[list[dict[str, Any]], Path]:
-    """The chart's RBAC objects as `helm template` renders them for a release in ``namespace`` (with
-    the credentials Secret), applied; and a kubeconfig with a token of its ServiceAccount."""
-    release = f"r{secrets.token_hex(3)}"
-    rendered = [
-        o
-        for o in render_objects(
-            f"credentials.existingSecret={SECRET_NAME}", *values, release=release, namespace=namespace
-        )
-        if o["kind"] in RBAC_KINDS
-    ]
-    plane.kubectl(
-        "apply", "-n", namespace, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rendered})
-    )
-    cluster_rbac += [
-        f"{o['kind'].lower()}/{o['metadata']['name']}" for o in rendered if o["kind"].startswith("Cluster")
-    ]
-    account = next(o for o in rendered if o["kind"] == "ServiceAccount")["metadata"]["name"]
-    minted = plane.kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
-    kubeconfig = kubeconfig_for(plane, logs / f"kubeconfig-{namespace}-{account}", account, minted)
-    who = as_identity(plane, kubeconfig, "auth", "whoami", "-o", "json")
-    assert json.loads(who.stdout)["status"]["userInfo"]["username"] == f"system:serviceaccount:{namespace}:{account}"
-    return rendered, kubeconfig
 
 
 def test_operator_runs_under_the_charts_role_and_forbidden_fails_loudly(

@@ -123,6 +123,7 @@ class OperatorProcess:
     log: Path | None = None
     starts: int = 0
     metrics_port: int = 0
+    kubeconfig: Path | None = None  # the operator's identity; default: the control plane's admin
 
     def start(self) -> OperatorProcess:
         port, metrics_port = free_ports(2)
@@ -137,7 +138,7 @@ class OperatorProcess:
             "--compute-url",
             self.compute_url,
             "--kubeconfig",
-            str(self.plane.kubeconfig),
+            str(self.kubeconfig or self.plane.kubeconfig),
             "--liveness-port",
             str(port),
             "--metrics-port",
