@@ -49,7 +49,9 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
     runtime: Runtime = memo.runtime
     obj = view(body)
     started = time.monotonic()
-    async with runtime.lock(obj.uid):
+    async with runtime.lock(obj.uid), runtime.passes:  # the same guards as every kind's pass
+        if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
+            return
         outcome = await runtime.vm_groups.sync(obj, entries(index))
     record("VmGroup", obj, outcome, time.monotonic() - started)
     apply(outcome, body, patch)
