@@ -305,8 +305,10 @@ def test_operator_runs_under_the_charts_role_and_forbidden_fails_loudly(
     kube.patch_spec("virtualmachine", name, {"memory": "3Gi"})
     wait_for(lambda: token_sim.inspect(CLUSTER, TENANT, uuid_)["data"]["mem_size"] == 3 * GIB, what="resized")
     wait_ready(kube, name)
-    reasons = {e["reason"] for e in kube.events(name)}
-    assert {"UnifiedCreate", "Start", "VmemorySet"} <= reasons, reasons
+    events = kube.events(name)
+    messages = " ".join(e["message"] for e in events)
+    assert {"UnifiedCreate", "VmemorySet"} <= {e["reason"] for e in events}, events
+    assert all(f"{call} (" in messages for call in ("unified_create", "start", "vmemory/set")), messages
     kube.delete("virtualmachine", name)
     wait_for(lambda: kube.get("virtualmachine", name) is None, timeout=40, what="deleted, finalizer released")
     assert token_sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0

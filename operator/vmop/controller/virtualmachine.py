@@ -2,8 +2,8 @@
 perform the calls -> the status to show. No kopf here: handlers/ wires it to events.
 
 Crash safety of creates: the pending mark (and, for templates, the uuid vmop chose) is written
-to the object before the create call; the uuid right after it. A restart in between finds the
-VM by name and creation time and adopts it.
+to the object before the create call; the uuid comes with the pass's own patch, which also
+clears the mark. A restart in between finds the VM by name and creation time and adopts it.
 """
 
 from __future__ import annotations
@@ -76,18 +76,23 @@ class VirtualMachineController:
             raise
 
     async def _observe(
-        self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool
+        self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool, asked_at: float | None = None
     ) -> tuple[Observed | None, list[Observed], bool]:
-        """(the VM, VMs with its name, whether the view may be stale)."""
+        """(the VM, VMs with its name, whether the view may be stale). ``asked_at``: when the event
+        that asked for this pass arrived (the inventory's clock); now if not given."""
         scope = memory.location or (spec.cluster, spec.tenant)
         wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
         if wanted is None:
             if memory.create_pending_since is not None:  # after a crash: look fresh, by name
                 query = ListQuery(cluster_uuid=spec.cluster, tenant=spec.tenant, filter_name=ctx.platform_name)
                 return None, [from_list(vm) for vm in (await self.client.list_vms(query)).domains], False
-            # Before a create: a list that started after this pass did, so a VM that merely shares
-            # the name is seen (and reported as a conflict) rather than duplicated.
-            snapshot = await self.inventory.snapshot(scope, newer_than=self.inventory.now())
+            # Before a create: a list that started after the event asking for it arrived, so a VM
+            # that merely shares the name is seen (and reported as a conflict) rather than
+            # duplicated. Not after the pass began: passes queued behind each other in a burst
+            # then share one list instead of listing the scope once each (bench/). Our own
+            # earlier creates are covered by the create-pending mark, not by this list.
+            newer_than = asked_at if asked_at is not None else self.inventory.now()
+            snapshot = await self.inventory.snapshot(scope, newer_than=newer_than)
             return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], False
         snapshot = await self.inventory.snapshot(scope)
         info = snapshot.by_uuid.get(wanted)
@@ -108,7 +113,9 @@ class VirtualMachineController:
 
     # ------------------------------------------------------------ sync
 
-    async def sync(self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None) -> Outcome:
+    async def sync(
+        self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None, *, asked_at: float | None = None
+    ) -> Outcome:
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         now = self.clock()
@@ -138,7 +145,7 @@ class VirtualMachineController:
             or (previous.phase == "Migrating" and ctx.migration is None)
         )
         try:
-            observed, same_name, stale = await self._observe(spec, memory, ctx, details=details)
+            observed, same_name, stale = await self._observe(spec, memory, ctx, details=details, asked_at=asked_at)
         except ComputeError as error:  # the platform could not be read: say so, change nothing
             return self._unobservable(previous, error, obj.generation, now)
         outcome = Outcome(status=None)
@@ -178,6 +185,7 @@ class VirtualMachineController:
         outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
+        outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
     async def _perform(
@@ -221,7 +229,6 @@ class VirtualMachineController:
                     cpus=desired_cpus(spec),
                     memory=memory_bytes(spec.memory),
                 )
-                await self.persist(obj, _identity_annotations(memory))
             elif observed is not None:
                 observed = expect_after(observed, call)
             memory = _owned_after(memory, call, result)
@@ -307,6 +314,7 @@ class VirtualMachineController:
             }
         )
         outcome.status = None if outcome.done else _changed(previous, status)
+        outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
 
@@ -376,6 +384,16 @@ def _changed(previous: VirtualMachineStatus, status: VirtualMachineStatus) -> di
     if status == previous:
         return None
     return status.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+def _one_event_for_the_calls(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The calls of one pass in one Event (the first call's reason, every call in the message),
+    warnings as they are: each Event is a write to the apiserver, and a create is two calls."""
+    calls = [event for event in events if event[0] == "Normal"]
+    if len(calls) < 2:
+        return events
+    merged = ("Normal", calls[0][1], "; ".join(message for _, _, message in calls))
+    return [merged, *(event for event in events if event[0] != "Normal")]
 
 
 def _event_reason(operation: str) -> str:

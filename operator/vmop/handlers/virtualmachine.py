@@ -27,11 +27,14 @@ RESOURCE = (GROUP, VERSION, "virtualmachines")
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
     started = time.monotonic()
+    asked_at = runtime.inventory.now()  # before queueing: a list after this serves every pass queued with it
     async with runtime.lock(body.metadata.uid or ""), runtime.passes:
         if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
             return
         obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
-        outcome = await runtime.virtual_machines.sync(obj, lambda name: group_uuid(groups, obj.namespace, name))
+        outcome = await runtime.virtual_machines.sync(
+            obj, lambda name: group_uuid(groups, obj.namespace, name), asked_at=asked_at
+        )
         # The create marks this pass wrote itself are on the object already: not again in kopf's patch.
         written = runtime.written.view(view(body)).annotations
         outcome.annotations = {k: v for k, v in outcome.annotations.items() if written.get(k) != v}
