@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmop.compute.batching import Batcher
 from vmop.compute.client import BatchResults, ComputeClient
 from vmop.compute.errors import ComputeError
 from vmop.compute.models import ComputeIdentifier, CreateResult, RequestModel
@@ -46,8 +47,12 @@ def _single(results: BatchResults[CreateResult]) -> CreateResult:
     return made[0]
 
 
-async def perform(client: ComputeClient, operation: str, request: RequestModel) -> Any:
-    """Run one call; returns what the endpoint returns (a CreateResult for creates)."""
+async def perform(client: ComputeClient, operation: str, request: RequestModel, batcher: Batcher | None = None) -> Any:
+    """Run one call; returns what the endpoint returns (a CreateResult for creates). With a
+    ``batcher``, starts, shutdowns and deletes may share a batch call with others made meanwhile."""
+    if batcher is not None and batcher.takes(operation, request):
+        assert isinstance(request, ComputeIdentifier)
+        return await batcher.submit(operation, request)
     if operation in POWER:
         return await getattr(client, operation)(_vm(request))
     match operation, request:

@@ -16,6 +16,7 @@ from typing import Any
 
 from vmop.api.conditions import SYNCED, Progress, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
+from vmop.compute.batching import Batcher
 from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
 from vmop.compute.errors import ComputeError, ComputeUnavailable
@@ -60,6 +61,7 @@ class VirtualMachineController:
     persist: Callable[[ObjectView, dict[str, str | None]], Awaitable[None]]
     default_deletion_policy: str = "Delete"
     clock: Callable[[], float] = time.time
+    batcher: Batcher | None = None  # starts, shutdowns, deletes of many VMs at once: batch calls
 
     # ------------------------------------------------------------ observation
 
@@ -199,7 +201,7 @@ class VirtualMachineController:
     ) -> tuple[Observed | None, Memory, ComputeError | None]:
         for call in calls:
             try:
-                result = await perform(self.client, call.operation, call.request)
+                result = await perform(self.client, call.operation, call.request, self.batcher)
             except ComputeError as error:
                 log.warning(
                     "%s/%s: %s failed: %s",

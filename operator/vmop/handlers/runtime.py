@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from vmop import metrics
 from vmop.compute import ComputeClient, ComputeSettings
+from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess
@@ -173,7 +174,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         written.record(obj.uid, annotations, None)
 
     controller = VirtualMachineController(
-        client, inventory, persist, default_deletion_policy=config.default_deletion_policy
+        client, inventory, persist, default_deletion_policy=config.default_deletion_policy, batcher=Batcher(client)
     )
 
     async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:

@@ -96,8 +96,12 @@ def _power(name: str) -> Callable[[Platform, PowerRequest], dict[str, Any]]:
     return handle
 
 
-def _batch(operation: Callable[[Platform, Any], None]) -> Callable[[Platform, BatchPowerRequest], list[Output[Any]]]:
-    """Each VM of a batch succeeds or fails on its own; one VM's refusal never hides another's."""
+def _batch(
+    name: str, operation: Callable[[Platform, Any], None]
+) -> Callable[[Platform, BatchPowerRequest], list[Output[Any]]]:
+    """Each VM of a batch succeeds or fails on its own; one VM's refusal never hides another's.
+    A scode forced on the single endpoint (``name``) refuses each item alike, as the platform
+    refuses a start the same way whether it came alone or in a batch."""
 
     def handle(p: Platform, req: BatchPowerRequest) -> list[Output[Any]]:
         results: list[Output[Any]] = []
@@ -110,6 +114,9 @@ def _batch(operation: Callable[[Platform, Any], None]) -> Callable[[Platform, Ba
                 cluster_name=p.world.clusters.get(ident.cluster_uuid, ""),
             )
             try:
+                forced = p.faults.forced_scode.get(name)
+                if forced is not None:
+                    raise SimError(forced, f"injected fault on {name}")
                 operation(p, p.vm(ident))
                 results.append(lifecycle.ok_output(item))
             except SimError as error:
@@ -123,7 +130,7 @@ def _batch_delete(p: Platform, req: BatchDeleteRequest) -> list[Output[Any]]:
     one = DeleteRequest(
         cluster_uuid="-", compute_uuid="-", real_delete=req.real_delete, is_delete_volumes=req.is_delete_volumes
     )
-    return _batch(lambda p, vm: lifecycle.delete(p, vm, one))(p, req)
+    return _batch("delete", lambda p, vm: lifecycle.delete(p, vm, one))(p, req)
 
 
 def _empty(fn: Callable[[Platform, Any], None]) -> Callable[[Platform, Any], dict[str, Any]]:
@@ -183,9 +190,9 @@ ROUTES: list[Route] = [
         Route(getattr(ep, name.upper()), PowerRequest, _power(name))
         for name in ("shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
     ],
-    Route(ep.BATCH_START, BatchStartRequest, _batch(power.start)),
+    Route(ep.BATCH_START, BatchStartRequest, _batch("start", power.start)),
     *[
-        Route(getattr(ep, f"BATCH_{name.upper()}"), BatchPowerRequest, _batch(power.OPERATIONS[name]))
+        Route(getattr(ep, f"BATCH_{name.upper()}"), BatchPowerRequest, _batch(name, power.OPERATIONS[name]))
         for name in ("shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
     ],
     Route(ep.VCPU_SET, VcpuSetRequest, _on_vm(devices.set_vcpu)),
