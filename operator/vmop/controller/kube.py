@@ -1,5 +1,6 @@
 """The few Kubernetes reads and writes a pass makes outside kopf's own patching: the create
-mark before a create call, namespace annotations, the credentials Secret. Uses the official
+mark before a create call, the VirtualMachine a migration is about, namespace annotations, the
+credentials Secret. Uses the official
 client (its calls are blocking, so they run in a thread)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
 
 from vmop.api import GROUP, VERSION
 
@@ -29,6 +31,18 @@ class KubeAccess:
         await asyncio.to_thread(
             self._objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, plural, name, body
         )
+
+    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """One of vmop's objects as the apiserver has it now; None if there is none."""
+        try:
+            found: Any = await asyncio.to_thread(
+                self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(found)
 
     async def namespace_annotations(self, namespace: str) -> dict[str, str]:
         found: Any = await asyncio.to_thread(self._core.read_namespace, namespace)

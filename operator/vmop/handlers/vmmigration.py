@@ -1,5 +1,7 @@
 """kopf wiring for VmMigration: change handlers, a poll timer for running migrations, a slower one
-for pending ones, and the two indexes a pass reads (VirtualMachines, migrations per VM)."""
+for pending ones, the index of migrations per VM, and a fresh read of the VirtualMachine a pass
+is about (not an index over every VirtualMachine: kopf would call it on each of their events, a
+tenth of the operator's CPU while a thousand VMs are created, for the few migrations there are)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,7 @@ from vmop.handlers.runtime import Runtime
 from vmop.reconcile.vmmigration import Target
 
 RESOURCE = (GROUP, VERSION, "vmmigrations")
-VIRTUAL_MACHINES = (GROUP, VERSION, "virtualmachines")
-TARGETS = "vmmigration_targets"  # (namespace, VirtualMachine name) -> Target
 BY_VM = "vmmigrations_by_vm"  # (namespace, VirtualMachine name) -> (VmMigration name, phase)
-TargetIndex = kopf.Index[tuple[str, str], Target]
 MigrationIndex = kopf.Index[tuple[str, str], tuple[str, str | None]]
 # Running migrations are polled this often (progress, outcome, timeout); progress is written at
 # most once per poll and only when it moved a step (reconcile/vmmigration.py).
@@ -28,29 +27,24 @@ POLL_SECONDS = 2.0
 PENDING_SECONDS = 5.0
 
 
-def target_entry(
-    namespace: str | None, name: str | None, status: kopf.Status, annotations: kopf.Annotations, **_: Any
-) -> dict[tuple[str, str], Target]:
-    target = Target(
-        name=name or "",
+def target_of(found: dict[str, Any]) -> Target:
+    """What a migration pass needs of its VirtualMachine."""
+    metadata, status = found.get("metadata") or {}, found.get("status") or {}
+    annotations = metadata.get("annotations") or {}
+    return Target(
+        name=metadata.get("name", ""),
         uuid=annotations.get(ANNOTATION_UUID) or status.get("uuid"),
         cluster=status.get("cluster"),
         tenant=status.get("tenant"),
         platform_name=status.get("name"),
         migration=annotations.get(ANNOTATION_MIGRATION),
     )
-    return {(namespace or "", name or ""): target}
 
 
 def migration_entry(
     namespace: str | None, name: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
 ) -> dict[tuple[str, str], tuple[str, str | None]]:
     return {(namespace or "", spec.get("vmRef", {}).get("name", "")): (name or "", status.get("phase"))}
-
-
-def _target(index: TargetIndex, namespace: str, name: str) -> Target | None:
-    store = index.get((namespace, name))
-    return next(iter(store), None) if store else None
 
 
 def _rivals(index: MigrationIndex, namespace: str, vm: str, name: str) -> frozenset[str]:
@@ -63,7 +57,8 @@ async def _sync(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], *, de
     runtime: Runtime = memo.runtime
     obj = view(body)
     vm = str(obj.spec.get("vmRef", {}).get("name", ""))
-    target = _target(indexes[TARGETS], obj.namespace, vm)
+    found = await runtime.kube.get("virtualmachines", obj.namespace, vm) if vm else None
+    target = target_of(found) if found is not None else None
     rivals = _rivals(indexes[BY_VM], obj.namespace, vm, obj.name)
     async with runtime.lock(obj.uid):
         return await runtime.migrations.sync(obj, target, rivals, deleting=deleting)
@@ -93,7 +88,6 @@ def _waiting(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
-    kopf.index(*VIRTUAL_MACHINES, id=TARGETS, registry=registry)(target_entry)
     kopf.index(*RESOURCE, id=BY_VM, registry=registry)(migration_entry)
     kopf.on.create(*RESOURCE, id="create", registry=registry)(reconcile)
     kopf.on.resume(*RESOURCE, id="resume", registry=registry)(reconcile)
