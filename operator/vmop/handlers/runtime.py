@@ -32,6 +32,8 @@ from vmop.handlers.written import Written
 
 FINALIZER = "vmop.io/finalizer"
 M_ARENA_MAX = -8  # mallopt(3)
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 256 * 1024
 NAMESPACE_TTL = 2.0
 PASSES_PER_CALL = 4  # passes at work per compute request in flight: the rest wait, cheaply
 
@@ -137,18 +139,23 @@ def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: st
     )
 
 
-def fewer_malloc_arenas() -> None:
+def tune_malloc() -> None:
     """glibc gives each thread that allocates an arena of its own and keeps what is freed there:
     with the threads of the blocking Kubernetes client that was over 100 MiB of RSS at 1,000 VMs
-    (bench/). Two arenas, as MALLOC_ARENA_MAX=2 would do (which, when set, wins); elsewhere a no-op."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
+    (bench/). Two arenas, as MALLOC_ARENA_MAX=2 would do. And a fixed mmap threshold: glibc raises
+    it after each large block freed, after which large blocks (list pages, watch events) come from
+    the heap and stay there once freed. Environment settings (MALLOC_*), when given, win; elsewhere
+    a no-op."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
+        libc = ctypes.CDLL("libc.so.6")
+        if "MALLOC_ARENA_MAX" not in os.environ:
+            libc.mallopt(M_ARENA_MAX, 2)
+        if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+            libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) -> Runtime:
-    fewer_malloc_arenas()
+    tune_malloc()
     # The Kubernetes client blocks: the create marks it writes run in threads. asyncio's default
     # pool has cpu+4 of them, which queued those writes behind each other when a thousand VMs were
     # created at once on a 2-CPU node (bench/).
