@@ -260,7 +260,10 @@ def why(results: dict[str, Any]) -> list[str]:
             f"{_fmt(vc['cpu_seconds'])} against the floor operator's {_fmt(fc['cpu_seconds'])}, most of it on "
             "its one event-loop thread, which stays busy the whole window. The apply of the objects alone took "
             f"{_fmt(vm['ready']['apply_seconds'])} s beside vmop against "
-            f"{_fmt(floor['ready']['apply_seconds'])} s beside the floor. Per VM, vmop writes "
+            f"{_fmt(floor['ready']['apply_seconds'])} s beside the floor. Summed over every process and divided by "
+            f"the {cpus} CPUs, the creation window needs at least {_fmt(_cpu_bound(vc, cpus))} s of wall time for "
+            f"vmop and {_fmt(_cpu_bound(fc, cpus))} s for the floor: the ratio of the work, before any waiting. "
+            "Per VM, vmop writes "
             f"{vc['kube_writes'] / n:.1f} times to Kubernetes while creating, the floor {fc['kube_writes'] / n:.1f} "
             "(its one status patch), and each write comes back as a watch event kopf processes. vmop's writes are "
             "the ones a crash-safe operator cannot drop: kopf's finalizer (kopf adds it in a cycle of its own, "
@@ -310,6 +313,11 @@ def why(results: dict[str, Any]) -> list[str]:
     if not lines:
         return []
     return ["## Why targets were missed", "", *lines, ""]
+
+
+def _cpu_bound(window: dict[str, Any], cpus: int) -> float:
+    """The shortest wall time the window's CPU-seconds (operator, apiserver, etcd, simulator) fit in."""
+    return float(window["cpu_seconds"] + sum(window.get("cpu_seconds_others", {}).values())) / cpus
 
 
 def growth_table(results: dict[str, Any]) -> str:

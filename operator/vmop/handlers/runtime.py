@@ -172,7 +172,10 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
             ca_file = str(Path(scratch) / "ca.crt")
             await asyncio.to_thread(Path(ca_file).write_text, secret["ca.crt"])
         client = ComputeClient(compute_settings(config, secret, ca_file), observer=metrics.observe_call)
-    inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
+    # Each object's resync timer fires once a period, the timers spread across it: a list up to one
+    # period old serves them all, so one list per (cluster, tenant) per period. With half a period,
+    # the lists doubled once a burst had spread the timers over more than half of it (bench/).
+    inventory = Inventory(client, max_age=config.resync_seconds, page_size=config.page_size)
 
     written = Written(ttl=max(120.0, 4 * config.resync_seconds))
 
