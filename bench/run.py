@@ -349,9 +349,11 @@ async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[
     finally:
         if profiler is not None and profiler.poll() is None:
             profiler.kill()
-        child.stop()
-        sim.stop()
-        await kube.delete_namespace(namespace)
+        try:  # while vmop still runs: what a failed run left behind waits for its finalizers
+            await kube.delete_namespace(namespace)
+        finally:
+            child.stop()
+            sim.stop()
 
 
 # ---------------------------------------------------------------------------- the whole run

@@ -93,7 +93,7 @@ class Batcher:
         if len(requests) == 1:
             await self._single(operation, requests[0])
             return [None]
-        vms = [_identity(request) for request in requests]
+        vms = [ComputeIdentifier.of(request) for request in requests]
         results = await self._batch(operation, vms, dict(zip(OPTIONS[operation], options, strict=True)))
         by_uuid = {item.data.compute_uuid: item.error for item in results.items if item.data is not None}
         missing = ComputeProtocolError(f"batch_{operation}", "the platform answered nothing about this VM")
@@ -103,9 +103,9 @@ class Batcher:
         if operation == "delete" and isinstance(request, DeleteRequest):
             return self._client.delete(request)
         if operation == "start":
-            return self._client.start(_identity(request), cloud_init=getattr(request, "cloud_init", False))
+            return self._client.start(ComputeIdentifier.of(request), cloud_init=getattr(request, "cloud_init", False))
         single: Callable[[ComputeIdentifier], Awaitable[None]] = getattr(self._client, operation)
-        return single(_identity(request))
+        return single(ComputeIdentifier.of(request))
 
     def _batch(
         self, operation: str, vms: list[ComputeIdentifier], options: dict[str, Any]
@@ -115,10 +115,6 @@ class Batcher:
         if operation == "delete":
             return self._client.batch_delete(BatchDeleteRequest(vms=vms, **options))
         return self._client.batch_shutdown(vms)
-
-
-def _identity(request: ComputeIdentifier) -> ComputeIdentifier:
-    return ComputeIdentifier.model_validate(request.model_dump(include=set(IDENTITY)))
 
 
 def _settle(waiter: asyncio.Future[None], error: Exception | None) -> None:

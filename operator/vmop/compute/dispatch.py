@@ -35,7 +35,7 @@ POWER = ("start", "shutdown", "shutoff", "reboot", "reset", "suspend", "resume",
 
 def _vm(request: RequestModel) -> ComputeIdentifier:
     assert isinstance(request, ComputeIdentifier)
-    return ComputeIdentifier.model_validate(request.model_dump(include=set(ComputeIdentifier.model_fields)))
+    return ComputeIdentifier.of(request)
 
 
 def _single(results: BatchResults[CreateResult]) -> CreateResult:

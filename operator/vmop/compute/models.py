@@ -106,6 +106,11 @@ class ComputeIdentifier(ClusterTenantScope):
     compute_name: str = ""
     owner: str = ""
 
+    @classmethod
+    def of(cls, request: ComputeIdentifier) -> ComputeIdentifier:
+        """Only the VM's identity, out of a request about it (a start, a delete, a resize)."""
+        return cls.model_validate(request.model_dump(include=set(cls.model_fields)))
+
 
 # ---------------------------------------------------------------- VM structures
 
