@@ -149,12 +149,22 @@ class Kube:
         body = response.json()
         return list(body["items"]), str(body["metadata"]["resourceVersion"])
 
-    async def delete_all(self, namespace: str) -> None:
-        # The apiserver marks a collection's objects one by one before it answers: at 3,000 objects
-        # beside a busy operator that took over a minute. The deletion window times it all anyway.
-        response = await self.client.delete(self.path(namespace), timeout=None)
-        self.own[("DELETECOLLECTION", PLURAL, "")] += 1
-        response.raise_for_status()
+    async def delete_all(self, namespace: str, *, attempts: int = 10) -> None:
+        """DELETE the collection. The apiserver marks its objects one by one before it answers, and
+        gives up on the request after its own timeout (a minute): at 3,000 objects beside a busy
+        operator it did. Asking again marks the rest (marked ones stay as they are); the deletion
+        window times it all."""
+        for attempt in range(1, attempts + 1):
+            self.own[("DELETECOLLECTION", PLURAL, "")] += 1
+            try:
+                response = await self.client.delete(self.path(namespace), timeout=None)
+            except httpx.TransportError:
+                if attempt == attempts:
+                    raise
+                continue
+            if response.status_code < 500 or attempt == attempts:
+                response.raise_for_status()
+                return
 
     async def watch(self, namespace: str, resource_version: str, on_event: Callable[[str, Event], None]) -> None:
         """Follow the namespace's VirtualMachines from ``resource_version`` until cancelled (a
