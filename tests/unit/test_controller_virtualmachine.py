@@ -84,13 +84,13 @@ async def test_passes_queued_behind_each_other_share_one_list_before_creating(
     vms, _ = controller(client, clock, tick)
     asked_at = tick()
     tick.advance(1)
-    outcomes = [await vms.sync(vm_object(f"burst-{i}"), asked_at=asked_at) for i in range(5)]
+    outcomes = [await vms.sync(vm_object(f"burst-{i}"), fresh_after=asked_at) for i in range(5)]
     assert all(o.error is None for o in outcomes)
     assert calls.count("list") == 1 and calls.count("unified_create") == 5, calls
 
     late = tick()
     tick.advance(1)
-    await vms.sync(vm_object("late"), asked_at=late)
+    await vms.sync(vm_object("late"), fresh_after=late)
     assert calls.count("list") == 2, calls
 
 
@@ -100,11 +100,33 @@ async def test_a_vm_created_by_someone_else_before_the_object_asked_is_a_conflic
     client, calls = made
     tick = FakeClock(100.0)
     vms, _ = controller(client, clock, tick)
-    await vms.sync(vm_object("twin"), asked_at=tick())  # lists, then creates "twin" as ours
+    await vms.sync(vm_object("twin"), fresh_after=tick())  # lists, then creates "twin" as ours
     tick.advance(1)
     asked_at = tick()
     tick.advance(1)
     other = vm_object("twin")
-    outcome = await vms.sync(ObjectView("ns", "twin", "uid-other", 1, other.spec, {}, {}), asked_at=asked_at)
+    outcome = await vms.sync(ObjectView("ns", "twin", "uid-other", 1, other.spec, {}, {}), fresh_after=asked_at)
     assert calls.count("unified_create") == 1, calls
     assert outcome.status is not None and outcome.status["phase"] == "Conflict", outcome.status
+
+
+async def test_each_resync_sees_a_list_made_after_the_objects_previous_pass(
+    made: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    """One list per resync period for every object: a list made since this object's last pass
+    is reused, an older one is not (however young: no staleness by half-periods)."""
+    client, calls = made
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    created = await vms.sync(vm_object("web-1"), fresh_after=tick())
+    assert created.status is not None
+    annotations = {k: v for k, v in created.annotations.items() if v is not None}
+    known = ObjectView("ns", "web-1", "uid-web-1", 1, vm_object("web-1").spec, created.status, annotations)
+    tick.advance(1)
+    passed = tick()  # the create pass ended after the list it used began
+    tick.advance(1)
+    lists = calls.count("list")
+    await vms.sync(known, fresh_after=passed)
+    assert calls.count("list") == lists + 1, calls
+    await vms.sync(known, fresh_after=passed)  # another object whose last pass ended as long ago
+    assert calls.count("list") == lists + 1, calls

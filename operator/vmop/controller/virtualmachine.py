@@ -78,10 +78,11 @@ class VirtualMachineController:
             raise
 
     async def _observe(
-        self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool, asked_at: float | None = None
+        self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool, fresh_after: float | None = None
     ) -> tuple[Observed | None, list[Observed], bool]:
-        """(the VM, VMs with its name, whether the view may be stale). ``asked_at``: when the event
-        that asked for this pass arrived (the inventory's clock); now if not given."""
+        """(the VM, VMs with its name, whether the view may be stale). ``fresh_after`` (the
+        inventory's clock): the platform must have been listed after it; before a create, now if
+        not given, else a list up to the inventory's max age."""
         scope = memory.location or (spec.cluster, spec.tenant)
         wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
         if wanted is None:
@@ -93,10 +94,10 @@ class VirtualMachineController:
             # duplicated. Not after the pass began: passes queued behind each other in a burst
             # then share one list instead of listing the scope once each (bench/). Our own
             # earlier creates are covered by the create-pending mark, not by this list.
-            newer_than = asked_at if asked_at is not None else self.inventory.now()
+            newer_than = fresh_after if fresh_after is not None else self.inventory.now()
             snapshot = await self.inventory.snapshot(scope, newer_than=newer_than)
             return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], False
-        snapshot = await self.inventory.snapshot(scope)
+        snapshot = await self.inventory.snapshot(scope, newer_than=fresh_after)
         info = snapshot.by_uuid.get(wanted)
         if info is None or not self.inventory.is_fresh(snapshot, wanted):
             since = self.inventory.stale_since(wanted, missing=info is None)
@@ -116,7 +117,7 @@ class VirtualMachineController:
     # ------------------------------------------------------------ sync
 
     async def sync(
-        self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None, *, asked_at: float | None = None
+        self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None, *, fresh_after: float | None = None
     ) -> Outcome:
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
@@ -147,7 +148,9 @@ class VirtualMachineController:
             or (previous.phase == "Migrating" and ctx.migration is None)
         )
         try:
-            observed, same_name, stale = await self._observe(spec, memory, ctx, details=details, asked_at=asked_at)
+            observed, same_name, stale = await self._observe(
+                spec, memory, ctx, details=details, fresh_after=fresh_after
+            )
         except ComputeError as error:  # the platform could not be read: say so, change nothing
             return self._unobservable(previous, error, obj.generation, now)
         outcome = Outcome(status=None)

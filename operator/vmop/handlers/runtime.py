@@ -53,6 +53,7 @@ class Runtime:
     # once wait here, small, instead of a thousand passes each holding bodies, lists and responses.
     passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    passed_at: dict[str, float] = field(default_factory=dict)  # uid -> when its last pass ended (inventory clock)
     _namespaces: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     _namespace_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -72,6 +73,7 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+        self.passed_at.pop(uid, None)
         self.written.forget(uid)
 
 
@@ -172,10 +174,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
             ca_file = str(Path(scratch) / "ca.crt")
             await asyncio.to_thread(Path(ca_file).write_text, secret["ca.crt"])
         client = ComputeClient(compute_settings(config, secret, ca_file), observer=metrics.observe_call)
-    # Each object's resync timer fires once a period, the timers spread across it: a list up to one
-    # period old serves them all, so one list per (cluster, tenant) per period. With half a period,
-    # the lists doubled once a burst had spread the timers over more than half of it (bench/).
-    inventory = Inventory(client, max_age=config.resync_seconds, page_size=config.page_size)
+    inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
 
     written = Written(ttl=max(120.0, 4 * config.resync_seconds))
 

@@ -27,14 +27,20 @@ RESOURCE = (GROUP, VERSION, "virtualmachines")
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
     runtime: Runtime = memo.runtime
     started = time.monotonic()
-    asked_at = runtime.inventory.now()  # before queueing: a list after this serves every pass queued with it
-    async with runtime.lock(body.metadata.uid or ""), runtime.passes:
+    uid = body.metadata.uid or ""
+    # The platform as listed after this object's previous pass ended: each resync sees a list newer
+    # than the one before (one list per period for all, not one per half period), and a new
+    # object one newer than the event that asked (taken before queueing, so one list serves every
+    # pass queued with it).
+    fresh_after = runtime.passed_at.get(uid, runtime.inventory.now())
+    async with runtime.lock(uid), runtime.passes:
         if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
             return
         obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
         outcome = await runtime.virtual_machines.sync(
-            obj, lambda name: group_uuid(groups, obj.namespace, name), asked_at=asked_at
+            obj, lambda name: group_uuid(groups, obj.namespace, name), fresh_after=fresh_after
         )
+        runtime.passed_at[uid] = runtime.inventory.now()
         # The create marks this pass wrote itself are on the object already: not again in kopf's patch.
         written = runtime.written.view(view(body)).annotations
         outcome.annotations = {k: v for k, v in outcome.annotations.items() if written.get(k) != v}
