@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import kopf
 
 from vmop import metrics
@@ -23,12 +25,17 @@ def view(body: kopf.Body) -> ObjectView:
     )
 
 
-def apply(outcome: Outcome, body: kopf.Body, patch: kopf.Patch) -> None:
+def apply(
+    outcome: Outcome, body: kopf.Body, patch: kopf.Patch, annotations_now: Mapping[str, str] | None = None
+) -> None:
+    """``annotations_now``: the object's annotations with this process's own writes the body may
+    not show yet (handlers/written.py); a mark written meanwhile must still be cleared."""
     if outcome.status is not None:
         for key, value in outcome.status.items():
             patch.status[key] = value
+    current = body.metadata.annotations if annotations_now is None else annotations_now
     for key, value in outcome.annotations.items():
-        if body.metadata.annotations.get(key) != value:
+        if current.get(key) != value:
             patch.metadata.annotations[key] = value
     for kind, reason, message in outcome.events:
         kopf.event(body, type=kind, reason=reason, message=message)

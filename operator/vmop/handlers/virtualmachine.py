@@ -41,12 +41,12 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
             obj, lambda name: group_uuid(groups, obj.namespace, name), fresh_after=fresh_after
         )
         runtime.passed_at[uid] = runtime.inventory.now()
-        # The create marks this pass wrote itself are on the object already: not again in kopf's patch.
+        # The annotations as they are with the create mark this pass wrote itself (kopf's body may
+        # not show it yet): kopf's patch then neither writes the mark again nor forgets to clear it.
         written = runtime.written.view(view(body)).annotations
-        outcome.annotations = {k: v for k, v in outcome.annotations.items() if written.get(k) != v}
         runtime.written.record(obj.uid, outcome.annotations, outcome.status)
     record("VirtualMachine", obj, outcome, time.monotonic() - started)
-    apply(outcome, body, patch)
+    apply(outcome, body, patch, written)
     retry_or_wait(outcome, retry)
 
 
