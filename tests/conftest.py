@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.simulation import FakeClock, make_platform
 from vmop.compute import ComputeClient, ComputeSettings, RetryPolicy
+from vmop.compute.client import CallRecord
 from vmop.sim.app import create_app
 from vmop.sim.platform import Platform
 
@@ -49,3 +50,18 @@ async def client(platform: Platform) -> AsyncIterator[ComputeClient]:
     settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=3, base_delay=0.001))
     async with ComputeClient(settings, transport=httpx.ASGITransport(app=create_app(platform))) as compute:
         yield compute
+
+
+@pytest.fixture
+async def calls(platform: Platform) -> AsyncIterator[tuple[ComputeClient, list[str]]]:
+    """A client that also lists the endpoints it called."""
+    made: list[str] = []
+
+    def note(record: CallRecord) -> None:
+        if record.scode is not None:
+            made.append(record.endpoint.removeprefix("/v1/compute/"))
+
+    settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=1))
+    transport = httpx.ASGITransport(app=create_app(platform))
+    async with ComputeClient(settings, transport=transport, observer=note) as client:
+        yield client, made

@@ -5,37 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 
 import httpx
-import pytest
 
 from tests.support.simulation import CLUSTER, TENANT
 from vmop.compute import ComputeClient, ComputeSettings, RetryPolicy
 from vmop.compute.batching import Batcher
-from vmop.compute.client import CallRecord
 from vmop.compute.dispatch import perform
 from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.models import ComputeIdentifier, ComputeMeta
 from vmop.compute.requests import DeleteRequest, UnifiedCreateRequest
 from vmop.compute.scodes import Scode
-from vmop.sim.app import create_app
 from vmop.sim.platform import Platform
 
 Made = tuple[ComputeClient, list[str]]
-
-
-@pytest.fixture
-async def made(platform: Platform) -> AsyncIterator[Made]:
-    """A client on the simulator that also lists the endpoints it called."""
-    calls: list[str] = []
-
-    def note(record: CallRecord) -> None:
-        calls.append(record.endpoint.removeprefix("/v1/compute/"))
-
-    settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=1))
-    async with ComputeClient(settings, transport=httpx.ASGITransport(app=create_app(platform)), observer=note) as c:
-        yield c, calls
 
 
 async def stopped_vms(client: ComputeClient, count: int) -> list[ComputeIdentifier]:
@@ -52,45 +35,45 @@ async def gather(*calls: object) -> list[BaseException | None]:
 
 
 async def test_starts_made_together_are_one_batch_call_and_each_caller_gets_its_own_outcome(
-    made: Made, platform: Platform
+    calls: Made, platform: Platform
 ) -> None:
-    client, calls = made
+    client, called = calls
     vms = await stopped_vms(client, 5)
     await client.start(vms[0])  # running already: the platform refuses to start it again
-    calls.clear()
+    called.clear()
     batcher = Batcher(client)
     outcomes = await gather(*(perform(client, "start", vm, batcher) for vm in vms))
-    assert calls == ["batch_start"]
+    assert called == ["batch_start"]
     refused = outcomes[0]
     assert isinstance(refused, ComputeError) and refused.scode != 0, outcomes
     assert outcomes[1:] == [None] * 4
     assert all(platform.world.vms[vm.compute_uuid].state == "running" for vm in vms)
 
 
-async def test_a_call_that_comes_alone_goes_to_the_single_endpoint(made: Made) -> None:
-    client, calls = made
+async def test_a_call_that_comes_alone_goes_to_the_single_endpoint(calls: Made) -> None:
+    client, called = calls
     (vm,) = await stopped_vms(client, 1)
-    calls.clear()
+    called.clear()
     await perform(client, "start", vm, Batcher(client))
-    assert calls == ["start"]
+    assert called == ["start"]
 
 
-async def test_batches_hold_at_most_max_size_vms_and_split_by_options(made: Made, platform: Platform) -> None:
-    client, calls = made
+async def test_batches_hold_at_most_max_size_vms_and_split_by_options(calls: Made, platform: Platform) -> None:
+    client, called = calls
     vms = await stopped_vms(client, 5)
-    calls.clear()
+    called.clear()
     batcher = Batcher(client, max_size=2)
     requests = [DeleteRequest(**vm.model_dump(), real_delete=i < 3, is_delete_volumes=True) for i, vm in enumerate(vms)]
     assert await gather(*(perform(client, "delete", r, batcher) for r in requests)) == [None] * 5
     # Permanent ones (3: a full batch of 2 and one more alone) and one batch to the recycle bin.
-    assert sorted(calls) == ["batch_delete", "batch_delete", "delete"]
+    assert sorted(called) == ["batch_delete", "batch_delete", "delete"]
     assert all(vm.compute_uuid not in platform.world.vms or platform.world.vms[vm.compute_uuid].trashed for vm in vms)
 
 
 async def test_a_forced_refusal_of_the_single_endpoint_refuses_each_item_of_a_batch(
-    made: Made, platform: Platform
+    calls: Made, platform: Platform
 ) -> None:
-    client, _ = made
+    client, _ = calls
     vms = await stopped_vms(client, 3)
     platform.faults.forced_scode = {"start": Scode.HOST_CPU_BLOAT_LIMIT}
     batcher = Batcher(client)
@@ -99,10 +82,10 @@ async def test_a_forced_refusal_of_the_single_endpoint_refuses_each_item_of_a_ba
     assert all(isinstance(o, ComputeError) and o.scode == Scode.HOST_CPU_BLOAT_LIMIT for o in outcomes), outcomes
 
 
-async def test_calls_the_batcher_does_not_take_go_alone(made: Made) -> None:
-    client, calls = made
+async def test_calls_the_batcher_does_not_take_go_alone(calls: Made) -> None:
+    client, called = calls
     (vm,) = await stopped_vms(client, 1)
-    calls.clear()
+    called.clear()
     batcher = Batcher(client)
     assert not batcher.takes("reboot", vm)
     assert not batcher.takes("start", DeleteRequest(**vm.model_dump(), exclusive_desktop_uuid="desk"))

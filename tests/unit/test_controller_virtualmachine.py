@@ -3,33 +3,13 @@ writes when many objects arrive at once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-import pytest
-
 from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeClock
-from vmop.compute import ComputeClient, ComputeSettings, RetryPolicy
-from vmop.compute.client import CallRecord
+from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
 from vmop.controller.objects import ObjectView
 from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, VirtualMachineController
-from vmop.sim.app import create_app
-from vmop.sim.platform import Platform
-
-
-@pytest.fixture
-async def made(platform: Platform) -> AsyncIterator[tuple[ComputeClient, list[str]]]:
-    calls: list[str] = []
-
-    def note(record: CallRecord) -> None:
-        if record.scode is not None:
-            calls.append(record.endpoint.removeprefix("/v1/compute/"))
-
-    settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=1))
-    async with ComputeClient(settings, transport=httpx.ASGITransport(app=create_app(platform)), observer=note) as c:
-        yield c, calls
 
 
 def vm_object(name: str) -> ObjectView:
@@ -57,13 +37,13 @@ def controller(client: ComputeClient, clock: FakeClock, tick: FakeClock) -> tupl
 
 
 async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
-    made: tuple[ComputeClient, list[str]], clock: FakeClock
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
 ) -> None:
-    client, calls = made
+    client, called = calls
     vms, writes = controller(client, clock, FakeClock(100.0))
     outcome = await vms.sync(vm_object("web-1"))
     assert outcome.error is None, outcome.error
-    assert calls == ["list", "unified_create", "start"]
+    assert called == ["list", "unified_create", "start"]
     # The mark before the create call is the only write of the pass; the uuid rides on the handler's patch.
     assert [annotations for _, annotations in writes] == [
         {"vmop.io/uuid": None, ANNOTATION_CREATE_PENDING: f"{clock():.0f}"}
@@ -75,29 +55,29 @@ async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
 
 
 async def test_passes_queued_behind_each_other_share_one_list_before_creating(
-    made: tuple[ComputeClient, list[str]], clock: FakeClock
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
 ) -> None:
     """A burst: every object asked before the first list started; each pass runs after the
     one before finished. One list serves them all, yet an object asking after it gets a new one."""
-    client, calls = made
+    client, called = calls
     tick = FakeClock(100.0)
     vms, _ = controller(client, clock, tick)
     asked_at = tick()
     tick.advance(1)
     outcomes = [await vms.sync(vm_object(f"burst-{i}"), fresh_after=asked_at) for i in range(5)]
     assert all(o.error is None for o in outcomes)
-    assert calls.count("list") == 1 and calls.count("unified_create") == 5, calls
+    assert called.count("list") == 1 and called.count("unified_create") == 5, called
 
     late = tick()
     tick.advance(1)
     await vms.sync(vm_object("late"), fresh_after=late)
-    assert calls.count("list") == 2, calls
+    assert called.count("list") == 2, called
 
 
 async def test_a_vm_created_by_someone_else_before_the_object_asked_is_a_conflict_not_a_twin(
-    made: tuple[ComputeClient, list[str]], clock: FakeClock
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
 ) -> None:
-    client, calls = made
+    client, called = calls
     tick = FakeClock(100.0)
     vms, _ = controller(client, clock, tick)
     await vms.sync(vm_object("twin"), fresh_after=tick())  # lists, then creates "twin" as ours
@@ -106,16 +86,16 @@ async def test_a_vm_created_by_someone_else_before_the_object_asked_is_a_conflic
     tick.advance(1)
     other = vm_object("twin")
     outcome = await vms.sync(ObjectView("ns", "twin", "uid-other", 1, other.spec, {}, {}), fresh_after=asked_at)
-    assert calls.count("unified_create") == 1, calls
+    assert called.count("unified_create") == 1, called
     assert outcome.status is not None and outcome.status["phase"] == "Conflict", outcome.status
 
 
 async def test_each_resync_sees_a_list_made_after_the_objects_previous_pass(
-    made: tuple[ComputeClient, list[str]], clock: FakeClock
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
 ) -> None:
     """One list per resync period for every object: a list made since this object's last pass
     is reused, an older one is not (however young: no staleness by half-periods)."""
-    client, calls = made
+    client, called = calls
     tick = FakeClock(100.0)
     vms, _ = controller(client, clock, tick)
     created = await vms.sync(vm_object("web-1"), fresh_after=tick())
@@ -125,8 +105,8 @@ async def test_each_resync_sees_a_list_made_after_the_objects_previous_pass(
     tick.advance(1)
     passed = tick()  # the create pass ended after the list it used began
     tick.advance(1)
-    lists = calls.count("list")
+    lists = called.count("list")
     await vms.sync(known, fresh_after=passed)
-    assert calls.count("list") == lists + 1, calls
+    assert called.count("list") == lists + 1, called
     await vms.sync(known, fresh_after=passed)  # another object whose last pass ended as long ago
-    assert calls.count("list") == lists + 1, calls
+    assert called.count("list") == lists + 1, called

@@ -4,23 +4,17 @@ index catches up, the VirtualMachine moved after a cross-cluster success, aborts
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import httpx
-import pytest
-
 from tests.support.simulation import CLUSTER, OTHER_CLUSTER, POOL, TENANT, FakeClock
-from vmop.compute import ComputeClient, ComputeSettings, RetryPolicy
-from vmop.compute.client import CallRecord
+from vmop.compute import ComputeClient
 from vmop.compute.models import ComputeIdentifier, ComputeMeta
 from vmop.compute.requests import UnifiedCreateRequest, UnifiedDisk, UnifiedVsd
 from vmop.compute.rules import GIB
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.controller.vmmigration import ANNOTATION_STARTED, VmMigrationController
 from vmop.reconcile.vmmigration import Target
-from vmop.sim.app import create_app
 from vmop.sim.platform import Platform
 
 DESTINATION_HOSTS = {
@@ -50,21 +44,6 @@ class Recorder:
     async def __call__(self, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
         vm = self.platform.world.vms.get(self.vm_uuid)
         self.writes.append((plural, name, annotations, vm.action if vm else ""))
-
-
-@pytest.fixture
-async def calls(platform: Platform) -> AsyncIterator[tuple[ComputeClient, list[str]]]:
-    """A client that also lists the endpoints it called."""
-    made: list[str] = []
-
-    def note(record: CallRecord) -> None:
-        if record.scode is not None:
-            made.append(record.endpoint.removeprefix("/v1/compute/"))
-
-    settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=1))
-    transport = httpx.ASGITransport(app=create_app(platform))
-    async with ComputeClient(settings, transport=transport, observer=note) as client:
-        yield client, made
 
 
 async def running_vm(client: ComputeClient, clock: FakeClock, name: str = "web-1") -> Target:
