@@ -9,6 +9,7 @@ from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeCloc
 from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
 from vmop.controller.objects import ObjectView
+from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, VirtualMachineController
 
 
@@ -110,3 +111,47 @@ async def test_each_resync_sees_a_list_made_after_the_objects_previous_pass(
     assert called.count("list") == lists + 1, called
     await vms.sync(known, fresh_after=passed)  # another object whose last pass ended as long ago
     assert called.count("list") == lists + 1, called
+
+
+async def test_the_resync_after_a_create_reads_a_list_made_after_the_boot_not_one_made_during_it(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    """During a burst, other objects' pre-create lists are made moments after this VM started; the
+    resync a period later must not take one of those (it would show the guest still booting, and
+    the boot would be reported, as a write, a period later still)."""
+    client, called = calls
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    history = PassHistory(tick, settle_seconds=15.0)
+    obj = vm_object("web-1")
+    created = await vms.sync(obj, fresh_after=history.list_needed_after(obj.uid))
+    assert created.acted and created.status is not None
+    history.ended(obj.uid, acted=created.acted)
+    tick.advance(0.5)
+    clock.advance(0.5)
+    await vms.sync(vm_object("web-2"), fresh_after=tick())  # a pre-create list, mid-boot
+    assert created.status["agent"] != "connected"
+    annotations = {k: v for k, v in created.annotations.items() if v is not None}
+    known = ObjectView("ns", "web-1", obj.uid, 1, obj.spec, created.status, annotations)
+    tick.advance(30)
+    clock.advance(30)
+    lists = called.count("list")
+    resynced = await vms.sync(known, fresh_after=history.list_needed_after(obj.uid))
+    assert called.count("list") == lists + 1, called
+    assert not resynced.acted
+    assert resynced.status is not None and resynced.status["agent"] == "connected", resynced.status
+
+
+def test_a_pass_sooner_than_the_settling_takes_any_list_newer_than_the_acting_pass() -> None:
+    tick = FakeClock(100.0)
+    history = PassHistory(tick, settle_seconds=15.0)
+    assert history.list_needed_after("a") == 100.0  # never seen: a list from now on
+    history.ended("a", acted=True)
+    tick.advance(2)
+    assert history.list_needed_after("a") == 100.0  # a retry: no list forced per pass
+    tick.advance(20)
+    assert history.list_needed_after("a") == 115.0
+    history.ended("a", acted=False)
+    assert history.list_needed_after("a") == 122.0
+    history.forget("a")
+    assert history.list_needed_after("a") == 122.0

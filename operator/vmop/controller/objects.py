@@ -29,3 +29,4 @@ class Outcome:
     requeue_after: float | None = None
     error: ComputeError | None = None
     done: bool = True  # deletion: the finalizer may be released
+    acted: bool = False  # a platform call succeeded: the platform may still be settling

@@ -221,6 +221,7 @@ class VirtualMachineController:
                     },
                 )
                 return observed, memory, error
+            outcome.acted = True
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
             if call.operation in CREATES:
                 assert isinstance(result, CreateResult)

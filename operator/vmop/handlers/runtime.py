@@ -25,6 +25,7 @@ from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess
 from vmop.controller.objects import ObjectView
+from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, ANNOTATION_UUID, VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
@@ -44,6 +45,7 @@ class Runtime:
     kube: KubeAccess
     client: ComputeClient
     inventory: Inventory
+    history: PassHistory  # when each object's last pass ended: which list its next pass reads
     virtual_machines: VirtualMachineController
     vm_groups: VmGroupController
     migrations: VmMigrationController
@@ -53,7 +55,6 @@ class Runtime:
     # once wait here, small, instead of a thousand passes each holding bodies, lists and responses.
     passes: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(64))
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    passed_at: dict[str, float] = field(default_factory=dict)  # uid -> when its last pass ended (inventory clock)
     _namespaces: dict[str, tuple[float, dict[str, str]]] = field(default_factory=dict)
     _namespace_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
@@ -73,7 +74,7 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
-        self.passed_at.pop(uid, None)
+        self.history.forget(uid)
         self.written.forget(uid)
 
 
@@ -192,4 +193,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     groups = VmGroupController(client, inventory, persist_group)
     migrations = VmMigrationController(client, kube.annotate)
     passes = asyncio.Semaphore(PASSES_PER_CALL * config.max_concurrency)
-    return Runtime(config, kube, client, inventory, controller, groups, migrations, written=written, passes=passes)
+    history = PassHistory(inventory.now, settle_seconds=config.resync_seconds / 2)
+    return Runtime(
+        config, kube, client, inventory, history, controller, groups, migrations, written=written, passes=passes
+    )

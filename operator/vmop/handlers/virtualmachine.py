@@ -28,11 +28,9 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
     runtime: Runtime = memo.runtime
     started = time.monotonic()
     uid = body.metadata.uid or ""
-    # The platform as listed after this object's previous pass ended: each resync sees a list newer
-    # than the one before (one list per period for all, not one per half period), and a new
-    # object one newer than the event that asked (taken before queueing, so one list serves every
-    # pass queued with it).
-    fresh_after = runtime.passed_at.get(uid, runtime.inventory.now())
+    # Taken before queueing: a new object then reads a list newer than the event that asked, and
+    # one list serves every pass queued with it (controller/passes.py).
+    fresh_after = runtime.history.list_needed_after(uid)
     async with runtime.lock(uid), runtime.passes:
         if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
             return
@@ -40,7 +38,7 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
         outcome = await runtime.virtual_machines.sync(
             obj, lambda name: group_uuid(groups, obj.namespace, name), fresh_after=fresh_after
         )
-        runtime.passed_at[uid] = runtime.inventory.now()
+        runtime.history.ended(uid, acted=outcome.acted)
         # The annotations as they are with the create mark this pass wrote itself (kopf's body may
         # not show it yet): kopf's patch then neither writes the mark again nor forgets to clear it.
         written = runtime.written.view(view(body)).annotations
