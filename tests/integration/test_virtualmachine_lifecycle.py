@@ -4,6 +4,8 @@ delete, adopt, drift, platform errors, and a crash right after the create call."
 from __future__ import annotations
 
 import json
+import subprocess
+import time
 import uuid
 from typing import Any
 
@@ -178,6 +180,65 @@ def test_delete_by_policy(kube: Kube, sim: SimProcess, policy: str, mode: str, r
     assert (trashed["scode"] == 0) is (remains or mode == "Trash")
     if policy == "Delete" and mode == "Permanent":
         assert not [v for v in sim.volumes() if v["vm_uuid"] == uuid_]
+
+
+@pytest.mark.usefixtures("operator")
+def test_the_chart_policy_puts_the_finalizer_on_at_admission_where_vmop_watches(kube: Kube) -> None:
+    """vmop spends no write on its finalizer: the apiserver adds it as the object is created (a
+    server-side dry run shows the object as admission left it). Elsewhere it adds nothing."""
+
+    def admitted(namespace: str) -> list[str]:
+        done = kube.plane.kubectl(
+            "create", "--dry-run=server", "-o", "json", "-n", namespace, "-f", "-", stdin=json.dumps(manifest(name))
+        )
+        finalizers: list[str] = json.loads(done.stdout)["metadata"].get("finalizers", [])
+        return finalizers
+
+    name = unique("admitted")
+    wait_for(lambda: admitted(kube.namespace) == ["vmop.io/finalizer"], what="finalizer added at admission")
+    assert admitted("default") == []
+
+
+@pytest.mark.usefixtures("operator")
+def test_deleting_a_running_vm_shows_deleting_once_then_releases_it(kube: Kube, sim: SimProcess) -> None:
+    """The guest's stop is waited for within one handler call: the status is written once, not
+    once more per retry."""
+    name = unique("del-writes")
+    kube.apply(manifest(name))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kubectl = str(kube.plane.binaries.path("kubectl"))
+    command = [kubectl, "get", "virtualmachine", name, "-n", kube.namespace, "--watch", "--output-watch-events"]
+    watch = subprocess.Popen([*command, "-o", "json"], stdout=subprocess.PIPE, text=True, env=kube.plane.env())
+    try:
+        time.sleep(1)  # the watch has started (its first event: the object as it is)
+        kube.delete("virtualmachine", name)
+        wait_gone(kube, name)
+        time.sleep(1)
+    finally:
+        watch.terminate()
+    out, _ = watch.communicate(timeout=10)
+    events = [json.loads(doc) for doc in _json_documents(out)]
+    assert [e["type"] for e in events][-1] == "DELETED", [e["type"] for e in events]
+    # After the deletion was asked: the request itself, then the status once (the finalizer's
+    # release deletes the object: no MODIFIED for it).
+    deleting = [
+        e["object"] for e in events if e["type"] == "MODIFIED" and e["object"]["metadata"].get("deletionTimestamp")
+    ]
+    phases = [m["status"].get("phase") for m in deleting]
+    assert len(deleting) == 2 and phases[-1] == "Deleting", phases
+    assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
+
+
+def _json_documents(text: str) -> list[str]:
+    """kubectl --watch -o json prints one pretty-printed object after another."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while at < len(text.rstrip()):
+        while text[at].isspace():
+            at += 1
+        _, end = decoder.raw_decode(text, at)
+        documents.append(text[at:end])
+        at = end
+    return documents
 
 
 def create_on_platform(sim: SimProcess, name: str) -> str:

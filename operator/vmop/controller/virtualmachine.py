@@ -276,7 +276,11 @@ class VirtualMachineController:
 
     # ------------------------------------------------------------ delete
 
-    async def delete(self, obj: ObjectView, namespace_policy: str | None) -> Outcome:
+    async def delete(
+        self, obj: ObjectView, namespace_policy: str | None, *, fresh_after: float | None = None
+    ) -> Outcome:
+        """``fresh_after`` (the inventory's clock): read a list started after it (a pass waiting
+        for the guest to stop: one newer than its previous look)."""
         if obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true" or obj.annotations.get(ANNOTATION_PAUSED) == "true":
             return Outcome(None, events=[("Warning", "Released", "finalizer released without touching the platform")])
         spec = VirtualMachineSpec.model_validate(obj.spec)
@@ -287,7 +291,7 @@ class VirtualMachineController:
         observed: Observed | None = None
         if policy == "Delete" and (memory.uuid or memory.create_pending_since or spec.adopt):
             try:
-                observed, same_name, _ = await self._observe(spec, memory, ctx, details=False)
+                observed, same_name, _ = await self._observe(spec, memory, ctx, details=False, fresh_after=fresh_after)
             except ComputeError as error:
                 outcome = self._unobservable(previous, error, obj.generation, ctx.now)
                 outcome.done = False

@@ -37,7 +37,11 @@ def apply(
     for key, value in outcome.annotations.items():
         if current.get(key) != value:
             patch.metadata.annotations[key] = value
-    for kind, reason, message in outcome.events:
+    announce(outcome.events, body)
+
+
+def announce(events: list[tuple[str, str, str]], body: kopf.Body) -> None:
+    for kind, reason, message in events:
         kopf.event(body, type=kind, reason=reason, message=message)
 
 

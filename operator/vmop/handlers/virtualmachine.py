@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -16,12 +17,14 @@ from vmop.controller.virtualmachine import (
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
 )
-from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_or_wait, view
+from vmop.handlers.objects import MAX_BACKOFF, announce, apply, record, retry_or_wait, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
 from vmop.handlers.vmgroup import GroupIndex, group_uuid
 
 RESOURCE = (GROUP, VERSION, "virtualmachines")
+STOP_WAIT_SECONDS = 30.0
+STOP_POLL_SECONDS = 2.0
 
 
 async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
@@ -62,10 +65,24 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     namespace_policy = None
     if not obj.spec.get("deletionPolicy"):
         namespace_policy = await runtime.namespace_policy(obj.namespace, ANNOTATION_DELETION_POLICY)
-    async with runtime.lock(obj.uid), runtime.passes:
-        obj = runtime.written.view(obj)
-        outcome = await runtime.virtual_machines.delete(obj, namespace_policy)
-        runtime.written.record(obj.uid, outcome.annotations, outcome.status)
+    # A guest stops in seconds: wait for it in this one call, each look reading a list newer than
+    # the one before (shared by every deletion waiting), rather than through kopf's retries, each
+    # of which writes kopf's progress to the object (bench/). The status shows Deleting meanwhile;
+    # past STOP_WAIT_SECONDS (or a change to the object, which this call cannot see) kopf retries.
+    waited, fresh_after = 0.0, None
+    while True:
+        looked_at = runtime.inventory.now()
+        async with runtime.lock(obj.uid), runtime.passes:
+            obj = runtime.written.view(view(body))
+            outcome = await runtime.virtual_machines.delete(obj, namespace_policy, fresh_after=fresh_after)
+            runtime.written.record(obj.uid, outcome.annotations, outcome.status)
+        if outcome.done or outcome.error is not None or waited >= STOP_WAIT_SECONDS:
+            break
+        if outcome.status is not None:
+            await runtime.kube.patch_status("virtualmachines", obj.namespace, obj.name, outcome.status)
+        announce(outcome.events, body)
+        await asyncio.sleep(STOP_POLL_SECONDS)
+        waited, fresh_after = waited + STOP_POLL_SECONDS, looked_at
     apply(outcome, body, patch)
     if not outcome.done:
         delay = outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)
