@@ -267,9 +267,11 @@ def why(results: dict[str, Any]) -> list[str]:
             f"{vc['kube_writes'] / n:.1f} times to Kubernetes while creating, the floor {fc['kube_writes'] / n:.1f} "
             "(its one status patch), and each write comes back as a watch event kopf processes. vmop's writes are "
             "the ones a crash-safe operator cannot drop: kopf's finalizer (kopf adds it in a cycle of its own, "
-            "before any handler, for the delete handler and the resync timer alike), the create mark written "
-            "before the create call (a restart then adopts instead of duplicating), the uuid with the mark "
-            "cleared, the status, and one Event per pass (the calls it made). Already cut: the uuid written "
+            "before any handler, for the delete handler and the resync timer alike; a MutatingAdmissionPolicy "
+            "adding it at creation was measured and rejected: it made VirtualMachine creates fail for 3 s after "
+            "each kube-apiserver restart), the create mark written before the create call (a restart then adopts "
+            "instead of duplicating), the uuid with the mark cleared, the status, and one Event per pass (the "
+            "calls it made). Already cut: the uuid written "
             "separately right after the create, one Event per call, a pre-create list per queued pass, an "
             "index over every VirtualMachine event for the sake of migrations, a failing import of sniffio in "
             "httpcore on every request, pydantic rebuilding generic envelope classes on every call, asyncio's "
@@ -306,13 +308,10 @@ def why(results: dict[str, Any]) -> list[str]:
         lines.append(
             "- **Steady-state writes**: "
             + ", ".join(f"N={n:,}: {w}" for n, w in writes.items())
-            + " status patches over the steady window, on a few percent of the VMs; not yet traced VM by VM. "
-            "The likely cause, from the code: each resync reads a list made after the object's previous pass "
-            "ended, and during a burst the lists made for other objects' pre-create name checks qualify; one "
-            "made within a VM's boot second (agent connected 1 s after the start) shows it still booting, so "
-            "its first resync, in the warm-up period, sees nothing new and its second, in the steady window, "
-            "reports the boot. Runs where the list could be at most half a period old instead (max age) had no "
-            "steady writes but up to two lists per period once the timers spread over more than half of it."
+            + " writes over the steady window (by kind in the breakdown per N). Each resync reads a list made "
+            "after the object's previous pass ended, half a period after it when that pass made calls, so what "
+            "creating set going (the boot, the guest agent) is reported in the warm-up period; these are changes "
+            "the platform showed later than that."
         )
     calls_target = next((ok for name, ok in met.items() if "compute calls per VM" in name), None)
     if calls_target is False:

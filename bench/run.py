@@ -239,7 +239,6 @@ class Options:
     max_concurrency: int
     apply_concurrency: int
     operator_args: list[str]
-    finalizer_policy: bool
     profile: bool
     out: Path
     logs: Path
@@ -275,12 +274,8 @@ async def run_floor(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict
         await kube.delete_namespace(namespace)
 
 
-def vmop_namespace(n: int) -> str:
-    return f"bench-vm-{n}"
-
-
 async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[str, Any]:
-    namespace = vmop_namespace(n)
+    namespace = f"bench-vm-{n}"
     sim, sim_url = await asyncio.to_thread(
         procs.start_sim, opts.logs, latency_ms=opts.latency_ms, boot_seconds=opts.boot_seconds
     )
@@ -391,7 +386,7 @@ def machine() -> dict[str, Any]:
 
 async def bench(sizes: list[int], opts: Options, include_floor: bool) -> dict[str, Any]:
     from vmop.dev.binaries import ensure_binaries
-    from vmop.dev.controlplane import install_finalizer_policy, start
+    from vmop.dev.controlplane import start
 
     state = Path(tempfile.mkdtemp(prefix="vmop-bench-"))
     opts.logs = state / "logs"
@@ -400,10 +395,6 @@ async def bench(sizes: list[int], opts: Options, include_floor: bool) -> dict[st
     plane = await asyncio.to_thread(start, state / "plane", ensure_binaries())
     OTHERS.update({p.name: p.pid for p in plane.processes if p.name in ("etcd", "kube-apiserver")})
     kube = Kube(KubeConfig.load(plane.kubeconfig))
-    # As the chart installs it, bound to vmop's namespaces (not the floor's: it has no finalizer).
-    policy = opts.finalizer_policy and await asyncio.to_thread(
-        install_finalizer_policy, plane, "vmop-bench-finalizer", [vmop_namespace(n) for n in sizes]
-    )
     version = json.loads(plane.kubectl("version", "-o", "json").stdout).get("serverVersion", {}).get("gitVersion")
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -417,7 +408,6 @@ async def bench(sizes: list[int], opts: Options, include_floor: bool) -> dict[st
             "max_concurrency": opts.max_concurrency,
             "apply_concurrency": opts.apply_concurrency,
             "operator_args": opts.operator_args,
-            "finalizer_policy": policy,
         },
         "sim_floor_seconds": {
             "create_start": round(2 * opts.latency_ms / 1000, 3),
@@ -463,11 +453,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--apply-concurrency", type=int, default=32, help="apply requests in flight")
     parser.add_argument("--operator-arg", action="append", default=[], help="more `vmop run` arguments (repeatable)")
     parser.add_argument("--no-floor", action="store_true", help="skip the kopf floor (no ratios in the report)")
-    parser.add_argument(
-        "--without-finalizer-policy",
-        action="store_true",
-        help="do not install the chart's finalizer policy (kopf then adds the finalizer in a write of its own)",
-    )
     parser.add_argument("--profile", action="store_true", help="py-spy the operator while it creates (speedscope)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
@@ -482,7 +467,6 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrency=args.max_concurrency,
         apply_concurrency=args.apply_concurrency,
         operator_args=args.operator_arg,
-        finalizer_policy=not args.without_finalizer_policy,
         profile=args.profile,
         out=args.out,
         logs=args.out,

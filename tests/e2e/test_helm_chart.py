@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support.admission import POLICY_API, POLICY_KINDS
 from tests.support.deploy import (
     CHART,
     CHART_CRDS,
@@ -26,12 +25,10 @@ from tests.support.deploy import (
     documents,
     helm_args,
     one,
-    render,
     render_objects,
     run_tool,
 )
 
-from vmop.api.admission import finalizer_policy
 from vmop.cli import build_parser
 from vmop.dev.controlplane import ControlPlane
 
@@ -300,24 +297,6 @@ def test_peering_namespaced() -> None:
     assert grants(objects, "Role", "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
 
 
-@pytest.mark.parametrize("watched", [[], ["team-b", "team-a"]], ids=["cluster-wide", "namespaced"])
-def test_finalizer_policy_is_the_one_vmop_generates_bound_to_the_watched_namespaces(watched: list[str]) -> None:
-    sets = [f"watchNamespaces={{{','.join(watched)}}}"] if watched else []
-    objects = documents(render(*sets, extra=("--api-versions", POLICY_API)))
-    name = "vmop-vmop-system-finalizer"
-    expected = {o["kind"]: o for o in finalizer_policy(name, watched or None)}
-    for kind in POLICY_KINDS:
-        rendered = one(objects, kind, name)
-        assert rendered["spec"] == expected[kind]["spec"], kind
-        assert rendered["metadata"]["labels"]["app.kubernetes.io/part-of"] == "vmop"
-
-
-def test_finalizer_policy_only_where_the_cluster_has_it_and_when_wanted() -> None:
-    assert not [o for o in render_objects() if o["kind"] in POLICY_KINDS], "no such API: nothing to install"
-    disabled = documents(render("finalizerPolicy.enabled=false", extra=("--api-versions", POLICY_API)))
-    assert not [o for o in disabled if o["kind"] in POLICY_KINDS]
-
-
 def test_pod_disruption_budget_is_optional() -> None:
     assert not by_kind(render_objects(), "PodDisruptionBudget")
     pdb = one(render_objects("podDisruptionBudget.enabled=true"), "PodDisruptionBudget")
@@ -495,10 +474,6 @@ def test_install_upgrade_and_least_privilege(
     get("rolebinding", f"{fullname}-credentials", "-n", namespace)
     get("clusterrole", cluster_name)
     get("clusterrolebinding", cluster_name)
-    # The cluster has MutatingAdmissionPolicy (1.36+): the chart installs the finalizer policy, for
-    # every namespace as this release watches all.
-    get("mutatingadmissionpolicy", f"{cluster_name}-finalizer")
-    assert "matchResources" not in get("mutatingadmissionpolicybinding", f"{cluster_name}-finalizer")["spec"]
 
     # What the ServiceAccount may do, as the apiserver's RBAC decides it.
     sa = as_sa(namespace, fullname)
@@ -573,12 +548,6 @@ def test_uninstall_leaves_crds_and_custom_resources(
     control_plane.kubectl("get", "crd", VM_CRD)
     kept = json.loads(control_plane.kubectl("get", "virtualmachine", "keep-me", "-n", namespace, "-o", "json").stdout)
     assert kept["spec"]["disks"][0]["name"] == "root"
-    policy = control_plane.kubectl("get", "mutatingadmissionpolicy", f"gone-vmop-{namespace}-finalizer", check=False)
-    assert policy.returncode != 0, "uninstalled with the release"
-    # The finalizer policy may have put vmop's finalizer on it, and no vmop will ever run here:
-    # let the object (and the namespace) go.
-    release = json.dumps({"metadata": {"finalizers": None}})
-    control_plane.kubectl("patch", "virtualmachine", "keep-me", "-n", namespace, "--type", "merge", "-p", release)
 
 
 # --- the CRD upgrade paths, from a previous chart version -------------------------------------------

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.admission import chart_finalizer_policy
 from tests.support.processes import Kube, OperatorProcess, SimProcess
 from tests.support.rbac import install_chart_rbac
 
@@ -48,22 +47,8 @@ def least_privilege(control_plane: ControlPlane, namespace: str, logs: Path) -> 
 
 
 @pytest.fixture(scope="module")
-def finalizer_policy(control_plane: ControlPlane, namespace: str) -> Iterator[list[str]]:
-    """The chart's finalizer policy for the test namespace. Operators of other namespaces (the
-    sharding and fault tests) run without one: kopf adds the finalizer there, as on a cluster
-    before Kubernetes 1.36."""
-    with chart_finalizer_policy(control_plane, namespace) as applied:
-        yield applied
-
-
-@pytest.fixture(scope="module")
 def operator(
-    control_plane: ControlPlane,
-    sim: SimProcess,
-    namespace: str,
-    logs: Path,
-    least_privilege: Path,
-    finalizer_policy: list[str],
+    control_plane: ControlPlane, sim: SimProcess, namespace: str, logs: Path, least_privilege: Path
 ) -> Iterator[OperatorProcess]:
     process = OperatorProcess(control_plane, sim.url, logs, [namespace], kubeconfig=least_privilege).start()
     yield process

@@ -1,8 +1,6 @@
 """The few Kubernetes reads and writes a pass makes outside kopf's own patching: the create
-mark before a create call, a deletion's status while it waits for the guest to stop, the
-VirtualMachine a migration is about, namespace annotations, the
-credentials Secret. Uses the official
-client (its calls are blocking, so they run in a thread)."""
+mark before a create call, the VirtualMachine a migration is about, namespace annotations, the
+credentials Secret. Uses the official client (its calls are blocking, so they run in a thread)."""
 
 from __future__ import annotations
 
@@ -31,17 +29,6 @@ class KubeAccess:
         body = {"metadata": {"annotations": annotations}}
         await asyncio.to_thread(
             self._objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, plural, name, body
-        )
-
-    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await asyncio.to_thread(
-            self._objects.patch_namespaced_custom_object_status,
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            name,
-            {"status": status},
         )
 
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vmop.api.admission import finalizer_policy
 from vmop.dev import processes
 from vmop.dev.binaries import Binaries
 from vmop.dev.pki import Pki, TokenUser, make_pki, write_kubeconfig, write_token_file
@@ -359,17 +358,6 @@ def install_crds(plane: ControlPlane, crds_dir: Path, deadline: float) -> None:
         plane.kubectl("wait", "--for=condition=Established", f"--timeout={remaining}s", *crds)
 
 
-def install_finalizer_policy(plane: ControlPlane, name: str, namespaces: list[str] | None = None) -> bool:
-    """vmop's finalizer policy (vmop/api/admission.py) for an operator watching ``namespaces``
-    (None: all), as the chart installs it; False on a cluster without MutatingAdmissionPolicy."""
-    kinds = plane.kubectl("api-resources", "--api-group=admissionregistration.k8s.io", "-o", "name").stdout.split()
-    if "mutatingadmissionpolicies.admissionregistration.k8s.io" not in kinds:
-        return False
-    documents = {"apiVersion": "v1", "kind": "List", "items": finalizer_policy(name, namespaces)}
-    plane.kubectl("apply", "--server-side", "--field-manager=vmop-dev", "-f", "-", stdin=json.dumps(documents))
-    return True
-
-
 def _start_sim(plane: ControlPlane, deadline: float) -> None:
     (port,) = free_ports(1)
     cmd = [sys.executable, "-m", "vmop", "sim", "--host", "127.0.0.1", "--port", str(port)]
@@ -380,7 +368,6 @@ def _start_sim(plane: ControlPlane, deadline: float) -> None:
 
 def _start_operator(plane: ControlPlane, deadline: float) -> None:
     """`vmop run` against this cluster and its simulator: the embedded default, all in one."""
-    install_finalizer_policy(plane, "vmop-dev-finalizer")  # it watches every namespace
     port, metrics_port = free_ports(2)
     cmd = [
         sys.executable,

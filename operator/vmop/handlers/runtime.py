@@ -19,7 +19,6 @@ import kopf
 from pydantic import SecretStr
 
 from vmop import metrics
-from vmop.api.admission import FINALIZER
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
@@ -32,6 +31,7 @@ from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
 from vmop.handlers.written import Written
 
+FINALIZER = "vmop.io/finalizer"
 M_ARENA_MAX = -8  # mallopt(3)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 * 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any
 
 import kopf
@@ -67,22 +68,28 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
         namespace_policy = await runtime.namespace_policy(obj.namespace, ANNOTATION_DELETION_POLICY)
     # A guest stops in seconds: wait for it in this one call, each look reading a list newer than
     # the one before (shared by every deletion waiting), rather than through kopf's retries, each
-    # of which writes kopf's progress to the object (bench/). The status shows Deleting meanwhile;
-    # past STOP_WAIT_SECONDS (or a change to the object, which this call cannot see) kopf retries.
+    # of which writes kopf's progress to the object (bench/). Nothing is written meanwhile but the
+    # calls' Events: a status write would also make kopf's release of the finalizer, tied to the
+    # resourceVersion this call started with, fail once. Past STOP_WAIT_SECONDS kopf retries (the
+    # status then says Deleting), and a change made meanwhile (vmop.io/force-release) is seen.
     waited, fresh_after = 0.0, None
+    unwritten: dict[str, Any] | None = None  # the status so far (when the shutdown was asked): written if kopf retries
     while True:
         looked_at = runtime.inventory.now()
         async with runtime.lock(obj.uid), runtime.passes:
             obj = runtime.written.view(view(body))
+            if unwritten is not None:
+                obj = replace(obj, status=unwritten)
             outcome = await runtime.virtual_machines.delete(obj, namespace_policy, fresh_after=fresh_after)
-            runtime.written.record(obj.uid, outcome.annotations, outcome.status)
+        unwritten = outcome.status if outcome.status is not None else unwritten
         if outcome.done or outcome.error is not None or waited >= STOP_WAIT_SECONDS:
             break
-        if outcome.status is not None:
-            await runtime.kube.patch_status("virtualmachines", obj.namespace, obj.name, outcome.status)
         announce(outcome.events, body)
         await asyncio.sleep(STOP_POLL_SECONDS)
         waited, fresh_after = waited + STOP_POLL_SECONDS, looked_at
+    if not outcome.done:
+        outcome.status = unwritten
+        runtime.written.record(obj.uid, outcome.annotations, outcome.status)
     apply(outcome, body, patch)
     if not outcome.done:
         delay = outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)
