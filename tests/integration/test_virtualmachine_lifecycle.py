@@ -211,6 +211,36 @@ def test_deleting_a_running_vm_waits_for_its_stop_without_writing_to_the_object(
     assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
 
 
+@pytest.mark.usefixtures("operator")
+def test_a_guest_ignoring_the_shutdown_is_shut_off_after_its_timeout_then_deleted(kube: Kube, sim: SimProcess) -> None:
+    """Within the handler's wait, the shutdown is asked once and remembered: after
+    shutdownTimeoutSeconds the VM is shut off hard, then deleted."""
+    name = unique("del-stubborn")
+    kube.apply(manifest(name, shutdownTimeoutSeconds=4))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    # Booted: a graceful shutdown needs the guest agent (without it vmop shuts off at once).
+    wait_for(lambda: status(kube, name).get("agent") == "connected", what="guest agent connected")
+
+    def stops() -> dict[str, int]:
+        made = sim.stats()["calls"]
+        return {e: int(made.get(e, 0)) for e in ("shutdown", "batch_shutdown", "shutoff", "batch_shutoff")}
+
+    before = stops()
+    sim.faults(guest_ignores_shutdown=True)
+    try:
+        started = time.monotonic()
+        kube.delete("virtualmachine", name)
+        wait_gone(kube, name)
+        took = time.monotonic() - started
+    finally:
+        sim.faults()
+    made = {e: n - before[e] for e, n in stops().items()}
+    assert took >= 4, (took, made)
+    assert made["shutdown"] + made["batch_shutdown"] == 1, made
+    assert made["shutoff"] + made["batch_shutoff"] == 1, made
+    assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
+
+
 def _json_documents(text: str) -> list[str]:
     """kubectl --watch -o json prints one pretty-printed object after another."""
     decoder, documents, at = json.JSONDecoder(), [], 0
