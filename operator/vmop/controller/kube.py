@@ -16,14 +16,19 @@ from vmop.api import GROUP, VERSION
 
 
 class KubeAccess:
-    def __init__(self, kubeconfig: str | None = None) -> None:
+    def __init__(self, kubeconfig: str | None = None, *, connections: int = 10) -> None:
+        """``connections``: kept open, one per thread that may call at once (beyond them each
+        call would open, and drop, a TLS connection of its own)."""
         try:
             k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
         except k8s_config.ConfigException:
             k8s_config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        self._objects = k8s.CustomObjectsApi()
-        self._core = k8s.CoreV1Api()
-        self._authorization = k8s.AuthorizationV1Api()
+        configuration = k8s.Configuration.get_default_copy()
+        configuration.connection_pool_maxsize = connections
+        api = k8s.ApiClient(configuration)
+        self._objects = k8s.CustomObjectsApi(api)
+        self._core = k8s.CoreV1Api(api)
+        self._authorization = k8s.AuthorizationV1Api(api)
 
     async def annotate(self, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
         body = {"metadata": {"annotations": annotations}}

@@ -166,7 +166,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="vmop"))
     if config.metrics_port:
         metrics.serve(config.metrics_port)
-    kube = KubeAccess(str(config.kubeconfig) if config.kubeconfig else None)
+    kube = KubeAccess(str(config.kubeconfig) if config.kubeconfig else None, connections=workers)
     secret = await _credentials(kube, config, logger)
     with tempfile.TemporaryDirectory(prefix="vmop-ca-") as scratch:
         # The SSL context reads the CA when the client is built; the file is gone right after.
