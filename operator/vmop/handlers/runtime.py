@@ -92,6 +92,10 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = max(4, config.max_concurrency)
+    # kopf releases a deleted object's finalizer only once its resync timer has exited; a timer
+    # still waiting for its turn behind the deletions is looked at again this soon, not after
+    # kopf's default minute (bench/: 41 of 1,000 objects deleted at once took a minute longer).
+    settings.background.cancellation_polling = 2.0
     settings.peering.priority = config.peering_priority
     settings.peering.lifetime = config.peering_lifetime
 

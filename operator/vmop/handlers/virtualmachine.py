@@ -43,6 +43,8 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
             obj, lambda name: group_uuid(groups, obj.namespace, name), fresh_after=fresh_after
         )
         runtime.history.ended(uid, acted=outcome.acted)
+        if body.metadata.get("deletionTimestamp"):  # deleted meanwhile: the status is the deletion's now
+            outcome.status, outcome.requeue_after = None, None
         # The annotations as they are with the create mark this pass wrote itself (kopf's body may
         # not show it yet): kopf's patch then neither writes the mark again nor forgets to clear it.
         written = runtime.written.view(view(body)).annotations
@@ -57,6 +59,8 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: 
 
 
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    if kwargs["stopped"]:  # the object is being deleted (or vmop stops): the deletion owns it, do not queue
+        return
     await _sync(body, patch, memo, None, kwargs[GROUP_INDEX])
 
 
