@@ -146,7 +146,9 @@ def test_a_pass_sooner_than_the_settling_takes_any_list_newer_than_the_acting_pa
     tick = FakeClock(100.0)
     history = PassHistory(tick, settle_seconds=15.0)
     assert history.list_needed_after("a") == 100.0  # never seen: a list from now on
+    assert not history.has_passed("a")  # its resync waits for the create handler's pass
     history.ended("a", acted=True)
+    assert history.has_passed("a")
     tick.advance(2)
     assert history.list_needed_after("a") == 100.0  # a retry: no list forced per pass
     tick.advance(20)

@@ -37,6 +37,10 @@ class PassHistory:
             return now
         return ended.settled if ended.settled <= now else ended.at
 
+    def has_passed(self, key: str) -> bool:
+        """Whether a pass of this object has ended (in this process)."""
+        return key in self._ended
+
     def ended(self, key: str, *, acted: bool) -> None:
         now = self._clock()
         self._ended[key] = _Ended(now, now + self._settle if acted else now)

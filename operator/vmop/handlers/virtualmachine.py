@@ -61,6 +61,10 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: 
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
     if kwargs["stopped"]:  # the object is being deleted (or vmop stops): the deletion owns it, do not queue
         return
+    # Its create (or, after a restart, resume) handler has not run yet, queued behind others in a
+    # burst longer than a period: that pass is on the way, and a resync first would only make two.
+    if not memo.runtime.history.has_passed(body.metadata.uid or ""):
+        return
     await _sync(body, patch, memo, None, kwargs[GROUP_INDEX])
 
 
