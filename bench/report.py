@@ -313,6 +313,27 @@ def why(results: dict[str, Any]) -> list[str]:
             "creating set going (the boot, the guest agent) is reported in the warm-up period; these are changes "
             "the platform showed later than that."
         )
+    linear_target = next((ok for name, ok in met.items() if name.startswith("cost grows linearly")), None)
+    if linear_target is False:
+        small, large = sorted(results["runs"], key=lambda r: r["n"])[-2:]
+
+        def grew(key: str, who: str = "vmop") -> str:
+            def per_vm(run: dict[str, Any]) -> float | None:
+                side = run.get(who)
+                if side is None:
+                    return None
+                value = side["ready"]["all_ready_seconds"] if key == "ready" else _apiserver_cpu(side["create"])
+                return value / run["n"] if value else None
+
+            a, b = per_vm(small), per_vm(large)
+            return f"{b / a:.2f}x" if a and b else "—"
+
+        lines.append(
+            f"- **Growth from N={small['n']:,} to N={large['n']:,}**: per VM, vmop's time to all Ready grew "
+            f"{grew('ready')} and the floor's {grew('ready', 'floor')}; the apiserver's CPU-seconds per VM in the "
+            f"creation window grew {grew('cpu')} beside vmop and {grew('cpu', 'floor')} beside the floor (the "
+            "floor's growth is what kopf and the control plane alone show on this machine)."
+        )
     calls_target = next((ok for name, ok in met.items() if "compute calls per VM" in name), None)
     if calls_target is False:
         worst = [r for r in results["runs"] if r["vmop"]["create"]["compute_total"] / r["n"] > CALLS_PER_VM_TARGET]
@@ -326,6 +347,11 @@ def why(results: dict[str, Any]) -> list[str]:
     if not lines:
         return []
     return ["## Why targets were missed", "", *lines, ""]
+
+
+def _apiserver_cpu(window: dict[str, Any]) -> float | None:
+    value = window.get("cpu_seconds_others", {}).get("kube-apiserver")
+    return float(value) if value is not None else None
 
 
 def _cpu_bound(window: dict[str, Any], cpus: int) -> float:
