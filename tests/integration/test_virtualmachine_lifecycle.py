@@ -7,6 +7,7 @@ import json
 import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -183,7 +184,9 @@ def test_delete_by_policy(kube: Kube, sim: SimProcess, policy: str, mode: str, r
 
 
 @pytest.mark.usefixtures("operator")
-def test_deleting_a_running_vm_waits_for_its_stop_without_writing_to_the_object(kube: Kube, sim: SimProcess) -> None:
+def test_deleting_a_running_vm_waits_for_its_stop_without_writing_to_the_object(
+    kube: Kube, sim: SimProcess, tmp_path: Path
+) -> None:
     """The guest's stop is waited for within one handler call, without writes: the object changes
     once (the deletion asked) and goes, rather than once more per retry."""
     name = unique("del-writes")
@@ -191,16 +194,22 @@ def test_deleting_a_running_vm_waits_for_its_stop_without_writing_to_the_object(
     uuid_ = wait_ready(kube, name)["status"]["uuid"]
     kubectl = str(kube.plane.binaries.path("kubectl"))
     command = [kubectl, "get", "virtualmachine", name, "-n", kube.namespace, "--watch", "--output-watch-events"]
-    watch = subprocess.Popen([*command, "-o", "json"], stdout=subprocess.PIPE, text=True, env=kube.plane.env())
+    printed = tmp_path / "watch.json"
+    with printed.open("w") as out:
+        watch = subprocess.Popen([*command, "-o", "json"], stdout=out, text=True, env=kube.plane.env())
     try:
-        time.sleep(1)  # the watch has started (its first event: the object as it is)
+
+        def types() -> list[str]:
+            return [event["type"] for event in _json_documents(printed.read_text())]
+
+        wait_for(lambda: bool(types()), what="the watch's first event: the object as it is")
         kube.delete("virtualmachine", name)
         wait_gone(kube, name)
-        time.sleep(1)
+        wait_for(lambda: "DELETED" in types(), what="the watch saw the object go")
     finally:
         watch.terminate()
-    out, _ = watch.communicate(timeout=10)
-    events = [json.loads(doc) for doc in _json_documents(out)]
+        watch.wait(timeout=10)
+    events = _json_documents(printed.read_text())
     assert [e["type"] for e in events][-1] == "DELETED", [e["type"] for e in events]
     # After the deletion was asked: the request itself, and no other change (the finalizer's
     # release deletes the object: no MODIFIED for it).
@@ -241,16 +250,20 @@ def test_a_guest_ignoring_the_shutdown_is_shut_off_after_its_timeout_then_delete
     assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
 
 
-def _json_documents(text: str) -> list[str]:
-    """kubectl --watch -o json prints one pretty-printed object after another."""
+def _json_documents(text: str) -> list[dict[str, Any]]:
+    """kubectl --watch -o json prints one pretty-printed object after another (the last one may
+    still be half written)."""
     decoder, documents, at = json.JSONDecoder(), [], 0
-    while at < len(text.rstrip()):
-        while text[at].isspace():
+    while True:
+        while at < len(text) and text[at].isspace():
             at += 1
-        _, end = decoder.raw_decode(text, at)
-        documents.append(text[at:end])
-        at = end
-    return documents
+        if at == len(text):
+            return documents
+        try:
+            document, at = decoder.raw_decode(text, at)
+        except json.JSONDecodeError:
+            return documents
+        documents.append(document)
 
 
 def create_on_platform(sim: SimProcess, name: str) -> str:
