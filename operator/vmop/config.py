@@ -33,3 +33,21 @@ class OperatorConfig(BaseModel):
         default=60, ge=1, description="with peering: seconds a silent (killed) peer still counts as alive"
     )
     kubeconfig: Path | None = None
+    compute_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="seconds to wait for one compute answer (a create's outcome is unknown after it)",
+    )
+    create_grace_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="after a create with no known outcome, wait this long for the VM to appear before creating "
+        "again; default: twice the compute timeout",
+    )
+    duplicate_guard_seconds: float = Field(
+        default=3600.0, ge=0, description="a second create for one object within this window waits for a person; 0: off"
+    )
+
+    @property
+    def create_grace(self) -> float:
+        return self.create_grace_seconds or 2 * self.compute_timeout

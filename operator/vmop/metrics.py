@@ -40,6 +40,15 @@ COMPUTE_RETRIES = Counter(
     "vmop_compute_retries", "Compute API attempts after the first", ["endpoint"], registry=REGISTRY
 )
 
+# Every create call sent, by kind: a VM made twice for one object shows here first.
+CREATES = Counter("vmop_creates", "Create calls sent to the platform, by kind", ["kind"], registry=REGISTRY)
+DUPLICATE_GUARD = Counter(
+    "vmop_duplicate_guard_refusals",
+    "Creates refused because the object already created a VM within the guard window",
+    ["kind"],
+    registry=REGISTRY,
+)
+
 
 def observe_call(record: CallRecord) -> None:
     """The compute client's observer."""

@@ -59,6 +59,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --peering: seconds until a silent (killed) peer counts as gone and a standby takes over",
     )
     parser.add_argument("--kubeconfig", type=Path, default=None)
+    parser.add_argument("--compute-timeout", type=float, default=60.0, help="seconds to wait for one compute answer")
+    parser.add_argument(
+        "--create-grace-seconds",
+        type=float,
+        default=None,
+        help="after a create with no known outcome (crash, timeout), wait this long for the platform to finish it "
+        "before creating again (default: twice --compute-timeout)",
+    )
+    parser.add_argument(
+        "--duplicate-guard-seconds",
+        type=float,
+        default=3600.0,
+        help="a second create for an object that created a VM this recently waits for a person (0: off)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
         peering_priority=args.peering_priority,
         peering_lifetime=args.peering_lifetime,
         kubeconfig=args.kubeconfig,
+        compute_timeout=args.compute_timeout,
+        create_grace_seconds=args.create_grace_seconds,
+        duplicate_guard_seconds=args.duplicate_guard_seconds,
     )
     configure_logging(config.log_level, config.log_format)
     if config.kubeconfig is not None:

@@ -99,5 +99,5 @@ def memory(
     )
 
 
-def context(now: float = NOW, *, group: str | None = None) -> Context:
-    return Context(object_uid=OBJECT_UID, platform_name=NAME, group=group, now=now)
+def context(now: float = NOW, *, group: str | None = None, **fields: Any) -> Context:
+    return Context(object_uid=OBJECT_UID, platform_name=NAME, group=group, now=now, **fields)

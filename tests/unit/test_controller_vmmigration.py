@@ -45,6 +45,10 @@ class Recorder:
         vm = self.platform.world.vms.get(self.vm_uuid)
         self.writes.append((plural, name, annotations, vm.action if vm else ""))
 
+    async def hand_over(self, namespace: str, name: str, uid: str, status: dict[str, Any]) -> None:
+        vm = self.platform.world.vms.get(self.vm_uuid)
+        self.writes.append(("virtualmachines/status", name, status, vm.action if vm else ""))
+
 
 async def running_vm(client: ComputeClient, clock: FakeClock, name: str = "web-1") -> Target:
     request = UnifiedCreateRequest(
@@ -79,7 +83,8 @@ def after(obj: ObjectView, outcome: Outcome) -> ObjectView:
 
 
 def controller(platform: Platform, client: ComputeClient, clock: FakeClock, target: Target) -> VmMigrationController:
-    return VmMigrationController(client, Recorder(platform, target.uuid or ""), clock=clock)
+    recorder = Recorder(platform, target.uuid or "")
+    return VmMigrationController(client, recorder, recorder.hand_over, clock=clock)
 
 
 def writes(ctrl: VmMigrationController) -> list[tuple[str, str, dict[str, str | None], str]]:
@@ -185,12 +190,16 @@ async def test_cross_cluster_success_points_the_virtualmachine_at_its_new_cluste
     done = await ctrl.sync(after(after(obj, started), halfway), replace(target, migration="m1"), frozenset())
     assert done.status is not None and done.status["phase"] == "Succeeded"
     assert done.status["destination"]["cluster"] == OTHER_CLUSTER
-    assert writes(ctrl)[-1] == (
-        "virtualmachines",
-        "web-1",
-        {"vmop.io/location": f"{OTHER_CLUSTER}/{TENANT}", "vmop.io/migration": None},
-        "noaction",
-    )
+    # Where the VM is now goes to the VirtualMachine's status first, while the claim still holds it.
+    assert writes(ctrl)[-2:] == [
+        (
+            "virtualmachines/status",
+            "web-1",
+            {"cluster": OTHER_CLUSTER, "tenant": TENANT, "uuid": target.uuid},
+            "noaction",
+        ),
+        ("virtualmachines", "web-1", {"vmop.io/migration": None}, "noaction"),
+    ]
     assert made.count("cross_cluster_migrate") == 1
 
 

@@ -3,6 +3,8 @@ failure, and pending changes as RestartRequired."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.support.reconcile import DATA_VOLUME, MAC_A, NOW, ROOT_DISK, VM_UUID, context, memory, observed, shape, spec
 from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED, Condition, Reason
 from vmop.api.virtualmachine import VirtualMachineStatus
@@ -130,9 +132,18 @@ def test_observed_facts_and_remembered_devices_are_shown() -> None:
 
 
 def test_memory_round_trips_through_status() -> None:
-    remembered = memory(create_pending_since=NOW - 5, shutdown_requested_at=NOW - 1, nics={"eth0": MAC_A})
+    remembered = replace(
+        memory(create_pending_since=NOW - 5, shutdown_requested_at=NOW - 1, nics={"eth0": MAC_A}),
+        lost_since=NOW - 3,
+        last_created_at=NOW - 60,
+    )
     plan = Plan([], remembered, plan_virtual_machine(spec(), context(), remembered, observed(), []).verdict)
     status = render_status(EMPTY, plan, None, error=None, generation=1, now=NOW)
     assert memory_from_status(status, None) == remembered
-    assert memory_from_status(status, "annotated-uuid").uuid == "annotated-uuid"
+    # status wins (a migration's hand-over writes uuid and location there); the annotation is
+    # what is left after a restore that dropped status
+    assert memory_from_status(status, "annotated-uuid").uuid == VM_UUID
+    assert memory_from_status(EMPTY, "annotated-uuid").uuid == "annotated-uuid"
+    located = status.model_copy(update={"cluster": "c-2", "tenant": "t-2"})
+    assert memory_from_status(located, None).location == ("c-2", "t-2")
     assert parse_rfc3339(rfc3339(NOW)) == NOW

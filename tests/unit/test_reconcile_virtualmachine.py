@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from vmop.reconcile.virtualmachine import (
     CREATE_MATCH_SKEW_SECONDS,
     WAIT_SECONDS,
     Memory,
+    Safety,
     plan_virtual_machine,
     resolve_identity,
 )
@@ -43,76 +45,150 @@ PENDING_SINCE = NOW - 30
 
 
 def test_a_remembered_uuid_that_exists_is_known() -> None:
-    identity = resolve_identity(spec(), memory(), observed(), [])
+    identity = resolve_identity(spec(), memory(), observed(), [], context())
     assert (identity.kind, identity.uuid) == ("known", VM_UUID)
 
 
 def test_an_adopted_uuid_that_exists_is_known() -> None:
-    identity = resolve_identity(spec(adopt={"uuid": VM_UUID}), Memory(), observed(), [])
+    identity = resolve_identity(spec(adopt={"uuid": VM_UUID}), Memory(), observed(), [], context())
     assert (identity.kind, identity.uuid) == ("known", VM_UUID)
 
 
 def test_an_adopted_uuid_that_is_missing_is_lost_even_when_recreating_is_allowed() -> None:
-    identity = resolve_identity(spec(adopt={"uuid": VM_UUID}, recreate_on_loss=True), Memory(), None, [])
+    identity = resolve_identity(spec(adopt={"uuid": VM_UUID}, recreate_on_loss=True), Memory(), None, [], context())
     assert (identity.kind, identity.uuid) == ("lost", VM_UUID)
     assert VM_UUID in identity.message
 
 
-def test_a_vanished_vm_is_recreated_when_allowed() -> None:
-    identity = resolve_identity(spec(recreate_on_loss=True), memory(), None, [])
-    assert (identity.kind, identity.uuid) == ("create", None)
-    assert "recreating" in identity.message
-
-
 def test_a_vanished_vm_is_lost_when_recreating_is_not_allowed() -> None:
-    identity = resolve_identity(spec(recreate_on_loss=False), memory(), None, [])
+    identity = resolve_identity(spec(recreate_on_loss=False), memory(), None, [], context())
     assert (identity.kind, identity.uuid) == ("lost", VM_UUID)
+
+
+# ---------------------------------------------------------------- a VM that vanished
+
+LOSS_WAIT = Safety().loss_confirmation
+
+
+def lost(*, since: float | None, created: float | None = None) -> Memory:
+    return replace(memory(), lost_since=since, last_created_at=created)
+
+
+def test_a_vanished_vm_is_not_recreated_at_the_first_observation() -> None:
+    plan = plan_virtual_machine(spec(), context(), lost(since=None), None, [])
+    assert plan.calls == []
+    assert (plan.verdict.phase, plan.verdict.synced_reason) == ("Lost", Reason.LOST)
+    assert f"recreating in {LOSS_WAIT:.0f} s" in plan.verdict.message
+    assert plan.memory.lost_since == NOW and plan.requeue_after == LOSS_WAIT
+
+
+def test_a_vanished_vm_is_recreated_once_a_second_observation_a_resync_later_still_misses_it() -> None:
+    early = plan_virtual_machine(spec(), context(), lost(since=NOW - LOSS_WAIT + 1), None, [])
+    assert early.calls == [] and early.memory.lost_since == NOW - LOSS_WAIT + 1
+    plan = plan_virtual_machine(spec(), context(), lost(since=NOW - LOSS_WAIT), None, [])
+    assert [c.operation for c in plan.calls] == ["unified_create"]
+    assert "recreating" in plan.verdict.message and plan.persist_first
+
+
+def test_a_vm_found_again_forgets_that_it_was_lost() -> None:
+    plan = plan_virtual_machine(spec(), context(), lost(since=NOW - 5), observed(), [])
+    assert plan.memory.lost_since is None
+
+
+@pytest.mark.parametrize("doubt", ["VmMigration move-1 is Running", "VmMigration move-1 ended 3 s ago"])
+def test_a_migration_of_it_unfinished_or_just_finished_means_no_recreate(doubt: str) -> None:
+    plan = plan_virtual_machine(spec(), context(migration_doubt=doubt), lost(since=NOW - 3600), None, [])
+    assert plan.calls == []
+    assert (plan.verdict.phase, plan.verdict.synced_reason) == ("Lost", Reason.IDENTITY_IN_DOUBT)
+    assert doubt in plan.verdict.message
+
+
+def test_a_vm_with_its_name_anywhere_it_may_be_means_no_recreate() -> None:
+    elsewhere = observed(uuid=OTHER_UUID, cluster="650ea11b-0000-4000-8000-000000000001", with_shape=False)
+    plan = plan_virtual_machine(spec(), context(), lost(since=NOW - 3600), None, [elsewhere])
+    assert plan.calls == [] and plan.verdict.synced_reason == Reason.IDENTITY_IN_DOUBT
+    assert OTHER_UUID in plan.verdict.message
+
+
+def test_a_second_create_within_the_guard_window_waits_for_a_person() -> None:
+    recent = lost(since=NOW - LOSS_WAIT, created=NOW - 600)
+    plan = plan_virtual_machine(spec(), context(), recent, None, [])
+    assert plan.calls == []
+    assert (plan.verdict.phase, plan.verdict.synced_reason) == ("Lost", Reason.DUPLICATE_GUARD)
+    assert f"vmop.io/confirm-recreate={VM_UUID}" in plan.verdict.message
+    # confirmed for another (older) loss: still refused; for this one: created
+    assert plan_virtual_machine(spec(), context(recreate_confirmed=OTHER_UUID), recent, None, []).calls == []
+    confirmed = plan_virtual_machine(spec(), context(recreate_confirmed=VM_UUID), recent, None, [])
+    assert [c.operation for c in confirmed.calls] == ["unified_create"]
+    off = context(safety=Safety(duplicate_guard=0))
+    assert [c.operation for c in plan_virtual_machine(spec(), off, recent, None, []).calls] == ["unified_create"]
+
+
+def test_a_vm_another_object_manages_is_refused_and_nothing_is_called() -> None:
+    for mem, vm in ((Memory(), observed()), (memory(), observed()), (Memory(), None)):
+        plan = plan_virtual_machine(spec(adopt={"uuid": VM_UUID}), context(managed_by="ns/web"), mem, vm, [])
+        assert plan.calls == []
+        assert (plan.verdict.phase, plan.verdict.synced_reason) == ("Conflict", Reason.ALREADY_MANAGED)
+        assert "ns/web" in plan.verdict.message
+
+
+# ---------------------------------------------------------------- a create with no known outcome
 
 
 @pytest.mark.parametrize("age", [0, 60, CREATE_MATCH_SKEW_SECONDS])
 def test_after_a_crash_mid_create_the_vm_made_within_the_skew_is_adopted(age: float) -> None:
     made = observed("shutoff", created_at=int(PENDING_SINCE - age), with_shape=False)
     pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
-    identity = resolve_identity(spec(), pending, None, [made])
+    identity = resolve_identity(spec(), pending, None, [made], context())
     assert (identity.kind, identity.uuid) == ("adopted", VM_UUID)
+
+
+def test_a_vm_another_object_manages_is_never_adopted_after_a_crash() -> None:
+    made = observed("shutoff", created_at=int(PENDING_SINCE), with_shape=False)
+    pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
+    assert resolve_identity(spec(), pending, None, [made], context(taken=frozenset({VM_UUID}))).kind == "doubt"
+
+
+@pytest.mark.parametrize("template", [False, True])
+def test_a_create_with_no_known_outcome_waits_out_the_grace_period_before_creating_again(template: bool) -> None:
+    fields: dict[str, Any] = {"template": {"uuid": TEMPLATE}, "disks": []} if template else {}
+    uuid = assigned_vm_uuid(OBJECT_UID) if template else None
+    pending = memory(uuid=uuid, create_pending_since=PENDING_SINCE, disks={})
+    grace = Safety().create_grace
+    waiting = plan_virtual_machine(spec(**fields), context(), pending, None, [])
+    assert waiting.calls == [] and waiting.requeue_after is not None
+    assert (waiting.verdict.phase, waiting.verdict.synced_reason) == ("Creating", Reason.CREATE_IN_DOUBT)
+    assert f"in {PENDING_SINCE + grace - NOW:.0f} s" in waiting.verdict.message
+    assert waiting.memory.create_pending_since == PENDING_SINCE  # the mark stays until the doubt is over
+    later = plan_virtual_machine(spec(**fields), context(PENDING_SINCE + grace), pending, None, [])
+    assert [c.operation for c in later.calls] == ["create/from_template" if template else "unified_create"]
 
 
 def test_after_a_crash_mid_create_an_older_vm_with_the_name_is_not_adopted() -> None:
     old = observed("shutoff", created_at=int(PENDING_SINCE - CREATE_MATCH_SKEW_SECONDS - 1), with_shape=False)
     pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
-    assert resolve_identity(spec(), pending, None, [old]).kind == "create"
+    assert resolve_identity(spec(), pending, None, [old], context()).kind == "doubt"
+    assert resolve_identity(spec(), pending, None, [old], context(PENDING_SINCE + 3600)).kind == "create"
 
 
 def test_after_a_crash_mid_create_several_candidates_are_a_conflict() -> None:
     first = observed("shutoff", created_at=int(PENDING_SINCE), with_shape=False)
     second = observed("shutoff", uuid=OTHER_UUID, created_at=int(PENDING_SINCE + 1), with_shape=False)
     pending = memory(uuid=None, create_pending_since=PENDING_SINCE, disks={})
-    identity = resolve_identity(spec(), pending, None, [first, second])
+    identity = resolve_identity(spec(), pending, None, [first, second], context())
     assert (identity.kind, identity.uuid) == ("conflict", None)
     assert VM_UUID in identity.message and OTHER_UUID in identity.message
 
 
 def test_a_vm_that_already_has_the_name_is_a_conflict_not_an_adoption() -> None:
     existing = observed(with_shape=False)
-    identity = resolve_identity(spec(), Memory(), None, [existing])
+    identity = resolve_identity(spec(), Memory(), None, [existing], context())
     assert (identity.kind, identity.uuid) == ("conflict", None)
     assert "spec.adopt.uuid" in identity.message
 
 
 def test_nothing_known_and_no_name_taken_means_create() -> None:
-    assert resolve_identity(spec(), Memory(), None, []).kind == "create"
-
-
-@pytest.mark.parametrize("recreate", [True, False])
-def test_a_template_create_that_has_not_happened_is_retried_not_lost(recreate: bool) -> None:
-    # The uuid of a template create is chosen (and remembered) before the call: until the VM is
-    # seen, a missing VM is a create still to do, not a VM that was lost.
-    template_spec = spec(template={"uuid": TEMPLATE}, disks=[], recreate_on_loss=recreate)
-    pending = memory(uuid=assigned_vm_uuid(OBJECT_UID), create_pending_since=PENDING_SINCE, disks={})
-    assert resolve_identity(template_spec, pending, None, []).kind == "create"
-    plan = plan_virtual_machine(template_spec, context(), pending, None, [])
-    assert [c.operation for c in plan.calls] == ["create/from_template"]
-    assert plan.verdict.phase == "Creating"
+    assert resolve_identity(spec(), Memory(), None, [], context()).kind == "create"
 
 
 # ---------------------------------------------------------------- creating

@@ -35,6 +35,10 @@ class Reason:
     STOPPED = "Stopped"
     GROUP_NOT_READY = "GroupNotReady"
     MIGRATING = "Migrating"
+    CREATE_IN_DOUBT = "CreateInDoubt"  # a create's outcome is unknown: the platform may still finish it
+    IDENTITY_IN_DOUBT = "IdentityInDoubt"  # the VM is missing but may be elsewhere (a migration, a rename)
+    ALREADY_MANAGED = "AlreadyManaged"  # another VirtualMachine object manages this VM
+    DUPLICATE_GUARD = "DuplicateGuard"  # a second create within the guard window waits for a person
     # VmMigration: what a pending one waits for, and how a finished one ended.
     VM_NOT_FOUND = "VirtualMachineNotFound"
     VM_NOT_READY = "VirtualMachineNotReady"

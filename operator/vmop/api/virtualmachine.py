@@ -362,6 +362,14 @@ class VirtualMachineStatus(ApiModel):
     disks: list[DiskStatus] | None = Field(default=None, description="disks vmop made or attached, by name")
     interfaces: list[InterfaceStatus] | None = Field(default=None, description="NICs vmop made, by name")
     pending_changes: list[str] | None = Field(default=None, description="fields the next power cycle applies")
-    create_pending_since: str | None = Field(default=None, description="a create was sent at this time (RFC 3339)")
+    create_pending_since: str | None = Field(
+        default=None, description="a create was sent at this time and its outcome is not known yet (RFC 3339)"
+    )
+    last_create_time: str | None = Field(
+        default=None, description="when vmop last created a VM for this object (RFC 3339): the duplicate guard's clock"
+    )
+    lost_since: str | None = Field(
+        default=None, description="first seen missing from every cluster it may be in (RFC 3339)"
+    )
     shutdown_requested_at: str | None = Field(default=None, description="graceful shutdown sent at (RFC 3339)")
     reconcile_requested: str | None = Field(default=None, description="the handled vmop.io/reconcile-request value")

@@ -49,6 +49,10 @@ class Inventory:
     def now(self) -> float:
         return self._clock()
 
+    @property
+    def page_size(self) -> int:
+        return self._page_size
+
     async def snapshot(
         self, scope: Scope, *, max_age: float | None = None, newer_than: float | None = None
     ) -> Snapshot:

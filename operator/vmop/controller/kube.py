@@ -36,6 +36,12 @@ class KubeAccess:
             self._objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, plural, name, body
         )
 
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        body = {"status": status}
+        await asyncio.to_thread(
+            self._objects.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, plural, name, body
+        )
+
     async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         """One of vmop's objects as the apiserver has it now; None if there is none."""
         try:

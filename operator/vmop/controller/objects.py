@@ -19,6 +19,7 @@ class ObjectView:
     spec: dict[str, Any]
     status: dict[str, Any]
     annotations: dict[str, str]
+    created: str = ""  # creationTimestamp
 
 
 @dataclass

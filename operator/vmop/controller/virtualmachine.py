@@ -11,19 +11,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from vmop import metrics
 from vmop.api.conditions import SYNCED, Progress, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.compute.batching import Batcher
 from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
-from vmop.compute.errors import ComputeError, ComputeUnavailable
+from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
-from vmop.compute.models import ComputeIdentifier, CreateResult, Interface
-from vmop.compute.requests import DiskAttachRequest, ListQuery
-from vmop.compute.scodes import Scode
+from vmop.compute.models import ComputeIdentifier, ComputeInfo, CreateResult, Interface
+from vmop.compute.requests import DiskAttachRequest
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
@@ -31,9 +31,10 @@ from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
+from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
-from vmop.reconcile.virtualmachine import Context, Memory, plan_virtual_machine, resolve_identity
+from vmop.reconcile.virtualmachine import Context, Memory, Safety, plan_virtual_machine, resolve_identity
 
 log = logging.getLogger(__name__)
 
@@ -42,16 +43,27 @@ ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
 ANNOTATION_PAUSED = "vmop.io/paused"
 ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
 ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
-# Written by the VmMigration controller: "cluster/tenant" where a cross-cluster migration took the
-# VM, and the name of a migration in progress (the VM controller then holds still).
-ANNOTATION_LOCATION = "vmop.io/location"
+# Written by the VmMigration controller: the name of a migration in progress (the VM controller
+# then holds still). Where the VM is lives in status.cluster/tenant only.
 ANNOTATION_MIGRATION = "vmop.io/migration"
+# A person's go-ahead for a second create within the duplicate guard's window: the lost uuid.
+ANNOTATION_CONFIRM_RECREATE = "vmop.io/confirm-recreate"
 ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
 CREATES = ("unified_create", "unified_import", "create/from_template")
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
 
 
 GroupLookup = Callable[[str], str | None]  # VmGroup name (same namespace) -> its platform uuid, once known
+ClaimLookup = Callable[[str], list[Claim]]  # platform uuid -> the VirtualMachine objects that name it
+
+
+@dataclass(frozen=True)
+class Relations:
+    """What other objects say about this VirtualMachine's VM (from kopf indexes)."""
+
+    group: GroupLookup = lambda name: None
+    claims: ClaimLookup = lambda uuid: []
+    migrations: tuple[MigrationRecord, ...] = ()  # every VmMigration of this VirtualMachine
 
 
 @dataclass
@@ -62,62 +74,110 @@ class VirtualMachineController:
     default_deletion_policy: str = "Delete"
     clock: Callable[[], float] = time.time
     batcher: Batcher | None = None  # starts, shutdowns, deletes of many VMs at once: batch calls
+    safety: Safety = field(default_factory=Safety)
 
     # ------------------------------------------------------------ observation
 
     async def _inspect(self, vm: ComputeIdentifier) -> Observed:
         return from_inspect(await self.client.inspect(vm))
 
-    async def _confirm_missing(self, vm: ComputeIdentifier) -> tuple[Observed | None, list[Observed], bool]:
-        """A VM absent from a list is gone only if the platform says so when asked for it."""
-        try:
-            return await self._inspect(vm), [], False
-        except ComputeError as error:
-            if error.scode == Scode.VM_NOT_FOUND:
-                return None, [], False
-            raise
+    async def _locate(self, uuid: str, scopes: list[Scope]) -> ComputeInfo | None:
+        """The VM by uuid, from a fresh list of every scope it may be in. Whether a VM is gone is
+        decided by the list (the doc names no "not found" scode), never by an error code."""
+        for cluster, tenant in scopes:
+            for vm in await self.client.list_all_vms(
+                cluster, tenant, page_size=self.inventory.page_size, filter_uuid=uuid
+            ):
+                if vm.uuid == uuid:
+                    return vm
+        return None
+
+    async def _named(self, name: str, scopes: list[Scope]) -> list[Observed]:
+        """VMs with the platform name, from a fresh list of every scope the object's VM may be in."""
+        found: list[Observed] = []
+        for cluster, tenant in scopes:
+            named = await self.client.list_all_vms(
+                cluster, tenant, page_size=self.inventory.page_size, filter_name=name
+            )
+            found += [from_list(vm) for vm in named if vm.name == name]
+        return found
 
     async def _observe(
-        self, spec: VirtualMachineSpec, memory: Memory, ctx: Context, *, details: bool, fresh_after: float | None = None
+        self,
+        spec: VirtualMachineSpec,
+        memory: Memory,
+        ctx: Context,
+        scopes: list[Scope],
+        *,
+        details: bool,
+        fresh_after: float | None = None,
     ) -> tuple[Observed | None, list[Observed], bool]:
-        """(the VM, VMs with its name, whether the view may be stale). ``fresh_after`` (the
-        inventory's clock): the platform must have been listed after it; before a create, now if
-        not given, else a list up to the inventory's max age."""
-        scope = memory.location or (spec.cluster, spec.tenant)
+        """(the VM, VMs with its name, whether the view may be stale). ``scopes``: every (cluster,
+        tenant) the VM may be in, where it was last seen first. ``fresh_after`` (the inventory's
+        clock): the platform must have been listed after it; before a create, now if not given,
+        else a list up to the inventory's max age."""
         wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+        if memory.create_pending_since is not None and spec.adopt is None:
+            # A create's outcome is unknown (a crash, a timeout): look fresh, by name, everywhere.
+            named = await self._named(ctx.platform_name, scopes)
+            return next((vm for vm in named if vm.uuid == wanted), None), named, False
         if wanted is None:
-            if memory.create_pending_since is not None:  # after a crash: look fresh, by name
-                query = ListQuery(cluster_uuid=spec.cluster, tenant=spec.tenant, filter_name=ctx.platform_name)
-                return None, [from_list(vm) for vm in (await self.client.list_vms(query)).domains], False
             # Before a create: a list that started after the event asking for it arrived, so a VM
             # that merely shares the name is seen (and reported as a conflict) rather than
             # duplicated. Not after the pass began: passes queued behind each other in a burst
             # then share one list instead of listing the scope once each (bench/). Our own
             # earlier creates are covered by the create-pending mark, not by this list.
             newer_than = fresh_after if fresh_after is not None else self.inventory.now()
-            snapshot = await self.inventory.snapshot(scope, newer_than=newer_than)
+            snapshot = await self.inventory.snapshot(scopes[0], newer_than=newer_than)
             return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], False
-        snapshot = await self.inventory.snapshot(scope, newer_than=fresh_after)
+        snapshot = await self.inventory.snapshot(scopes[0], newer_than=fresh_after)
         info = snapshot.by_uuid.get(wanted)
         if info is None or not self.inventory.is_fresh(snapshot, wanted):
             since = self.inventory.stale_since(wanted, missing=info is None)
-            snapshot = await self.inventory.snapshot(scope, newer_than=since)
+            snapshot = await self.inventory.snapshot(scopes[0], newer_than=since)
             info = snapshot.by_uuid.get(wanted)
-            if info is None:  # a paged list can miss a VM while others come and go: ask by uuid
-                ident = ComputeIdentifier(cluster_uuid=scope[0], tenant=scope[1], compute_uuid=wanted)
-                return await self._confirm_missing(ident)
+            if info is None:  # not where it was: moved (a migration), paged past, or gone
+                info = await self._locate(wanted, scopes)
+                if info is None:
+                    return None, await self._named(ctx.platform_name, scopes), False
         observed = from_list(info)
         if details or list_suggests_drift(spec, observed, memory.owned, name=ctx.platform_name, group=ctx.group):
             ident = ComputeIdentifier(
-                cluster_uuid=info.cluster_uuid or spec.cluster, tenant=info.tenant, compute_uuid=info.uuid
+                cluster_uuid=info.cluster_uuid or scopes[0][0], tenant=info.tenant, compute_uuid=info.uuid
             )
             return await self._inspect(ident), [], False
         return observed, [], True
 
+    def _context(
+        self, obj: ObjectView, spec: VirtualMachineSpec, memory: Memory, relations: Relations, **kw: Any
+    ) -> Context:
+        wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+        own = Claim(obj.namespace, obj.name, obj.uid, obj.created, recorded=memory.uuid is not None)
+        owner = rightful_owner([own, *relations.claims(wanted)]) if wanted else own
+        return Context(
+            object_uid=obj.uid,
+            platform_name=spec.name or obj.name,
+            now=self.clock(),
+            migration=obj.annotations.get(ANNOTATION_MIGRATION),
+            safety=self.safety,
+            migration_doubt=migration_doubt(
+                relations.migrations, now=self.clock(), settle=self.safety.loss_confirmation
+            ),
+            managed_by=None if owner.uid == obj.uid else f"{owner.namespace}/{owner.name}",
+            recreate_confirmed=obj.annotations.get(ANNOTATION_CONFIRM_RECREATE),
+            **kw,
+        )
+
+    def _taken(self, obj: ObjectView, vms: list[Observed], relations: Relations) -> frozenset[str]:
+        """Of these VMs, those another VirtualMachine object manages: never adopted by this one."""
+        return frozenset(
+            vm.uuid for vm in vms if any(c.uid != obj.uid and c.recorded for c in relations.claims(vm.uuid))
+        )
+
     # ------------------------------------------------------------ sync
 
     async def sync(
-        self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None, *, fresh_after: float | None = None
+        self, obj: ObjectView, relations: Relations = Relations(), *, fresh_after: float | None = None
     ) -> Outcome:
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
@@ -127,18 +187,20 @@ class VirtualMachineController:
             return self._paused(previous, obj.generation, now)
         group = spec.group
         if spec.group_ref is not None:
-            group = group_lookup(spec.group_ref.name)
+            group = relations.group(spec.group_ref.name)
             if group is None:
                 return self._waiting_for_group(previous, spec.group_ref.name, obj.generation, now)
         if memory.location is not None and memory.location[0] != spec.cluster:
             group = None  # the VM moved to another cluster with its own group: do not pull it back
-        ctx = Context(
-            object_uid=obj.uid,
-            platform_name=spec.name or obj.name,
-            group=group,
-            now=now,
-            migration=obj.annotations.get(ANNOTATION_MIGRATION),
-        )
+        ctx = self._context(obj, spec, memory, relations, group=group)
+        if ctx.managed_by is not None:  # two objects never drive one VM: nothing is read or called
+            plan = plan_virtual_machine(spec, ctx, memory, None, [])
+            verdict = plan.verdict
+            outcome = _not_synced(
+                previous, verdict.synced_reason, verdict.message, obj.generation, now, phase="Conflict"
+            )
+            outcome.events = [("Warning", verdict.synced_reason, verdict.message)]
+            return outcome
         request = obj.annotations.get(ANNOTATION_RECONCILE_REQUEST)
         # Read details, not the shared list, when the spec or a person asks, and when a migration
         # just let go of the VM (the list may predate where it went).
@@ -149,10 +211,16 @@ class VirtualMachineController:
         )
         try:
             observed, same_name, stale = await self._observe(
-                spec, memory, ctx, details=details, fresh_after=fresh_after
+                spec,
+                memory,
+                ctx,
+                scopes(spec, memory.location, relations.migrations),
+                details=details,
+                fresh_after=fresh_after,
             )
         except ComputeError as error:  # the platform could not be read: say so, change nothing
             return self._unobservable(previous, error, obj.generation, now)
+        ctx = replace(ctx, taken=self._taken(obj, same_name, relations))
         outcome = Outcome(status=None)
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
         if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
@@ -203,9 +271,14 @@ class VirtualMachineController:
         outcome: Outcome,
     ) -> tuple[Observed | None, Memory, ComputeError | None]:
         for call in calls:
+            if call.operation in CREATES:
+                metrics.CREATES.labels("VirtualMachine").inc()
             try:
                 result = await perform(self.client, call.operation, call.request, self.batcher)
             except ComputeError as error:
+                if call.operation in CREATES and not _outcome_unknown(error):
+                    # The platform answered no: nothing was made, the next create needs no grace.
+                    memory = replace(memory, create_pending_since=None, uuid=None)
                 log.warning(
                     "%s/%s: %s failed: %s",
                     obj.namespace,
@@ -225,7 +298,7 @@ class VirtualMachineController:
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
             if call.operation in CREATES:
                 assert isinstance(result, CreateResult)
-                memory = _after_create(memory, spec, result)
+                memory = _after_create(memory, spec, result, now=self.clock())
                 observed = created(
                     result,
                     call,
@@ -277,7 +350,12 @@ class VirtualMachineController:
     # ------------------------------------------------------------ delete
 
     async def delete(
-        self, obj: ObjectView, namespace_policy: str | None, *, fresh_after: float | None = None
+        self,
+        obj: ObjectView,
+        namespace_policy: str | None,
+        relations: Relations = Relations(),
+        *,
+        fresh_after: float | None = None,
     ) -> Outcome:
         """``fresh_after`` (the inventory's clock): read a list started after it (a pass waiting
         for the guest to stop: one newer than its previous look)."""
@@ -287,18 +365,33 @@ class VirtualMachineController:
         previous = VirtualMachineStatus.model_validate(obj.status)
         memory = _memory(obj, previous)
         policy = resolve_deletion_policy(spec.deletion_policy, namespace_policy, self.default_deletion_policy)
-        ctx = Context(object_uid=obj.uid, platform_name=spec.name or obj.name, group=None, now=self.clock())
+        ctx = self._context(obj, spec, memory, relations, group=None)
+        if ctx.managed_by is not None:  # never delete a VM another object manages
+            message = f"VM {memory.uuid or (spec.adopt.uuid if spec.adopt else '')} is managed by {ctx.managed_by}"
+            return Outcome(None, events=[("Warning", Reason.ALREADY_MANAGED, f"{message}: left on the platform")])
         observed: Observed | None = None
         if policy == "Delete" and (memory.uuid or memory.create_pending_since or spec.adopt):
             try:
-                observed, same_name, _ = await self._observe(spec, memory, ctx, details=False, fresh_after=fresh_after)
+                observed, same_name, _ = await self._observe(
+                    spec,
+                    memory,
+                    ctx,
+                    scopes(spec, memory.location, relations.migrations),
+                    details=False,
+                    fresh_after=fresh_after,
+                )
             except ComputeError as error:
                 outcome = self._unobservable(previous, error, obj.generation, ctx.now)
                 outcome.done = False
                 return outcome
-            identity = resolve_identity(spec, memory, observed, same_name)
+            identity = resolve_identity(
+                spec, memory, observed, same_name, replace(ctx, taken=self._taken(obj, same_name, relations))
+            )
             if identity.kind == "adopted":  # created just before a crash: delete that one too
                 observed = next(vm for vm in same_name if vm.uuid == identity.uuid)
+            elif identity.kind == "doubt" and (memory.create_pending_since is not None or ctx.migration_doubt):
+                # A late VM would be orphaned if the finalizer went now: wait until the doubt is over.
+                return self._deletion_waits(previous, identity.message, identity.wait, obj.generation, ctx.now)
         plan = plan_vm_deletion(spec, policy, memory, observed, now=ctx.now)
         outcome = Outcome(status=None, done=plan.done, requeue_after=plan.requeue_after)
         _, memory, outcome.error = await self._perform(plan.calls, observed, plan.memory, spec, obj, outcome)
@@ -327,6 +420,13 @@ class VirtualMachineController:
         outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
+    def _deletion_waits(
+        self, previous: VirtualMachineStatus, message: str, wait: float | None, generation: int, now: float
+    ) -> Outcome:
+        outcome = _not_synced(previous, Reason.DELETING, message, generation, now, phase="Deleting")
+        outcome.done, outcome.requeue_after = False, wait
+        return outcome
+
 
 def _not_synced(
     previous: VirtualMachineStatus, reason: str, message: str, generation: int, now: float, **status: Any
@@ -340,18 +440,21 @@ def _not_synced(
 
 
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:
-    """Annotations win over status: they survive a backup/restore that drops status."""
+    """The uuid from status (a migration's hand-over writes it there with the location), else
+    from the annotation, which survives a backup/restore that drops status."""
     memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
     pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
     if memory.create_pending_since is None and pending_mark:
         memory = replace(memory, create_pending_since=float(pending_mark))
-    cluster, _, tenant = obj.annotations.get(ANNOTATION_LOCATION, "").partition("/")
-    if cluster and tenant:
-        memory = replace(memory, location=(cluster, tenant))
     return memory
 
 
-def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult) -> Memory:
+def _outcome_unknown(error: ComputeError) -> bool:
+    """The request may have reached the platform and been executed: no answer, or none readable."""
+    return isinstance(error, ComputeUnavailable | ComputeProtocolError)
+
+
+def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult, *, now: float) -> Memory:
     """Remember which volumes and MACs the create made for which disk and NIC (in request order)."""
     new_volumes = iter(result.volume_uuids)
     disks = {d.name: d.volume or next(new_volumes, "") for d in spec.disks}
@@ -362,6 +465,7 @@ def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult
         memory,
         uuid=result.vm_uuid or memory.uuid,
         create_pending_since=None,
+        last_created_at=now,
         owned=Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}),
     )
 

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmop.api.vmmigration import FINISHED, CrossCluster, VmMigrationSpec, VmMigrationStatus
 from vmop.compute.client import ComputeClient
@@ -21,12 +22,7 @@ from vmop.compute.errors import ComputeError
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import ListQuery
 from vmop.controller.objects import ObjectView, Outcome
-from vmop.controller.virtualmachine import (
-    ANNOTATION_FORCE_RELEASE,
-    ANNOTATION_LOCATION,
-    ANNOTATION_MIGRATION,
-    ANNOTATION_UUID,
-)
+from vmop.controller.virtualmachine import ANNOTATION_FORCE_RELEASE, ANNOTATION_MIGRATION, ANNOTATION_UUID
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import rfc3339
 from vmop.reconcile.vmmigration import (
@@ -50,6 +46,8 @@ VIRTUAL_MACHINES = "virtualmachines"
 
 # (plural, namespace, name, annotations): KubeAccess.annotate
 Annotate = Callable[[str, str, str, dict[str, str | None]], Awaitable[None]]
+# (namespace, name, uid, status fields) of a VirtualMachine: where its VM is now, written to its status
+HandOver = Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
 VmKey = tuple[str, str]  # (namespace, VirtualMachine name)
 
 
@@ -65,6 +63,7 @@ class Record:
 class VmMigrationController:
     client: ComputeClient
     annotate: Annotate
+    hand_over: HandOver
     clock: Callable[[], float] = time.time
     # The migration holding each VM, from the claim on: the VM's annotation reaches the index a
     # moment later, and a second migration of the same VM must not slip in between.
@@ -157,8 +156,12 @@ class VmMigrationController:
                 break
         plan = after_call(plan, error, ctx)
         vm_annotations: dict[str, str | None] = {}
-        if plan.moved_to is not None:
-            vm_annotations[ANNOTATION_LOCATION] = "/".join(plan.moved_to)
+        if plan.moved_to is not None and target is not None:
+            # Where the VM is now, with its uuid there, in one status write, while the migration
+            # annotation still holds the VirtualMachine still: its next pass starts from there.
+            cluster, tenant = plan.moved_to
+            moved: dict[str, Any] = {"cluster": cluster, "tenant": tenant, "uuid": plan.new_uuid or target.uuid}
+            await self.hand_over(obj.namespace, target.name, target.uid, moved)
             if plan.new_uuid is not None:
                 vm_annotations[ANNOTATION_UUID] = plan.new_uuid
         holds = plan.hold == "release" and self._holds(key, obj.name, target)

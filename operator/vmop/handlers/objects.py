@@ -22,6 +22,7 @@ def view(body: kopf.Body) -> ObjectView:
         spec=dict(body.spec),
         status=dict(body.status),
         annotations=dict(body.metadata.annotations),
+        created=str(body.metadata.get("creationTimestamp") or ""),
     )
 
 

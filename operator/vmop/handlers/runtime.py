@@ -30,6 +30,7 @@ from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, ANNOTATION
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
 from vmop.handlers.written import Written
+from vmop.reconcile.virtualmachine import Safety
 
 FINALIZER = "vmop.io/finalizer"
 M_ARENA_MAX = -8  # mallopt(3)
@@ -143,6 +144,7 @@ def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: st
         ca_bundle=Path(ca_file) if ca_file else None,
         verify_tls=not config.insecure_skip_verify,
         max_concurrency=config.max_concurrency,
+        read_timeout=config.compute_timeout,
     )
 
 
@@ -187,15 +189,30 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         await kube.annotate("virtualmachines", obj.namespace, obj.name, annotations)
         written.record(obj.uid, annotations, None)
 
+    safety = Safety(
+        create_grace=config.create_grace,
+        loss_confirmation=config.resync_seconds,
+        duplicate_guard=config.duplicate_guard_seconds,
+    )
     controller = VirtualMachineController(
-        client, inventory, persist, default_deletion_policy=config.default_deletion_policy, batcher=Batcher(client)
+        client,
+        inventory,
+        persist,
+        default_deletion_policy=config.default_deletion_policy,
+        batcher=Batcher(client),
+        safety=safety,
     )
 
     async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:
         await kube.annotate("vmgroups", obj.namespace, obj.name, annotations)
 
     groups = VmGroupController(client, inventory, persist_group)
-    migrations = VmMigrationController(client, kube.annotate)
+
+    async def hand_over(namespace: str, name: str, uid: str, status: dict[str, Any]) -> None:
+        await kube.patch_status("virtualmachines", namespace, name, status)
+        written.record(uid, {}, status)
+
+    migrations = VmMigrationController(client, kube.annotate, hand_over)
     passes = asyncio.Semaphore(PASSES_PER_CALL * config.max_concurrency)
     history = PassHistory(inventory.now, settle_seconds=config.resync_seconds / 2)
     return Runtime(

@@ -11,24 +11,60 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
+from vmop.controller.objects import ObjectView
 from vmop.controller.virtualmachine import (
+    ANNOTATION_CONFIRM_RECREATE,
     ANNOTATION_DELETION_POLICY,
-    ANNOTATION_LOCATION,
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
+    ANNOTATION_UUID,
+    Relations,
 )
 from vmop.handlers.objects import MAX_BACKOFF, announce, apply, record, retry_or_wait, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
-from vmop.handlers.vmgroup import GroupIndex, group_uuid
+from vmop.handlers.vmgroup import group_uuid
+from vmop.handlers.vmmigration import BY_VM, migrations_of
+from vmop.reconcile.identity import Claim
 
 RESOURCE = (GROUP, VERSION, "virtualmachines")
+CLAIMS = "virtualmachines_by_uuid"  # platform uuid -> the objects naming it (two must never drive one VM)
 STOP_WAIT_SECONDS = 30.0
 STOP_POLL_SECONDS = 2.0
 
 
-async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, groups: GroupIndex) -> None:
+def claim_entry(
+    namespace: str | None,
+    name: str | None,
+    uid: str | None,
+    meta: kopf.Meta,
+    spec: kopf.Spec,
+    status: kopf.Status,
+    **_: Any,
+) -> dict[str, Claim]:
+    def claim(recorded: bool) -> Claim:
+        return Claim(namespace or "", name or "", uid or "", str(meta.get("creationTimestamp") or ""), recorded)
+
+    entries = {uuid: claim(True) for uuid in (status.get("uuid"), meta.annotations.get(ANNOTATION_UUID)) if uuid}
+    adopted = (spec.get("adopt") or {}).get("uuid")
+    if adopted and adopted not in entries:
+        entries[adopted] = claim(False)
+    return entries
+
+
+def _relations(obj: ObjectView, indexes: dict[str, Any]) -> Relations:
+    claims = indexes[CLAIMS]
+    return Relations(
+        group=lambda name: group_uuid(indexes[GROUP_INDEX], obj.namespace, name),
+        claims=lambda uuid: list(claims.get(uuid) or ()),
+        migrations=migrations_of(indexes[BY_VM], obj.namespace, obj.name),
+    )
+
+
+async def _sync(
+    body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, indexes: dict[str, Any]
+) -> None:
     runtime: Runtime = memo.runtime
     started = time.monotonic()
     uid = body.metadata.uid or ""
@@ -39,9 +75,7 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
         if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
             return
         obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
-        outcome = await runtime.virtual_machines.sync(
-            obj, lambda name: group_uuid(groups, obj.namespace, name), fresh_after=fresh_after
-        )
+        outcome = await runtime.virtual_machines.sync(obj, _relations(obj, indexes), fresh_after=fresh_after)
         runtime.history.ended(uid, acted=outcome.acted)
         if body.metadata.get("deletionTimestamp"):  # deleted meanwhile: the status is the deletion's now
             outcome.status, outcome.requeue_after = None, None
@@ -55,7 +89,7 @@ async def _sync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int 
 
 
 async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
-    await _sync(body, patch, memo, retry, kwargs[GROUP_INDEX])
+    await _sync(body, patch, memo, retry, kwargs)
 
 
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -65,10 +99,10 @@ async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: 
     # burst longer than a period: that pass is on the way, and a resync first would only make two.
     if not memo.runtime.history.has_passed(body.metadata.uid or ""):
         return
-    await _sync(body, patch, memo, None, kwargs[GROUP_INDEX])
+    await _sync(body, patch, memo, None, kwargs)
 
 
-async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **_: Any) -> None:
+async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
     runtime: Runtime = memo.runtime
     obj = view(body)
     namespace_policy = None
@@ -88,7 +122,9 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
             obj = runtime.written.view(view(body))
             if unwritten is not None:
                 obj = replace(obj, status=unwritten)
-            outcome = await runtime.virtual_machines.delete(obj, namespace_policy, fresh_after=fresh_after)
+            outcome = await runtime.virtual_machines.delete(
+                obj, namespace_policy, _relations(obj, kwargs), fresh_after=fresh_after
+            )
         unwritten = outcome.status if outcome.status is not None else unwritten
         if outcome.done or outcome.error is not None or waited >= STOP_WAIT_SECONDS:
             break
@@ -111,7 +147,13 @@ def register(registry: kopf.OperatorRegistry, resync_seconds: float) -> None:
     kopf.on.resume(*RESOURCE, id="resume", registry=registry)(reconcile)
     kopf.on.update(*RESOURCE, id="spec", field="spec", registry=registry)(reconcile)
     # A person's knobs, and the VmMigration controller's marks: react at once, not at the next resync.
-    for annotation in (ANNOTATION_RECONCILE_REQUEST, ANNOTATION_PAUSED, ANNOTATION_MIGRATION, ANNOTATION_LOCATION):
+    kopf.index(*RESOURCE, id=CLAIMS, registry=registry)(claim_entry)
+    for annotation in (
+        ANNOTATION_RECONCILE_REQUEST,
+        ANNOTATION_PAUSED,
+        ANNOTATION_MIGRATION,
+        ANNOTATION_CONFIRM_RECREATE,
+    ):
         kopf.on.update(
             *RESOURCE,
             id=f"annotation-{annotation.split('/')[1]}",

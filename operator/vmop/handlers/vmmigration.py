@@ -15,11 +15,13 @@ from vmop.controller.objects import Outcome
 from vmop.controller.virtualmachine import ANNOTATION_MIGRATION, ANNOTATION_UUID
 from vmop.handlers.objects import MAX_BACKOFF, apply, view
 from vmop.handlers.runtime import Runtime
+from vmop.reconcile.identity import MigrationRecord
+from vmop.reconcile.status import parse_rfc3339
 from vmop.reconcile.vmmigration import Target
 
 RESOURCE = (GROUP, VERSION, "vmmigrations")
-BY_VM = "vmmigrations_by_vm"  # (namespace, VirtualMachine name) -> (VmMigration name, phase)
-MigrationIndex = kopf.Index[tuple[str, str], tuple[str, str | None]]
+BY_VM = "vmmigrations_by_vm"  # (namespace, VirtualMachine name) -> its VmMigrations
+MigrationIndex = kopf.Index[tuple[str, str], MigrationRecord]
 # Running migrations are polled this often (progress, outcome, timeout); progress is written at
 # most once per poll and only when it moved a step (reconcile/vmmigration.py).
 POLL_SECONDS = 2.0
@@ -33,24 +35,35 @@ def target_of(found: dict[str, Any]) -> Target:
     annotations = metadata.get("annotations") or {}
     return Target(
         name=metadata.get("name", ""),
-        uuid=annotations.get(ANNOTATION_UUID) or status.get("uuid"),
+        uuid=status.get("uuid") or annotations.get(ANNOTATION_UUID),
         cluster=status.get("cluster"),
         tenant=status.get("tenant"),
         platform_name=status.get("name"),
         migration=annotations.get(ANNOTATION_MIGRATION),
+        uid=metadata.get("uid", ""),
     )
 
 
 def migration_entry(
     namespace: str | None, name: str | None, spec: kopf.Spec, status: kopf.Status, **_: Any
-) -> dict[tuple[str, str], tuple[str, str | None]]:
-    return {(namespace or "", spec.get("vmRef", {}).get("name", "")): (name or "", status.get("phase"))}
+) -> dict[tuple[str, str], MigrationRecord]:
+    cross = spec.get("crossCluster")
+    record = MigrationRecord(
+        name=name or "",
+        phase=status.get("phase"),
+        destination=(cross["cluster"], cross["tenant"]) if cross else None,
+        finished_at=parse_rfc3339(status.get("completionTime")),
+    )
+    return {(namespace or "", spec.get("vmRef", {}).get("name", "")): record}
+
+
+def migrations_of(index: MigrationIndex, namespace: str, vm: str) -> tuple[MigrationRecord, ...]:
+    return tuple(index.get((namespace, vm)) or ())
 
 
 def _rivals(index: MigrationIndex, namespace: str, vm: str, name: str) -> frozenset[str]:
     """The other unfinished migrations of the same VM."""
-    store = index.get((namespace, vm))
-    return frozenset(other for other, phase in store or [] if other != name and phase not in FINISHED)
+    return frozenset(m.name for m in migrations_of(index, namespace, vm) if m.name != name and m.phase not in FINISHED)
 
 
 async def _sync(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], *, deleting: bool) -> Outcome:

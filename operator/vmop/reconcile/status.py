@@ -48,8 +48,11 @@ def memory_from_status(status: VirtualMachineStatus, uuid_annotation: str | None
     from vmop.reconcile.changes import Owned
 
     return Memory(
-        uuid=uuid_annotation or status.uuid,
+        uuid=status.uuid or uuid_annotation,
+        location=(status.cluster, status.tenant) if status.cluster and status.tenant else None,
         create_pending_since=parse_rfc3339(status.create_pending_since),
+        lost_since=parse_rfc3339(status.lost_since),
+        last_created_at=parse_rfc3339(status.last_create_time),
         shutdown_requested_at=parse_rfc3339(status.shutdown_requested_at),
         owned=Owned({d.name: d.volume for d in status.disks or []}, {n.name: n.mac for n in status.interfaces or []}),
     )
@@ -97,6 +100,8 @@ def render_status(
             "pending_changes": pending or None,
             "last_error": last_error(error, now) if error is not None else None,
             "create_pending_since": rfc3339(memory.create_pending_since) if memory.create_pending_since else None,
+            "lost_since": rfc3339(memory.lost_since) if memory.lost_since else None,
+            "last_create_time": rfc3339(memory.last_created_at) if memory.last_created_at else None,
             "shutdown_requested_at": rfc3339(memory.shutdown_requested_at) if memory.shutdown_requested_at else None,
             "disks": [DiskStatus(name=k, volume=v) for k, v in sorted(memory.owned.disks.items())] or None,
             "interfaces": [InterfaceStatus(name=k, mac=v) for k, v in sorted(memory.owned.nics.items())] or None,

@@ -12,6 +12,7 @@ Steps, in order (each small and in its own function):
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Literal
 
 from vmop.api.conditions import Reason
@@ -34,11 +35,28 @@ class Memory:
     """What vmop keeps between passes (in status, and the uuid also in an annotation)."""
 
     uuid: str | None = None
-    # Where the VM is, when a cross-cluster migration moved it away from spec.cluster/tenant.
+    # Where the VM is (cluster, tenant), as last seen: it differs from spec after a cross-cluster
+    # migration. One place: status.cluster/tenant.
     location: tuple[str, str] | None = None
     create_pending_since: float | None = None
     shutdown_requested_at: float | None = None
     owned: Owned = field(default_factory=lambda: Owned({}, {}))
+    lost_since: float | None = None  # first seen missing everywhere it may be
+    last_created_at: float | None = None  # when vmop last created a VM for this object
+
+
+@dataclass(frozen=True)
+class Safety:
+    """How long identity doubts are given to settle before a create (operator settings)."""
+
+    # A create whose outcome is unknown (crash with the mark set, request timed out) may still be
+    # finished by the platform: no second create before this long after the first was sent.
+    create_grace: float = 120.0
+    # A VM missing from every cluster it may be in is recreated only when a second observation,
+    # this long after the first, still misses it.
+    loss_confirmation: float = 60.0
+    # A second create for an object that created one this recently waits for a person (0: off).
+    duplicate_guard: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -48,9 +66,16 @@ class Context:
     group: str | None  # the resolved platform group uuid, if one is declared
     now: float
     migration: str | None = None  # a VmMigration of this VM is in progress: hold still
+    safety: Safety = field(default_factory=Safety)
+    # Why the VM's whereabouts are in doubt besides what the platform shows (a VmMigration of it
+    # unfinished or just finished): never create meanwhile.
+    migration_doubt: str | None = None
+    managed_by: str | None = None  # another object that manages the wanted VM ("namespace/name")
+    recreate_confirmed: str | None = None  # the lost uuid a person confirmed may be replaced
+    taken: frozenset[str] = frozenset()  # uuids other objects manage: never adopted by this one
 
 
-IdentityKind = Literal["known", "adopted", "create", "conflict", "lost"]
+IdentityKind = Literal["known", "adopted", "create", "conflict", "lost", "doubt", "managed", "guarded"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +83,7 @@ class Identity:
     kind: IdentityKind
     uuid: str | None
     message: str = ""
+    wait: float | None = None  # doubt and lost: look again after this long
 
 
 @dataclass(frozen=True)
@@ -85,37 +111,96 @@ class Plan:
 
 
 def resolve_identity(
-    spec: VirtualMachineSpec, memory: Memory, observed: Observed | None, same_name: list[Observed]
+    spec: VirtualMachineSpec,
+    memory: Memory,
+    observed: Observed | None,
+    same_name: list[Observed],
+    ctx: Context,
 ) -> Identity:
-    """Which platform VM this object is. ``same_name`` are the VMs with its platform name in its
-    cluster and tenant; ``observed`` is the VM with the remembered (or adopted) uuid, if found."""
+    """Which platform VM this object is. ``same_name``: the VMs with its platform name in every
+    cluster it may be in; ``observed``: the VM with the remembered (or adopted) uuid, if found
+    anywhere it may be. A create is chosen only when no doubt is left."""
     wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
-    if wanted is not None:
-        if observed is not None:
-            return Identity("known", wanted)
-        if memory.create_pending_since is not None and spec.adopt is None:
-            return Identity("create", None)  # a template create's chosen uuid, not seen yet: retry it
-        if spec.adopt is not None or not spec.recreate_on_loss:
-            return Identity("lost", wanted, f"VM {wanted} no longer exists on the platform")
-        return Identity("create", None, f"VM {wanted} disappeared from the platform; recreating it")
-    if memory.create_pending_since is not None:
-        since = memory.create_pending_since - CREATE_MATCH_SKEW_SECONDS
-        made = [vm for vm in same_name if vm.created_at >= since]
-        if len(made) == 1:
-            return Identity("adopted", made[0].uuid, f"found VM {made[0].uuid} created before a restart")
-        if len(made) > 1:
-            uuids = ", ".join(sorted(vm.uuid for vm in made))
-            return Identity("conflict", None, f"several VMs named alike appeared after the create: {uuids}")
+    if ctx.managed_by is not None:
+        return Identity("managed", wanted, f"VM {wanted} is managed by VirtualMachine {ctx.managed_by}")
+    if wanted is not None and observed is not None:
+        return Identity("known", wanted)
+    if memory.create_pending_since is not None and spec.adopt is None:
+        return _after_unknown_create(memory.create_pending_since, same_name, ctx)
+    if wanted is None:
+        if same_name:
+            uuids = ", ".join(sorted(vm.uuid for vm in same_name))
+            return Identity(
+                "conflict",
+                None,
+                f"a VM with this name already exists on the platform ({uuids}); set "
+                "spec.adopt.uuid to take it over, or choose another spec.name",
+            )
         return Identity("create", None)
-    if same_name:
-        uuids = ", ".join(sorted(vm.uuid for vm in same_name))
+    return _after_loss(spec, wanted, memory, same_name, ctx)
+
+
+def _after_unknown_create(pending_since: float, same_name: list[Observed], ctx: Context) -> Identity:
+    """A create was sent and its outcome is not known: adopt what it made, else wait out the
+    grace period (the platform may still be executing it), then create again."""
+    since = pending_since - CREATE_MATCH_SKEW_SECONDS
+    made = [vm for vm in same_name if vm.created_at >= since and vm.uuid not in ctx.taken]
+    if len(made) == 1:
+        return Identity("adopted", made[0].uuid, f"found VM {made[0].uuid} made by a create whose answer was lost")
+    if len(made) > 1:
+        uuids = ", ".join(sorted(vm.uuid for vm in made))
+        return Identity("conflict", None, f"several VMs named alike appeared after the create: {uuids}")
+    left = pending_since + ctx.safety.create_grace - ctx.now
+    if left > 0:
         return Identity(
-            "conflict",
+            "doubt",
             None,
-            f"a VM with this name already exists on the platform ({uuids}); set "
-            "spec.adopt.uuid to take it over, or choose another spec.name",
+            f"the create sent at {_clock(pending_since)} has no known outcome; the platform may still finish "
+            f"it: looking again before creating, in {left:.0f} s",
+            wait=min(left, WAIT_SECONDS * 2),
         )
-    return Identity("create", None)
+    return Identity("create", None, "no VM appeared from the create with no known outcome; creating again")
+
+
+def _after_loss(
+    spec: VirtualMachineSpec, wanted: str, memory: Memory, same_name: list[Observed], ctx: Context
+) -> Identity:
+    """The remembered VM is missing from every cluster it may be in."""
+    if spec.adopt is not None or not spec.recreate_on_loss:
+        return Identity("lost", wanted, f"VM {wanted} no longer exists on the platform")
+    if ctx.migration_doubt is not None:
+        return Identity("doubt", wanted, f"VM {wanted} is not where it was: {ctx.migration_doubt}", wait=WAIT_SECONDS)
+    if same_name:
+        found = ", ".join(sorted(f"{vm.uuid} in cluster {vm.cluster}" for vm in same_name))
+        return Identity(
+            "doubt",
+            wanted,
+            f"VM {wanted} is missing, but VMs with its name exist ({found}): not recreating; set "
+            "spec.adopt.uuid to take one over, or delete it",
+            wait=ctx.safety.loss_confirmation,
+        )
+    lost_since = memory.lost_since if memory.lost_since is not None else ctx.now
+    left = lost_since + ctx.safety.loss_confirmation - ctx.now
+    if left > 0:
+        return Identity("lost", wanted, f"VM {wanted} disappeared from the platform; recreating in {left:.0f} s", left)
+    guard = ctx.safety.duplicate_guard
+    if (
+        memory.last_created_at is not None
+        and ctx.now - memory.last_created_at < guard
+        and ctx.recreate_confirmed != wanted
+    ):
+        return Identity(
+            "guarded",
+            wanted,
+            f"VM {wanted} disappeared, and vmop created this object's VM at {_clock(memory.last_created_at)}, less "
+            f"than {guard:.0f} s ago: a second create waits for a person (annotate "
+            f"vmop.io/confirm-recreate={wanted} to allow it)",
+        )
+    return Identity("create", None, f"VM {wanted} disappeared from the platform; recreating it")
+
+
+def _clock(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _phase(vm: Observed) -> str:
@@ -134,21 +219,28 @@ def _phase(vm: Observed) -> str:
 
 def _identity_plan(identity: Identity, spec: VirtualMachineSpec, ctx: Context, memory: Memory) -> Plan | None:
     """Plans for objects without a usable platform VM; None when there is one to reconcile."""
-    if identity.kind == "conflict":
-        verdict = Verdict(False, Reason.CONFLICT, False, Reason.CONFLICT, identity.message, "Conflict")
-        return Plan([], memory, verdict)
-    if identity.kind == "lost":
-        verdict = Verdict(False, Reason.LOST, False, Reason.LOST, identity.message, "Lost")
-        return Plan([], memory, verdict)
+    if identity.kind in ("known", "adopted"):
+        return None
     if identity.kind == "create":
         call = create_call(spec, name=ctx.platform_name, group=ctx.group, object_uid=ctx.object_uid)
-        fresh = Memory(create_pending_since=ctx.now, owned=Owned({}, {}))
+        fresh = Memory(create_pending_since=ctx.now, owned=Owned({}, {}), last_created_at=memory.last_created_at)
         if spec.template is not None:  # the uuid is ours to choose: remember it before the call
             fresh = replace(fresh, uuid=assigned_vm_uuid(ctx.object_uid))
         message = identity.message or f"creating {ctx.platform_name}"
         verdict = Verdict(False, Reason.CREATING, None, Reason.RECONCILED, message, "Creating")
         return Plan([call], fresh, verdict, persist_first=True)
-    return None
+    creating = memory.create_pending_since is not None
+    if identity.kind in ("lost", "doubt", "guarded") and not creating:  # the remembered VM is missing: since when
+        memory = replace(memory, lost_since=memory.lost_since or ctx.now)
+    reason, phase = {
+        "conflict": (Reason.CONFLICT, "Conflict"),
+        "lost": (Reason.LOST, "Lost"),
+        "managed": (Reason.ALREADY_MANAGED, "Conflict"),
+        "guarded": (Reason.DUPLICATE_GUARD, "Lost"),
+        "doubt": (Reason.CREATE_IN_DOUBT, "Creating") if creating else (Reason.IDENTITY_IN_DOUBT, "Lost"),
+    }[identity.kind]
+    verdict = Verdict(False, reason, False, reason, identity.message, phase)
+    return Plan([], memory, verdict, requeue_after=identity.wait)
 
 
 def _split_changes(changes: list[Change], vm: Observed) -> tuple[list[Change], list[Change]]:
@@ -169,7 +261,7 @@ def plan_virtual_machine(
     observed: Observed | None,
     same_name: list[Observed],
 ) -> Plan:
-    identity = resolve_identity(spec, memory, observed, same_name)
+    identity = resolve_identity(spec, memory, observed, same_name, ctx)
     early = _identity_plan(identity, spec, ctx, memory)
     if early is not None:
         return early
@@ -177,7 +269,7 @@ def plan_virtual_machine(
         observed = next(vm for vm in same_name if vm.uuid == identity.uuid)
         memory = replace(memory, uuid=identity.uuid, create_pending_since=None)
     assert observed is not None
-    memory = replace(memory, uuid=observed.uuid, create_pending_since=None)
+    memory = replace(memory, uuid=observed.uuid, create_pending_since=None, lost_since=None)
     if spec.adopt is None and observed.shape is not None and not (memory.owned.disks or memory.owned.nics):
         memory = replace(memory, owned=recover_owned(spec, observed.shape))  # vmop made it; the record was lost
     return replace(_plan_observed(spec, ctx, memory, observed), subject=observed)

@@ -46,6 +46,7 @@ class Target:
     tenant: str | None
     platform_name: str | None = None
     migration: str | None = None  # the VmMigration holding the VM (vmop.io/migration)
+    uid: str = ""
 
 
 @dataclass(frozen=True)
