@@ -333,10 +333,22 @@ def test_out_of_band_power_off_and_deletion_are_corrected(kube: Kube, sim: SimPr
             "is_delete_volumes": True,
         },
     )
+    # vmop created this VM minutes ago: a second create waits for a person (the duplicate guard).
+    guarded = wait_for(
+        lambda: (c := condition(kube.get("virtualmachine", name), "Synced")) and c["reason"] == "DuplicateGuard" and c,
+        timeout=30,
+        what="the duplicate guard",
+    )
+    assert f"vmop.io/confirm-recreate={uuid_}" in guarded["message"]
+    creates = sim.stats()["calls"].get("unified_create", 0)
+    time.sleep(3)  # more than a resync: still no create without the person's word
+    assert sim.stats()["calls"].get("unified_create", 0) == creates
+    kube.annotate("virtualmachine", name, **{"vmop.io/confirm-recreate": uuid_})
     recreated = wait_for(
         lambda: (s := status(kube, name)).get("uuid") not in (None, uuid_) and s, timeout=30, what="recreated VM"
     )
     assert platform_vm(sim, recreated["uuid"])["name"] == name
+    assert sim.stats()["calls"].get("unified_create", 0) == creates + 1
     lost = unique("lost")
     kube.apply(manifest(lost, recreateOnLoss=False))
     lost_uuid = wait_ready(kube, lost)["status"]["uuid"]

@@ -145,6 +145,10 @@ class OperatorProcess:
             str(metrics_port),
             "--resync-seconds",
             "2",
+            # The simulator answers in milliseconds: a create with no known outcome is settled long
+            # before this (the default, twice the compute timeout, is for real platforms).
+            "--create-grace-seconds",
+            "6",
             *self.extra,
         ]
         for namespace in self.namespaces:

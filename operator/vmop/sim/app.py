@@ -295,6 +295,11 @@ def create_app(platform: Platform, *, token: str | None = None) -> FastAPI:
         forced = dice.forced_scode(name)
         if forced is not None:
             return JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}")))
+        late = dice.late_execution(name)
+        if late:
+            # The body is read now: once the caller has given up, the server has nothing left to read.
+            await request.body()
+            await asyncio.sleep(late)
         state.platform.world.advance()
         response = await call_next(request)
         delay = dice.response_delay(name)

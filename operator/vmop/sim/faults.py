@@ -34,6 +34,11 @@ class Faults(BaseModel):
     response_delay_ms: dict[str, float] = Field(
         default_factory=dict, description="answer this late after doing the work (a caller may die meanwhile)"
     )
+    late_execution_ms: dict[str, float] = Field(
+        default_factory=dict,
+        description="hold the request this long, then do the work even if the caller gave up meanwhile "
+        "(a create that timed out at the client and is executed after)",
+    )
     forced_scode: dict[str, int] = Field(default_factory=dict, description="endpoint -> scode it always answers")
     guest_ignores_shutdown: bool = False
     no_guest_agent: bool = False
@@ -61,6 +66,10 @@ class FaultDice:
 
     def response_delay(self, endpoint: str) -> float:
         table = self.faults.response_delay_ms
+        return table.get(endpoint, table.get("*", 0.0)) / 1000
+
+    def late_execution(self, endpoint: str) -> float:
+        table = self.faults.late_execution_ms
         return table.get(endpoint, table.get("*", 0.0)) / 1000
 
     def forced_scode(self, endpoint: str) -> int | None:
