@@ -185,3 +185,63 @@ def test_two_objects_never_drive_one_vm(kube: Kube, sim: SimProcess) -> None:
     assert {endpoint: calls(sim, endpoint) for endpoint in mutating} == before
     assert named(sim, owner) == [(CLUSTER, uuid_)]  # the owner's VM survives the refused object's deletion
     assert condition(kube.get(VM, owner), "Ready")["status"] == "True"
+
+
+PORT_GROUP = "239223b4-d21b-4b23-954f-796f17c75c49"
+POOL = "42b3e3b6-b1d1-44c0-bf5c-b9cf73d594df"
+GIB = 1024**3
+
+
+@pytest.mark.usefixtures("operator")
+def test_adopting_a_running_vm_maps_its_nics_and_disks_instead_of_attaching_more(kube: Kube, sim: SimProcess) -> None:
+    legacy = unique("legacy")
+    nic = {"interface_model_type": "virtio", "interface_type": "ycb123", "port_group": PORT_GROUP}
+    disk = {"disk_target_bus": "virtio", "disk_unified_vsd": {"pool_uuid": POOL, "disk_capacity": 10 * GIB}}
+    data = {"disk_target_bus": "scsi", "disk_unified_vsd": {"pool_uuid": POOL, "disk_capacity": 2 * GIB}}
+    answer = sim.call(
+        "unified_create",
+        {
+            "cluster_uuid": CLUSTER,
+            "tenant": TENANT,
+            "meta": {"compute_name": legacy},
+            "cpu_sockets": 1,
+            "cpu_socket_cores": 2,
+            "mem_size": 2 * GIB,
+            "interfaces": [nic, nic],
+            "disks": [disk, data],
+        },
+    )
+    uuid_ = answer["data"]["results"][0]["data"]["vm_uuid"]
+    assert sim.call("start", {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": uuid_})["scode"] == 0
+    acting = ("interface/attach", "disk/attach", "shutdown", "shutoff", "start", "reboot")
+    before = {endpoint: calls(sim, endpoint) for endpoint in acting}
+    name = unique("adopt")
+    interfaces = [{"name": n, "network": "ycb123", "portGroup": PORT_GROUP} for n in ("eth0", "eth1")]
+    disks = [
+        {"name": "root", "bus": "virtio", "size": "10Gi", "pool": POOL},
+        {"name": "data", "bus": "scsi", "size": "2Gi", "pool": POOL},
+    ]
+    kube.apply(
+        vm_manifest(
+            name,
+            adopt={"uuid": uuid_},
+            cpu={"sockets": 1, "cores": 2},
+            memory="2Gi",
+            interfaces=interfaces,
+            disks=disks,
+        )
+    )
+    synced = wait_for(
+        lambda: (c := condition(kube.get(VM, name), "Synced")) and c["observedGeneration"] == 1 and c,
+        timeout=30,
+        what="the adopted VM reconciled",
+    )
+    assert synced["status"] == "True", synced
+    resyncs_pass(sim, 2)
+    assert {endpoint: calls(sim, endpoint) for endpoint in acting} == before  # no attach, no restart
+    shown = status(kube, VM, name)
+    shape = sim.inspect(CLUSTER, TENANT, uuid_)["data"]
+    macs = [i["mac_address"] for i in shape["interfaces"]]
+    assert [(i["name"], i["mac"]) for i in shown["interfaces"]] == [("eth0", macs[0]), ("eth1", macs[1])]
+    assert {d["name"] for d in shown["disks"]} == {"root", "data"}
+    assert condition(kube.get(VM, name), "Ready")["status"] == "True"

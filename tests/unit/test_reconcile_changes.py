@@ -12,6 +12,7 @@ from tests.support.reconcile import (
     ISO,
     MAC_A,
     MAC_B,
+    NAME,
     REPOSITORY,
     ROOT_DISK,
     ROOT_VOLUME,
@@ -39,8 +40,8 @@ from vmop.compute.requests import (
     VmemorySetRequest,
 )
 from vmop.compute.rules import GIB
-from vmop.reconcile.changes import Change, Owned, plan_changes
-from vmop.reconcile.observed import Observed, ObservedDisk, Shape
+from vmop.reconcile.changes import Change, Owned, match_adopted, plan_changes
+from vmop.reconcile.observed import Observed, ObservedDisk, ObservedNic, Shape
 
 IDENT = ComputeIdentifier(cluster_uuid=CLUSTER, tenant=TENANT, compute_uuid=VM_UUID, compute_name="vm1")
 ROOT: dict[str, Any] = {"name": "root", "size": "10Gi", "pool": POOL, "bus": "virtio", "device": "vda"}
@@ -330,3 +331,45 @@ def test_moving_to_a_group_is_hot() -> None:
     planned, _ = plan_changes(spec(), observed(), IDENT, memory().owned, name="vm1", group=group)
     assert [(c.field, c.hot) for c in planned] == [("group", True)]
     assert isinstance(planned[0].call.request, MetaSetRequest) and planned[0].call.request.object_group == group
+
+
+# ---------------------------------------------------------------- adoption: which devices are the spec's
+
+
+def test_an_adopted_vms_devices_are_matched_by_what_identifies_them_not_attached_again() -> None:
+    data = ObservedDisk("sdb", "scsi", "vol-data", 2 * GIB)
+    nics = (
+        ObservedNic("52:54:00:00:00:01", "ycb123", PORT_GROUP, "virtio"),
+        ObservedNic("52:54:00:00:00:02", "ycb123", PORT_GROUP, "virtio"),
+    )
+    vm_shape = shape(disks=(ROOT_DISK, data), nics=nics)
+    wanted = spec(
+        adopt={"uuid": VM_UUID},
+        disks=[
+            {"name": "data", "bus": "scsi", "size": "2Gi", "pool": POOL},
+            {"name": "root", "bus": "virtio", "size": "10Gi", "pool": POOL},
+        ],
+        interfaces=[{"name": n, "network": "ycb123", "portGroup": PORT_GROUP} for n in ("eth0", "eth1")],
+    )
+    found = match_adopted(wanted, vm_shape)
+    assert found.disks == {"data": "vol-data", "root": ROOT_DISK.volume}
+    assert found.nics == {"eth0": nics[0].mac, "eth1": nics[1].mac}
+    changes, unsupported = plan_changes(wanted, observed(vm_shape=vm_shape), IDENT, found, name=NAME, group=None)
+    assert [c.call.operation for c in changes if "attach" in c.call.operation] == [] and unsupported == []
+
+
+def test_two_alike_disks_are_ambiguous_reported_and_never_attached() -> None:
+    twins = (ObservedDisk("vda", "virtio", "vol-a", 10 * GIB), ObservedDisk("vdb", "virtio", "vol-b", 10 * GIB))
+    wanted = spec(adopt={"uuid": VM_UUID}, disks=[{"name": "root", "bus": "virtio", "size": "10Gi", "pool": POOL}])
+    found = match_adopted(wanted, shape(disks=twins))
+    assert found.disks == {}
+    changes, unsupported = plan_changes(
+        wanted, observed(vm_shape=shape(disks=twins)), IDENT, found, name=NAME, group=None
+    )
+    assert not [c for c in changes if c.call.operation == "disk/attach"]
+    assert unsupported and "disks[root]" in unsupported[0]
+    named = spec(
+        adopt={"uuid": VM_UUID},
+        disks=[{"name": "root", "bus": "virtio", "device": "vdb", "size": "10Gi", "pool": POOL}],
+    )
+    assert match_adopted(named, shape(disks=twins)).disks == {"root": "vol-b"}  # the device settles it

@@ -56,6 +56,48 @@ def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
     return Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v})
 
 
+def match_adopted(spec: VirtualMachineSpec, shape: Shape) -> Owned:
+    """Which of an adopted VM's devices each spec disk and NIC is, when the spec names no volume
+    or MAC: a disk is the one disk of its bus (and device and size, when given) — several alike
+    are ambiguous and stay unmatched, reported, never attached; a NIC is the next one, in order, on
+    its network and port group (and VLANs, when given). Only what matches nothing is missing."""
+    free_disks = [d for d in shape.disks if d.volume and d.volume not in {disk.volume for disk in spec.disks}]
+    disks: dict[str, str] = {}
+    for disk in spec.disks:
+        if disk.volume:
+            disks[disk.name] = disk.volume
+            continue
+        size = memory_bytes(disk.size) if disk.size else None
+        alike = [
+            d
+            for d in free_disks
+            if d.bus == disk.bus and disk.device in (None, d.device) and size in (None, d.capacity)
+        ]
+        if len(alike) == 1:
+            disks[disk.name] = alike[0].volume
+            free_disks.remove(alike[0])
+    free_nics = [n for n in shape.nics if n.mac.lower() not in {(nic.mac or "").lower() for nic in spec.interfaces}]
+    nics: dict[str, str] = {}
+    for nic in spec.interfaces:
+        if nic.mac:
+            nics[nic.name] = nic.mac.lower()
+            continue
+        same = next(
+            (
+                n
+                for n in free_nics
+                if n.network == nic.network
+                and (nic.port_group or n.port_group) == n.port_group
+                and (not nic.vlan_ids or tuple(nic.vlan_ids) == n.vlan_ids)
+            ),
+            None,
+        )
+        if same is not None:
+            nics[nic.name] = same.mac
+            free_nics.remove(same)
+    return Owned(disks, nics)
+
+
 def memory_bytes(quantity: str) -> int:
     return int(parse_quantity(quantity))  # type: ignore[no-untyped-call]
 
@@ -119,8 +161,9 @@ def _disks(
             continue
         if not volume:
             unsupported.append(
-                f"disks[{disk.name}]: the compute API creates new volumes only with the VM; "
-                "attach an existing volume instead"
+                f"disks[{disk.name}]: no disk of the VM is this one (an adopted VM's disk is matched by bus, "
+                "device and size, and only when one alone matches), and the compute API creates new volumes "
+                "only with the VM: name an existing volume"
             )
             continue
         if disk.device in in_use and disk.device not in detaches:

@@ -19,7 +19,7 @@ from vmop.api.conditions import Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier
 from vmop.reconcile.calls import Call
-from vmop.reconcile.changes import Change, Owned, plan_changes, recover_owned
+from vmop.reconcile.changes import Change, Owned, match_adopted, plan_changes, recover_owned
 from vmop.reconcile.create import assigned_vm_uuid, create_call
 from vmop.reconcile.observed import Observed
 from vmop.reconcile.power import PowerState, current_power, plan_power_transition
@@ -270,8 +270,10 @@ def plan_virtual_machine(
         memory = replace(memory, uuid=identity.uuid, create_pending_since=None)
     assert observed is not None
     memory = replace(memory, uuid=observed.uuid, create_pending_since=None, lost_since=None)
-    if spec.adopt is None and observed.shape is not None and not (memory.owned.disks or memory.owned.nics):
-        memory = replace(memory, owned=recover_owned(spec, observed.shape))  # vmop made it; the record was lost
+    if observed.shape is not None and not (memory.owned.disks or memory.owned.nics):
+        # vmop made it and the record was lost, or it was adopted: which of its devices are the spec's
+        found = recover_owned(spec, observed.shape) if spec.adopt is None else match_adopted(spec, observed.shape)
+        memory = replace(memory, owned=found)
     return replace(_plan_observed(spec, ctx, memory, observed), subject=observed)
 
 
