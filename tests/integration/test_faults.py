@@ -21,6 +21,7 @@ import httpx
 import pytest
 from tests.integration.test_virtualmachine_lifecycle import CLUSTER, GIB, TENANT, manifest, unique
 from tests.integration.test_vmgroup import group, platform_groups, wait_group_ready
+from tests.integration.test_vmmigration import CROSS, OTHER_CLUSTER, migration_manifest, migrations_taking
 from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
 
 from vmop.dev.controlplane import ControlPlane
@@ -192,6 +193,46 @@ def test_operator_killed_at_random_points_during_a_rollout_of_100(
     control_plane: ControlPlane, sim: SimProcess, logs: Path, fresh_namespace: str
 ) -> None:
     rollout_with_kills(control_plane, sim, logs, fresh_namespace, count=100, kills=8, timeout=600)
+
+
+def test_operator_killed_at_random_points_during_ten_cross_cluster_migrations(
+    control_plane: ControlPlane, sim: SimProcess, logs: Path, fresh_namespace: str
+) -> None:
+    """No duplicate, and every object ends where its VM is: kills land while migrations are claimed,
+    started, running, and while their outcome is handed over to the VirtualMachines."""
+    kube = Kube(control_plane, fresh_namespace)
+    operator = OperatorProcess(control_plane, sim.url, logs, [fresh_namespace], ["--resync-seconds", "3"]).start()
+    rng = random.Random(SEED + 10)
+    names = [f"{unique('away')}-{i}" for i in range(10)]
+    apply_all(kube, [manifest(name) for name in names])
+    try:
+        before = wait_all_ready(kube, names, timeout=120)
+        creates = sim.stats()["calls"].get("unified_create", 0)
+        with migrations_taking(sim, 8):
+            apply_all(kube, [migration_manifest(f"{name}-m", name, crossCluster=CROSS) for name in names])
+            for _ in range(3):
+                time.sleep(rng.uniform(0.5, 4.0))
+                operator.kill()
+                time.sleep(rng.uniform(0.0, 1.0))
+                operator.start()
+
+            def finished() -> bool:
+                phases = [
+                    (objects(kube, "vmmigrations").get(f"{n}-m") or {}).get("status", {}).get("phase") for n in names
+                ]
+                return all(phase == "Succeeded" for phase in phases)
+
+            wait_for(finished, timeout=120, interval=1, what="10 migrations Succeeded")
+        after = wait_all_ready(kube, names, timeout=60)
+        lists = sim.stats()["calls"].get("list", 0)
+        wait_for(lambda: sim.stats()["calls"].get("list", 0) >= lists + 6, timeout=60, what="resyncs")
+    finally:
+        operator.stop()
+    assert sim.stats()["calls"].get("unified_create", 0) == creates  # no create once the migrations began
+    for name in names:
+        in_other = [vm["uuid"] for vm in sim.vms(OTHER_CLUSTER, TENANT, filter_name=name)]
+        assert sim.vms(CLUSTER, TENANT, filter_name=name) == [] and in_other == [before[name]["status"]["uuid"]], name
+        assert (after[name]["status"]["cluster"], after[name]["status"]["uuid"]) == (OTHER_CLUSTER, in_other[0])
 
 
 # --- a flaky platform ---------------------------------------------------------------------------------

@@ -162,7 +162,8 @@ class VirtualMachineController:
             safety=self.safety,
             migration_doubt=migration_doubt(
                 relations.migrations, now=self.clock(), settle=self.safety.loss_confirmation
-            ),
+            )
+            or (f"VmMigration {holder} holds it" if (holder := obj.annotations.get(ANNOTATION_MIGRATION)) else None),
             managed_by=None if owner.uid == obj.uid else f"{owner.namespace}/{owner.name}",
             recreate_confirmed=obj.annotations.get(ANNOTATION_CONFIRM_RECREATE),
             **kw,
@@ -258,6 +259,7 @@ class VirtualMachineController:
         outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
+        outcome.events += _identity_warnings(previous, final.verdict.synced_reason, final.verdict.message)
         outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
@@ -426,6 +428,21 @@ class VirtualMachineController:
         outcome = _not_synced(previous, Reason.DELETING, message, generation, now, phase="Deleting")
         outcome.done, outcome.requeue_after = False, wait
         return outcome
+
+
+# Situations a person should hear of: once when they begin (a VM gone missing, a create in doubt),
+# and for the duplicate guard at every pass until someone confirms.
+IDENTITY_WARNINGS = (Reason.LOST, Reason.IDENTITY_IN_DOUBT, Reason.CREATE_IN_DOUBT, Reason.DUPLICATE_GUARD)
+
+
+def _identity_warnings(previous: VirtualMachineStatus, reason: str, message: str) -> list[tuple[str, str, str]]:
+    if reason not in IDENTITY_WARNINGS:
+        return []
+    if reason == Reason.DUPLICATE_GUARD:
+        metrics.DUPLICATE_GUARD.labels("VirtualMachine").inc()
+    elif any(c.type == SYNCED and c.reason == reason for c in previous.conditions or []):
+        return []
+    return [("Warning", reason, message)]
 
 
 def _not_synced(
