@@ -39,6 +39,11 @@ COMPUTE_SECONDS = Histogram(
 COMPUTE_RETRIES = Counter(
     "vmop_compute_retries", "Compute API attempts after the first", ["endpoint"], registry=REGISTRY
 )
+COMPUTE_UNREADABLE = Counter(
+    "vmop_compute_unreadable_vms",
+    "VMs of compute list pages that could not be read and were skipped (the log names them)",
+    registry=REGISTRY,
+)
 
 
 def observe_call(record: CallRecord) -> None:
@@ -48,6 +53,8 @@ def observe_call(record: CallRecord) -> None:
     COMPUTE_SECONDS.labels(endpoint).observe(record.seconds)
     if record.attempt > 1:
         COMPUTE_RETRIES.labels(endpoint).inc()
+    if record.unreadable:
+        COMPUTE_UNREADABLE.inc(record.unreadable)
 
 
 class Phases(Collector):

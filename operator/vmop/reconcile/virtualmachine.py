@@ -127,7 +127,6 @@ def _phase(vm: Observed) -> str:
         "Stopped": "Stopped",
         "Suspended": "Suspended",
         "Hibernated": "Hibernated",
-        "Sleeping": "Suspended",
         "ShuttingDown": "Running",
     }.get(power, "Failed")
 
