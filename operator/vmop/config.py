@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vmop.compute.profile import PlatformProfile
+
 
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -33,3 +35,6 @@ class OperatorConfig(BaseModel):
         default=60, ge=1, description="with peering: seconds a silent (killed) peer still counts as alive"
     )
     kubeconfig: Path | None = None
+    profile: PlatformProfile = Field(
+        default_factory=PlatformProfile, description="the platform's answers where the compute doc is silent"
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 import kopf
 import uvloop
 
+from vmop.compute.profile import add_profile_arguments, profile_from_arguments
 from vmop.config import OperatorConfig
 from vmop.handlers.registry import build_registry
 from vmop.handlers.runtime import configure_settings
@@ -59,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --peering: seconds until a silent (killed) peer counts as gone and a standby takes over",
     )
     parser.add_argument("--kubeconfig", type=Path, default=None)
+    add_profile_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         peering_priority=args.peering_priority,
         peering_lifetime=args.peering_lifetime,
         kubeconfig=args.kubeconfig,
+        profile=profile_from_arguments(args),
     )
     configure_logging(config.log_level, config.log_format)
     if config.kubeconfig is not None:

@@ -143,6 +143,7 @@ def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: st
         ca_bundle=Path(ca_file) if ca_file else None,
         verify_tls=not config.insecure_skip_verify,
         max_concurrency=config.max_concurrency,
+        profile=config.profile,
     )
 
 

@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices = list(get_args(field.annotation)) or None
         dialect.add_argument(
             flag,
-            type=type(default),
+            type=int if isinstance(default, int) else str,
             choices=choices,
             default=default,
             help=f"{field.description} (default {default})",
