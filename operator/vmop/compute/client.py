@@ -183,6 +183,10 @@ class ComputeClient:
     def __repr__(self) -> str:
         return f"ComputeClient(base_url={self._settings.base_url!r})"
 
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
+
     async def __aenter__(self) -> ComputeClient:
         return self
 
@@ -229,6 +233,11 @@ class ComputeClient:
             delay = self._rng.uniform(0, policy.ceiling(attempt))
             log.info("compute %s failed (%s), retry %d in %.2fs", endpoint.path, failure, attempt, delay)
             await self._sleep(delay)
+
+    async def answer(self, endpoint: Endpoint, request: RequestModel | None) -> httpx.Response:
+        """The platform's answer as it came (``vmop probe`` reports its shape), sent like any call."""
+        response, _ = await self._send(endpoint, request)
+        return response
 
     def _observe(self, endpoint: Endpoint, scode: int | None, started: float, attempt: int) -> None:
         if self._observer is not None:
