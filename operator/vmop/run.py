@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resync-seconds", type=float, default=60.0)
     parser.add_argument("--max-concurrency", type=int, default=16, help="compute API requests in flight")
-    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--page-size", type=int, default=500, help="list page size (0: no paging, one list)")
     parser.add_argument("--default-deletion-policy", choices=["Delete", "Retain"], default="Delete")
     parser.add_argument("--liveness-port", type=int, default=8080)
     parser.add_argument("--metrics-port", type=int, default=8081, help="Prometheus /metrics (0: off)")
