@@ -1,14 +1,17 @@
 """What must hold whichever way the platform reads the doc where it is silent (run under every
 simulator profile: VMOP_SIM_PROFILE, tests/support/simulation.py): a scope of 1,200 VMs is seen
-whole by one paged listing per resync, and an object whose VM is already gone is released."""
+whole by one paged listing per resync, and an object whose VM is already gone is released. And a
+platform that stops answering shows in the status."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 from tests.integration.test_virtualmachine_lifecycle import CLUSTER, TENANT, manifest, status, unique, wait_gone
-from tests.support.processes import Kube, SimProcess, wait_for
+from tests.support.processes import Kube, SimProcess, condition, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.profiles]
+pytestmark = pytest.mark.integration
 
 SCOPE_SIZE = 1200  # more than two pages of vmop's default page size (500)
 
@@ -30,6 +33,7 @@ def create_many(sim: SimProcess, prefix: str, count: int) -> list[tuple[str, str
     return [(item["data"]["vm_uuid"], item["data"]["vm_name"]) for item in answer["data"]["results"]]
 
 
+@pytest.mark.profiles
 @pytest.mark.usefixtures("operator")
 def test_a_scope_of_1200_vms_is_seen_whole_by_one_paged_listing_per_resync(kube: Kube, sim: SimProcess) -> None:
     last, platform_name = create_many(sim, unique("many"), SCOPE_SIZE)[-1]  # listed in creation order: page 3
@@ -57,6 +61,7 @@ def test_a_scope_of_1200_vms_is_seen_whole_by_one_paged_listing_per_resync(kube:
     assert status(kube, name)["state"] == "shutoff"
 
 
+@pytest.mark.profiles
 @pytest.mark.usefixtures("operator")
 def test_deleting_an_object_whose_vm_is_already_gone_releases_it(kube: Kube, sim: SimProcess) -> None:
     """Gone is decided by a list filtered on the uuid (which the doc guarantees), not by a
@@ -68,3 +73,22 @@ def test_deleting_an_object_whose_vm_is_already_gone_releases_it(kube: Kube, sim
     assert answer["scode"] == 0, answer
     kube.delete("virtualmachine", name)
     wait_gone(kube, name, timeout=30)
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_platform_that_stops_answering_shows_synced_unknown_then_recovers(kube: Kube, sim: SimProcess) -> None:
+    name = unique("hung")
+    kube.apply(manifest(name))
+    wait_for(lambda: synced(kube, name) == ("True", "ReconcileSuccess"), timeout=40, what="in sync")
+    sim.process.send_signal(signal.SIGSTOP)  # the platform hangs: connections open, nothing answers
+    try:
+        # Two resync periods (2 s each in the tests), then the pass's status write.
+        wait_for(lambda: synced(kube, name) == ("Unknown", "PlatformNotAnswering"), timeout=20, what="Unknown")
+    finally:
+        sim.process.send_signal(signal.SIGCONT)
+    wait_for(lambda: synced(kube, name) == ("True", "ReconcileSuccess"), timeout=40, what="in sync again")
+
+
+def synced(kube: Kube, name: str) -> tuple[str, str] | None:
+    found = condition(kube.get("virtualmachine", name), "Synced")
+    return (found["status"], found["reason"]) if found else None

@@ -25,6 +25,7 @@ class Reason:
     RECONCILED = "ReconcileSuccess"
     COMPUTE_ERROR = "ComputeError"
     UNAVAILABLE = "PlatformUnavailable"
+    NOT_ANSWERING = "PlatformNotAnswering"  # no answer for two resync periods: Synced Unknown
     CONFLICT = "NameConflict"
     LOST = "Lost"
     PAUSED = "ReconcilePaused"

@@ -8,6 +8,7 @@ clears the mark. A restart in between finds the VM by name and creation time and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -62,6 +63,9 @@ class VirtualMachineController:
     default_deletion_policy: str = "Delete"
     clock: Callable[[], float] = time.time
     batcher: Batcher | None = None  # starts, shutdowns, deletes of many VMs at once: batch calls
+    # How long an observation may take before the status says the platform is not answering
+    # (two resync periods: a hung platform shows within them, not after every retry ran out).
+    patience: float | None = None
 
     # ------------------------------------------------------------ observation
 
@@ -148,11 +152,14 @@ class VirtualMachineController:
             or (previous.phase == "Migrating" and ctx.migration is None)
         )
         try:
-            observed, same_name, stale = await self._observe(
-                spec, memory, ctx, details=details, fresh_after=fresh_after
-            )
+            async with asyncio.timeout(self.patience):
+                observed, same_name, stale = await self._observe(
+                    spec, memory, ctx, details=details, fresh_after=fresh_after
+                )
         except ComputeError as error:  # the platform could not be read: say so, change nothing
             return self._unobservable(previous, error, obj.generation, now)
+        except TimeoutError:
+            return self._not_answering(previous, obj.generation, self.clock())
         outcome = Outcome(status=None)
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
         if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
@@ -262,6 +269,22 @@ class VirtualMachineController:
         reason = Reason.UNAVAILABLE if isinstance(error, ComputeUnavailable) else Reason.COMPUTE_ERROR
         outcome = _not_synced(previous, reason, str(error), generation, now, last_error=last_error(error, now))
         outcome.error, outcome.events = error, [("Warning", reason, str(error))]
+        return outcome
+
+    def _not_answering(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:
+        """What status shows may be out of date: Synced is Unknown, not True, until it answers."""
+        message = f"the platform has not answered for {self.patience or 0:.0f}s: the status shown may be out of date"
+        conditions = set_condition(
+            list(previous.conditions or []),
+            SYNCED,
+            None,
+            Reason.NOT_ANSWERING,
+            message,
+            now=rfc3339(now),
+            generation=generation,
+        )
+        outcome = Outcome(_changed(previous, previous.model_copy(update={"conditions": conditions})))
+        outcome.events = [("Warning", Reason.NOT_ANSWERING, message)]
         return outcome
 
     def _paused(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:

@@ -189,7 +189,12 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         written.record(obj.uid, annotations, None)
 
     controller = VirtualMachineController(
-        client, inventory, persist, default_deletion_policy=config.default_deletion_policy, batcher=Batcher(client)
+        client,
+        inventory,
+        persist,
+        default_deletion_policy=config.default_deletion_policy,
+        batcher=Batcher(client),
+        patience=2 * config.resync_seconds,
     )
 
     async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:
