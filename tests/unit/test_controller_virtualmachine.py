@@ -157,3 +157,24 @@ def test_a_pass_sooner_than_the_settling_takes_any_list_newer_than_the_acting_pa
     assert history.list_needed_after("a") == 122.0
     history.forget("a")
     assert history.list_needed_after("a") == 122.0
+
+
+async def test_a_stored_spec_the_model_refuses_is_reported_once_and_calls_nothing(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    """memory "0.5" stored before the CRD rule: Synced=False InvalidSpec naming spec.memory, the
+    generation observed, one Warning; the next pass neither calls, nor writes, nor warns again."""
+    client, called = calls
+    vms, _ = controller(client, clock, FakeClock(100.0))
+    stored = vm_object("half-a-byte")
+    bad = ObjectView(stored.namespace, stored.name, stored.uid, 2, stored.spec | {"memory": "0.5"}, {}, {})
+    outcome = await vms.sync(bad)
+    assert called == [] and outcome.error is None
+    assert outcome.status is not None
+    assert outcome.status["observedGeneration"] == 2
+    synced = next(c for c in outcome.status["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "InvalidSpec")
+    assert "spec.memory" in synced["message"], synced["message"]
+    assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Warning", "InvalidSpec")]
+    again = await vms.sync(ObjectView(bad.namespace, bad.name, bad.uid, 2, bad.spec, outcome.status, {}))
+    assert (called, again.status, again.events) == ([], None, [])

@@ -27,6 +27,7 @@ class Reason:
     UNAVAILABLE = "PlatformUnavailable"
     CONFLICT = "NameConflict"
     LOST = "Lost"
+    INVALID_SPEC = "InvalidSpec"  # a value the compute API's models refuse: fix the spec
     PAUSED = "ReconcilePaused"
     OBSERVE_ONLY = "ObserveOnly"
     DELETING = "Deleting"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
 from vmop.api.base import FORBIDDEN, IMMUTABLE, PRINTABLE, REQUIRED, UUID_PATTERN, ApiModel, cel, validations
@@ -14,6 +15,7 @@ from vmop.compute.rules import (
     DEVICE_PATTERN,
     DEVICE_PATTERN_BY_BUS,
     MAX_VCPUS,
+    MEMORY_MAX_BYTES,
     MEMORY_UNIT_BYTES,
     VLAN_ID_MAX,
     VLAN_ID_MIN,
@@ -24,6 +26,7 @@ MAC_PATTERN = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 MAX_MEMORY = "256Gi"
 MIN_MEMORY = "1Mi"
+MEMORY_RULE = f"memory must be a whole number of MiB from {MIN_MEMORY} to {MAX_MEMORY}"
 
 # Names are list-map keys: the apiserver itself refuses duplicates, at no CEL cost.
 LIST_MAP_BY_NAME: JsonDict = {"default": [], "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
@@ -307,7 +310,7 @@ class VirtualMachineSpec(ApiModel):
                 f"quantity(self).compareTo(quantity('{MAX_MEMORY}')) <= 0 && "
                 f"quantity(self).asApproximateFloat() / {MEMORY_UNIT_BYTES}.0 == "
                 f"double(int(quantity(self).asApproximateFloat() / {MEMORY_UNIT_BYTES}.0))",
-                f"memory must be a whole number of MiB from {MIN_MEMORY} to {MAX_MEMORY}",
+                MEMORY_RULE,
             )
         ),
     )
@@ -338,6 +341,15 @@ class VirtualMachineSpec(ApiModel):
         default=True, description="a VM deleted behind vmop's back is recreated; false: phase Lost"
     )
     adopt: Adopt | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
+
+    @field_validator("memory")
+    @classmethod
+    def _whole_mib(cls, value: str) -> str:
+        """The CEL rule again, for objects stored before it existed: never a size it refuses."""
+        size = parse_quantity(value)  # type: ignore[no-untyped-call]
+        if not (MEMORY_UNIT_BYTES <= size <= MEMORY_MAX_BYTES and size % MEMORY_UNIT_BYTES == 0):
+            raise ValueError(MEMORY_RULE)
+        return value
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(

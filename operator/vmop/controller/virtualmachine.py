@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from vmop.api.conditions import SYNCED, Progress, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.compute.batching import Batcher
@@ -31,6 +33,7 @@ from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
+from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
 from vmop.reconcile.virtualmachine import Context, Memory, plan_virtual_machine, resolve_identity
@@ -119,9 +122,16 @@ class VirtualMachineController:
     async def sync(
         self, obj: ObjectView, group_lookup: GroupLookup = lambda name: None, *, fresh_after: float | None = None
     ) -> Outcome:
-        spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         now = self.clock()
+        try:
+            spec = VirtualMachineSpec.model_validate(obj.spec)
+        except ValidationError as error:  # stored before a CRD rule refused it: say so, call nothing
+            message = invalid_spec_message(error)
+            outcome = _not_synced(
+                previous, Reason.INVALID_SPEC, message, obj.generation, now, observed_generation=obj.generation
+            )
+            return _warn_once(outcome, previous, Reason.INVALID_SPEC)
         memory = _memory(obj, previous)
         if obj.annotations.get(ANNOTATION_PAUSED) == "true":
             return self._paused(previous, obj.generation, now)
@@ -190,6 +200,8 @@ class VirtualMachineController:
         outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
+        if plan.verdict.synced_reason == Reason.INVALID_SPEC:
+            _warn_once(outcome, previous, Reason.INVALID_SPEC)
         outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
@@ -337,6 +349,16 @@ def _not_synced(
     )
     update = {"phase": previous.phase or "Pending"} | status | {"conditions": conditions}
     return Outcome(_changed(previous, previous.model_copy(update=update)))
+
+
+def _warn_once(outcome: Outcome, previous: VirtualMachineStatus, reason: str) -> Outcome:
+    """A Warning Event with the Synced message when it is new (not at every resync)."""
+    before = next((c for c in previous.conditions or [] if c.type == SYNCED), None)
+    conditions = (outcome.status or {}).get("conditions") or []
+    synced = next((c for c in conditions if c["type"] == SYNCED and c["reason"] == reason), None)
+    if synced is not None and (before is None or (before.reason, before.message) != (reason, synced["message"])):
+        outcome.events.append(("Warning", reason, synced["message"]))
+    return outcome
 
 
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:
