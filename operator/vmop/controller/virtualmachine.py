@@ -232,6 +232,8 @@ class VirtualMachineController:
                         "uuid": memory.uuid,
                     },
                 )
+                if call.operation == "shutdown":  # refused: not sent, so the timeout has not begun
+                    memory = replace(memory, shutdown_requested_at=None)
                 return observed, memory, error
             outcome.acted = True
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
