@@ -48,6 +48,7 @@ from vmop.compute.models import (
     VmList,
     VmLogPage,
 )
+from vmop.compute.redact import Redactor
 from vmop.compute.requests import (
     BatchDeleteRequest,
     BatchPowerRequest,
@@ -147,9 +148,11 @@ class ComputeClient:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
+        auth = auth_from_credentials(settings.token, settings.username, settings.password)
+        self._redact = Redactor(auth.secrets() if auth is not None else [])
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
-            auth=auth_from_credentials(settings.token, settings.username, settings.password),
+            auth=auth,
             verify=_tls_verify(settings) if transport is None else True,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             # No more connections than requests in flight: httpcore checks every pooled connection
@@ -223,7 +226,7 @@ class ComputeClient:
         if self._observer is not None:
             self._observer(CallRecord(record.endpoint, output.scode, record.seconds, record.attempt))
         if output.scode != 0:
-            raise ComputeError.from_output(endpoint.path, output)
+            raise ComputeError.from_output(endpoint.path, output, self._redact)
         if output.data is None:
             try:
                 return data_type()
@@ -238,7 +241,9 @@ class ComputeClient:
     async def _call_batch(self, endpoint: Endpoint, request: RequestModel, item_type: type[M]) -> BatchResults[M]:
         batch = await self._call(endpoint, request, _batch_envelope(item_type))
         items: list[ItemResult[M]] = [
-            ItemResult(item.data, ComputeError.from_output(endpoint.path, item) if item.scode != 0 else None)
+            ItemResult(
+                item.data, ComputeError.from_output(endpoint.path, item, self._redact) if item.scode != 0 else None
+            )
             for item in batch.results
         ]
         failed = sum(1 for item in items if not item.ok)

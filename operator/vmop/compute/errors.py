@@ -6,6 +6,7 @@ so credentials cannot leak through an exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vmop.compute.scodes import TRANSIENT, Scode
@@ -40,8 +41,9 @@ class ComputeError(Exception):
         return " ".join(parts)
 
     @classmethod
-    def from_output(cls, endpoint: str, output: Any) -> ComputeError:
-        return cls(endpoint, output.scode, output.message, output.message_cn, output.desc)
+    def from_output(cls, endpoint: str, output: Any, redact: Callable[[str], str] = str) -> ComputeError:
+        """``redact``: removes the client's credentials from the platform's words (compute/redact.py)."""
+        return cls(endpoint, output.scode, redact(output.message), redact(output.message_cn), redact(output.desc))
 
     @property
     def transient(self) -> bool:
@@ -60,6 +62,13 @@ class ComputeProtocolError(ComputeError):
 
     def __init__(self, endpoint: str, reason: str) -> None:
         super().__init__(endpoint, Scode.INTERNAL_ERROR, f"unexpected response: {reason}")
+
+
+class ComputeConfigError(ComputeError):
+    """vmop's own settings cannot work (e.g. a credential no HTTP header can carry): never retried."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(endpoint, Scode.INVALID_PARAMETER, f"configuration: {reason}")
 
 
 def is_transient(error: BaseException) -> bool:
