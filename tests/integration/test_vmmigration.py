@@ -5,6 +5,7 @@ migration per VM at a time, preconditions, a crash right after the migrate call,
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,6 +110,21 @@ def reason(kube: Kube, name: str) -> str | None:
     return complete["reason"] if complete else None
 
 
+def kubectl_wait(
+    control_plane: ControlPlane, kube: Kube, name: str, condition_type: str, *, timeout: int
+) -> subprocess.CompletedProcess[str]:
+    return control_plane.kubectl(
+        "wait",
+        f"--for=condition={condition_type}",
+        f"vmmigration/{name}",
+        "-n",
+        kube.namespace,
+        f"--timeout={timeout}s",
+        check=False,
+        timeout=timeout + 30,
+    )
+
+
 def other_host(host: str) -> str:
     return next(h for h in HOSTS if h != host)
 
@@ -199,6 +215,8 @@ def test_in_cluster_migration_succeeds_and_the_vm_follows(
     )
     assert done["startTime"] == running["startTime"] <= done["completionTime"]
     assert (condition(kube.get(MIGRATION, name), "Complete") or {}).get("status") == "True"
+    assert kubectl_wait(control_plane, kube, name, "Complete", timeout=5).returncode == 0
+    assert condition(kube.get(MIGRATION, name), "Failed") is None
     assert reason(kube, name) == "Succeeded"
     assert platform_vm(sim, CLUSTER, vm_status["uuid"])["machine_uuid"] == destination
     # The VM's status follows at once (details are read when the hold ends), not at the next resync.
@@ -245,13 +263,19 @@ def test_cross_cluster_migration_moves_the_virtualmachine(kube: Kube, sim: SimPr
 
 
 @pytest.mark.usefixtures("operator")
-def test_a_refused_migrate_fails_with_the_scode_in_status_and_events(kube: Kube, sim: SimProcess) -> None:
+def test_a_refused_migrate_fails_with_the_scode_in_status_and_events(
+    kube: Kube, sim: SimProcess, control_plane: ControlPlane
+) -> None:
     vm, vm_status = running_vm(kube)
     name = unique("refused")
     with faults(sim, forced_scode={"migrate": 21042}):
         kube.apply(migration_manifest(name, vm, host=other_host(vm_status["host"])))
         failed = wait_phase(kube, name, "Failed", "Succeeded")
     assert failed["phase"] == "Failed"
+    # What a pipeline runs (docs/operations.md): Failed is met, Complete never is.
+    assert kubectl_wait(control_plane, kube, name, "Failed", timeout=20).returncode == 0
+    refused = kubectl_wait(control_plane, kube, name, "Complete", timeout=3)
+    assert refused.returncode != 0 and "timed out" in refused.stderr, refused
     assert (failed["lastError"]["scode"], failed["lastError"]["operation"]) == (21042, "/v1/compute/migrate")
     assert reason(kube, name) == "MigrationFailed"
     warnings = wait_for(
@@ -329,6 +353,8 @@ def test_cancel_aborts_for_good(kube: Kube, sim: SimProcess, control_plane: Cont
         aborted = wait_phase(kube, name, "Aborted", "Failed", "Succeeded")
     assert aborted["phase"] == "Aborted"
     assert aborted["completionTime"]
+    failed = condition(kube.get(MIGRATION, name), "Failed") or {}
+    assert (failed.get("status"), failed.get("reason")) == ("True", "Aborted")
     vm_now = platform_vm(sim, CLUSTER, vm_status["uuid"])
     assert (vm_now["action"], vm_now["machine_uuid"]) == ("noaction", vm_status["host"])
     undo = patch(control_plane, kube, name, {"cancel": False})
