@@ -7,7 +7,15 @@ import json
 from typing import Any
 
 import pytest
-from tests.integration.test_virtualmachine_lifecycle import CLUSTER, TENANT, manifest, unique, wait_gone, wait_ready
+from tests.integration.test_virtualmachine_lifecycle import (
+    CLUSTER,
+    TENANT,
+    manifest,
+    unique,
+    wait_gone,
+    wait_ready,
+    warning_from_vmop,
+)
 from tests.support.processes import Kube, SimProcess, condition, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("operator")]
@@ -161,4 +169,5 @@ def test_parent_ref_cycles_wait_without_platform_calls(kube: Kube, sim: SimProce
             lambda name=name: (condition(kube.get("vmgroup", name), "Ready") or {}).get("reason") == "ParentCycle",
             what=f"{name} reports the cycle",
         )
+        assert "parentRef cycle" in warning_from_vmop(kube, name, "ParentCycle")["message"]
     assert sim.stats()["calls"].get("group/create", 0) == before

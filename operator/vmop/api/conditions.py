@@ -26,6 +26,8 @@ class Reason:
     COMPUTE_ERROR = "ComputeError"
     UNAVAILABLE = "PlatformUnavailable"
     CONFLICT = "NameConflict"
+    UNSUPPORTED_CHANGE = "UnsupportedChange"
+    PARENT_CYCLE = "ParentCycle"
     LOST = "Lost"
     PAUSED = "ReconcilePaused"
     OBSERVE_ONLY = "ObserveOnly"
@@ -43,6 +45,11 @@ class Reason:
     MIGRATION_FAILED = "MigrationFailed"
     ABORTED = "Aborted"
     TIMED_OUT = "TimedOut"
+
+
+# Synced=False for one of these waits for a person (a spec change, a name taken on the platform),
+# not for time: each time one begins, a Warning Event says so too (reconcile/conditions.py).
+NEEDS_A_PERSON: frozenset[str] = frozenset({Reason.UNSUPPORTED_CHANGE, Reason.PARENT_CYCLE, Reason.CONFLICT})
 
 
 class Condition(ApiModel):

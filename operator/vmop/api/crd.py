@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from vmop.api import GROUP, VERSION
+from vmop.api.conditions import SYNCED
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
@@ -48,6 +49,13 @@ def _column(name: str, path: str, type_: str = "string", priority: int = 0, desc
     return column
 
 
+# As Crossplane shows it: False when vmop cannot make the platform match (the condition says why).
+SYNCED_COLUMN = _column(
+    "Synced",
+    f'.status.conditions[?(@.type=="{SYNCED}")].status',
+    description="whether the last pass could make the platform match the spec",
+)
+
 VIRTUAL_MACHINE = Kind(
     kind="VirtualMachine",
     plural="virtualmachines",
@@ -63,6 +71,7 @@ VIRTUAL_MACHINE = Kind(
         _column("CPUs", ".status.cpus", "integer"),
         _column("Memory", ".status.memory"),
         _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        SYNCED_COLUMN,
         _column("UUID", ".status.uuid", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ],
@@ -81,6 +90,7 @@ VM_GROUP = Kind(
         _column("Depth", ".status.depth", "integer"),
         _column("VMs", ".status.vmCount", "integer"),
         _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        SYNCED_COLUMN,
         _column("UUID", ".status.uuid", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ],
@@ -99,6 +109,7 @@ VM_MIGRATION = Kind(
         _column("Progress", ".status.progress", "integer"),
         _column("Source Host", ".status.source.host"),
         _column("Destination", ".status.destination.host"),
+        SYNCED_COLUMN,
         _column("Destination Cluster", ".status.destination.cluster", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ],

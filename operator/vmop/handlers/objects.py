@@ -9,6 +9,7 @@ import kopf
 from vmop import metrics
 from vmop.compute.errors import is_transient
 from vmop.controller.objects import ObjectView, Outcome
+from vmop.reconcile.conditions import attention_events
 
 MAX_BACKOFF = 300.0
 
@@ -37,7 +38,7 @@ def apply(
     for key, value in outcome.annotations.items():
         if current.get(key) != value:
             patch.metadata.annotations[key] = value
-    announce(outcome.events, body)
+    announce([*outcome.events, *attention_events(body.status, outcome.status, outcome.events)], body)
 
 
 def announce(events: list[tuple[str, str, str]], body: kopf.Body) -> None:

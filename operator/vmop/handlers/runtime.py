@@ -8,6 +8,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import socket
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from vmop.controller.vmmigration import VmMigrationController
 from vmop.handlers.written import Written
 
 FINALIZER = "vmop.io/finalizer"
+EVENT_COMPONENT = "vmop"
 M_ARENA_MAX = -8  # mallopt(3)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 * 1024
@@ -91,6 +93,10 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
+    # Events are signed by vmop (`kubectl describe`'s "From"), with the pod's name as the instance.
+    settings.posting.reporting_component = EVENT_COMPONENT
+    settings.posting.reporting_instance = socket.gethostname()
+    settings.posting.event_name_prefix = f"{EVENT_COMPONENT}-"
     settings.execution.max_workers = max(4, config.max_concurrency)
     # kopf releases a deleted object's finalizer only once its resync timer has exited; a timer
     # still waiting for its turn behind the deletions is looked at again this soon, not after
