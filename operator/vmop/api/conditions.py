@@ -55,10 +55,10 @@ NEEDS_A_PERSON: frozenset[str] = frozenset({Reason.UNSUPPORTED_CHANGE, Reason.PA
 class Condition(ApiModel):
     """The latest observation of one aspect of the object's state."""
 
-    type: str = Field(max_length=64)
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(max_length=128)
-    message: str = Field(default="", max_length=4096)
+    type: str = Field(max_length=64, description="which aspect: Ready, Synced, RestartRequired, Complete, Failed")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown")
+    reason: str = Field(max_length=128, description="why, in one CamelCase word (machine-readable)")
+    message: str = Field(default="", max_length=4096, description="why, for people")
     last_transition_time: str = Field(description="when status last changed (RFC 3339)")
     observed_generation: int = Field(default=0, ge=0, description="the .metadata.generation this was set for")
 
@@ -67,7 +67,7 @@ class LastError(ApiModel):
     """The platform's own words about the last failed call."""
 
     scode: int = Field(description="the compute API's error code")
-    message: str = ""
+    message: str = Field(default="", description="the platform's English message")
     message_cn: str = Field(default="", description="the platform's Chinese message")
     desc: str = Field(default="", description="the platform's detail")
     operation: str = Field(default="", description="the compute API endpoint that failed")
@@ -77,5 +77,5 @@ class LastError(ApiModel):
 class Progress(ApiModel):
     """How far a long platform action (import, clone, export, migration) has come."""
 
-    operation: str
-    percent: int = Field(ge=0, le=100)
+    operation: str = Field(description="the platform action: import, clone, export, migration")
+    percent: int = Field(ge=0, le=100, description="percent done")

@@ -23,6 +23,10 @@ KOPF_PEERING_CRDS = ("clusterkopfpeerings.yaml", "kopfpeerings.yaml")
 # annotations, so GitOps tools see no drift in metadata.
 KOPF_STATUS_FIELD = "kopf"
 VALIDATIONS = "x-kubernetes-validations"
+# What `kubectl explain` says of the fields every object has (as Kubernetes' own types say it).
+API_VERSION_DESCRIPTION = "the versioned schema of this representation of an object (vmop.io/v1alpha1)"
+KIND_DESCRIPTION = "the REST resource this object represents"
+METADATA_DESCRIPTION = "standard object metadata: name, namespace, labels, annotations"
 
 
 @dataclass(frozen=True)
@@ -209,9 +213,9 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
                             "description": kind.description,
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
+                                "apiVersion": {"type": "string", "description": API_VERSION_DESCRIPTION},
+                                "kind": {"type": "string", "description": KIND_DESCRIPTION},
+                                "metadata": {"type": "object", "description": METADATA_DESCRIPTION},
                                 "spec": spec_schema,
                                 "status": _status_schema(kind),
                             },

@@ -95,15 +95,15 @@ UNSUCCESSFUL: frozenset[str] = frozenset({"Failed", "Aborted"})  # final, and th
 class Location(ApiModel):
     """A place on the platform."""
 
-    cluster: str | None = None
-    tenant: str | None = None
+    cluster: str | None = Field(default=None, description="cluster uuid")
+    tenant: str | None = Field(default=None, description="tenant uuid")
     host: str | None = Field(default=None, description="host uuid")
 
 
 class VmMigrationStatus(ApiModel):
     """How the migration goes. Phases: Pending -> Running -> Succeeded | Failed | Aborted."""
 
-    observed_generation: int | None = None
+    observed_generation: int | None = Field(default=None, description="the .metadata.generation this status is for")
     phase: Phase | None = Field(default=None, description="Succeeded, Failed and Aborted are final")
     progress: int | None = Field(default=None, ge=0, le=100, description="percent; never decreases")
     vm_uuid: str | None = Field(default=None, description="the platform VM being migrated")
