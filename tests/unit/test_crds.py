@@ -248,9 +248,10 @@ def test_api_reference_is_generated_from_the_models() -> None:
 
 
 def undescribed(schema: Schema, path: str = "") -> Iterator[str]:
-    """Every property (at any depth, inside arrays and maps too) without a description."""
+    """Every property (at any depth, inside arrays and maps too) without a description. The
+    top-level metadata may have none (the apiserver allows only its type; explain shows ObjectMeta's)."""
     for name, sub in schema.get("properties", {}).items():
-        if not sub.get("description", "").strip():
+        if not sub.get("description", "").strip() and f"{path}.{name}" != ".metadata":
             yield f"{path}.{name}"
         yield from undescribed(sub, f"{path}.{name}")
     for key, mark in (("items", "[]"), ("additionalProperties", "{}")):

@@ -23,10 +23,10 @@ KOPF_PEERING_CRDS = ("clusterkopfpeerings.yaml", "kopfpeerings.yaml")
 # annotations, so GitOps tools see no drift in metadata.
 KOPF_STATUS_FIELD = "kopf"
 VALIDATIONS = "x-kubernetes-validations"
-# What `kubectl explain` says of the fields every object has (as Kubernetes' own types say it).
+# What `kubectl explain` says of the fields every object has. metadata may carry nothing but its
+# type (the apiserver refuses more); explain describes it from ObjectMeta.
 API_VERSION_DESCRIPTION = "the versioned schema of this representation of an object (vmop.io/v1alpha1)"
 KIND_DESCRIPTION = "the REST resource this object represents"
-METADATA_DESCRIPTION = "standard object metadata: name, namespace, labels, annotations"
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
                             "properties": {
                                 "apiVersion": {"type": "string", "description": API_VERSION_DESCRIPTION},
                                 "kind": {"type": "string", "description": KIND_DESCRIPTION},
-                                "metadata": {"type": "object", "description": METADATA_DESCRIPTION},
+                                "metadata": {"type": "object"},
                                 "spec": spec_schema,
                                 "status": _status_schema(kind),
                             },
