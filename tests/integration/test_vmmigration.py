@@ -5,6 +5,7 @@ migration per VM at a time, preconditions, a crash right after the migrate call,
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
+from tests.support.deploy import REPO
+from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, metric, wait_for
 
 from vmop.dev.controlplane import ControlPlane
 
@@ -190,9 +192,18 @@ def sample_until_finished(kube: Kube, name: str, timeout: float = 60) -> list[tu
 # --- success ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("operator")
+def dashboard_panel(title: str) -> tuple[str, dict[str, str]]:
+    """The metric and labels a `sum(metric{labels})` panel of the Grafana dashboard adds up."""
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "vmop-dashboard.json").read_text())
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
+    (target,) = panel["targets"]
+    query = re.fullmatch(r"sum\((\w+)\{(.*)\}\)", target["expr"])
+    assert query, f"{title}: the query is no longer sum(metric{{labels}}); update this test: {target['expr']}"
+    return query[1], dict(re.findall(r'(\w+)="([^"]*)"', query[2]))
+
+
 def test_in_cluster_migration_succeeds_and_the_vm_follows(
-    kube: Kube, sim: SimProcess, control_plane: ControlPlane
+    kube: Kube, sim: SimProcess, control_plane: ControlPlane, operator: OperatorProcess
 ) -> None:
     vm, vm_status = running_vm(kube)
     source = vm_status["host"]
@@ -201,6 +212,12 @@ def test_in_cluster_migration_succeeds_and_the_vm_follows(
     with migrations_taking(sim, 6):
         kube.apply(migration_manifest(name, vm, host=destination))
         running = wait_phase(kube, name, "Running")
+        # The dashboard's "Migrations in flight" has data, and the pass is in the reconcile metrics.
+        scraped = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+        in_flight, labels = dashboard_panel("Migrations in flight")
+        assert metric(scraped, in_flight, **labels) >= 1, scraped
+        assert metric(scraped, "vmop_reconciles_total", kind="VmMigration", result="success") >= 1
+        assert metric(scraped, "vmop_reconcile_duration_seconds_count", kind="VmMigration") >= 1
         assert annotations_of(kube, VM, vm)["vmop.io/migration"] == name  # the VM holds still meanwhile
         assert platform_vm(sim, CLUSTER, vm_status["uuid"])["action"] == "migrating"
         samples = sample_until_finished(kube, name)
