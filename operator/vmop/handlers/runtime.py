@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
+import json
 import logging
 import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import SecretStr
@@ -39,6 +42,21 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 * 1024
 NAMESPACE_TTL = 2.0
 PASSES_PER_CALL = 4  # passes at work per compute request in flight: the rest wait, cheaply
+
+
+class SpecDigestDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's last-handled configuration in status, with the spec as its digest. kopf only needs
+    to tell that the spec changed (vmop's handlers read the object, never kopf's old/new/diff),
+    and a whole copy of the spec in status made most of `kubectl describe`. Handlers on fields
+    inside spec (``field=("spec", ...)``) would need the whole spec back."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        fields = cast(dict[str, Any], essence)  # kopf types the spec as a dict; here it is its digest
+        if "spec" in fields:
+            canonical = json.dumps(fields["spec"], sort_keys=True, separators=(",", ":"))
+            fields["spec"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        return essence
 
 
 @dataclass
@@ -86,7 +104,7 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.persistence.progress_storage = kopf.StatusProgressStorage()
     # vmop's own bookkeeping annotations are no change to react to: left in the diff-base, each
     # write of them costs kopf a second status patch (measured in bench/: one per VM created).
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+    settings.persistence.diffbase_storage = SpecDigestDiffBaseStorage(
         ignored_fields=[("metadata", "annotations", key) for key in (ANNOTATION_UUID, ANNOTATION_CREATE_PENDING)]
     )
     settings.watching.server_timeout = 300
