@@ -421,6 +421,25 @@ def test_pause_and_reconcile_request(kube: Kube, sim: SimProcess) -> None:
 
 
 @pytest.mark.usefixtures("operator")
+def test_deleting_a_paused_vm_releases_it_and_leaves_the_vm(kube: Kube, sim: SimProcess) -> None:
+    """Paused means no platform calls, deletion included: even under deletionPolicy Delete the
+    VM stays, and a Warning Event says so (docs/operations.md)."""
+    name = unique("paused-delete")
+    kube.apply(manifest(name, deletionPolicy="Delete"))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.annotate("virtualmachine", name, **{"vmop.io/paused": "true"})
+    wait_for(
+        lambda: (condition(kube.get("virtualmachine", name), "Synced") or {}).get("reason") == "ReconcilePaused",
+        what="paused condition",
+    )
+    kube.delete("virtualmachine", name)
+    wait_gone(kube, name)
+    assert platform_vm(sim, uuid_)["state"] == "running"  # untouched
+    released = warning_from_vmop(kube, name, "Released")["message"]
+    assert "deleted while paused" in released and uuid_ in released and "deletionPolicy Delete" in released
+
+
+@pytest.mark.usefixtures("operator")
 def test_force_release_annotation_frees_a_stuck_finalizer(kube: Kube, sim: SimProcess) -> None:
     name = unique("stuck")
     kube.apply(manifest(name, powerState="Stopped"))

@@ -32,6 +32,7 @@ class Reason:
     PAUSED = "ReconcilePaused"
     OBSERVE_ONLY = "ObserveOnly"
     DELETING = "Deleting"
+    RELEASED = "Released"  # the finalizer let go without touching the platform
     PENDING_CHANGES = "PendingPowerCycle"
     NO_CHANGES = "NoPendingChanges"
     STOPPED = "Stopped"

@@ -28,7 +28,7 @@ from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
 from vmop.reconcile.conditions import set_condition
-from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
+from vmop.reconcile.deletion import plan_vm_deletion, release_message, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.observed import Observed, from_inspect, from_list
@@ -281,8 +281,10 @@ class VirtualMachineController:
     ) -> Outcome:
         """``fresh_after`` (the inventory's clock): read a list started after it (a pass waiting
         for the guest to stop: one newer than its previous look)."""
-        if obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true" or obj.annotations.get(ANNOTATION_PAUSED) == "true":
-            return Outcome(None, events=[("Warning", "Released", "finalizer released without touching the platform")])
+        paused = obj.annotations.get(ANNOTATION_PAUSED) == "true"
+        if paused or obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true":
+            uuid = obj.annotations.get(ANNOTATION_UUID) or obj.status.get("uuid")
+            return Outcome(None, events=[("Warning", Reason.RELEASED, release_message(paused=paused, uuid=uuid))])
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         memory = _memory(obj, previous)
