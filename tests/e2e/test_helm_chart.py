@@ -83,6 +83,8 @@ def test_defaults_render_a_cluster_wide_operator() -> None:
         "--metrics-port=8081",
         "--log-level=INFO",
         "--log-format=text",
+        "--compute-timeout=60",
+        "--duplicate-guard-seconds=3600",
     ]
     operator = container(objects)
     assert operator["command"] == ["vmop", "run"]
@@ -131,6 +133,9 @@ def test_every_flag_comes_from_values() -> None:
         "defaultDeletionPolicy=Retain",
         "logLevel=DEBUG",
         "logFormat=json",
+        "computeTimeoutSeconds=20",
+        "createGraceSeconds=90",
+        "duplicateGuardSeconds=0",
         "credentials.existingSecret=platform",
         "watchNamespaces={team-a,team-b}",
     )
@@ -148,6 +153,9 @@ def test_every_flag_comes_from_values() -> None:
         "--metrics-port=8081",
         "--log-level=DEBUG",
         "--log-format=json",
+        "--compute-timeout=20",
+        "--create-grace-seconds=90",
+        "--duplicate-guard-seconds=0",
     ]
 
 
