@@ -103,7 +103,9 @@ def assert_exactly_one_each(sim: SimProcess, found: dict[str, dict[str, Any]], n
 
 
 def assert_no_orphaned_volumes(sim: SimProcess) -> None:
-    existing = {vm["uuid"] for vm in platform_vms(sim)}
+    """Every volume belongs to a VM, in either cluster (migrations move VMs with their volumes)."""
+    elsewhere = sim.vms(OTHER_CLUSTER, TENANT, include_trash_vm="true", page_size=0)
+    existing = {vm["uuid"] for vm in [*platform_vms(sim), *elsewhere]}
     orphans = [v for v in sim.volumes() if v["vm_uuid"] not in existing]
     assert not orphans, f"volumes of no VM: {orphans}"
 
