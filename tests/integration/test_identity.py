@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.integration.test_virtualmachine_lifecycle import GIB, POOL, PORT_GROUP, create_on_platform
 from tests.integration.test_vmmigration import (
     CLUSTER,
     CROSS,
@@ -187,31 +188,15 @@ def test_two_objects_never_drive_one_vm(kube: Kube, sim: SimProcess) -> None:
     assert condition(kube.get(VM, owner), "Ready")["status"] == "True"
 
 
-PORT_GROUP = "239223b4-d21b-4b23-954f-796f17c75c49"
-POOL = "42b3e3b6-b1d1-44c0-bf5c-b9cf73d594df"
-GIB = 1024**3
-
-
 @pytest.mark.usefixtures("operator")
 def test_adopting_a_running_vm_maps_its_nics_and_disks_instead_of_attaching_more(kube: Kube, sim: SimProcess) -> None:
     legacy = unique("legacy")
     nic = {"interface_model_type": "virtio", "interface_type": "ycb123", "port_group": PORT_GROUP}
     disk = {"disk_target_bus": "virtio", "disk_unified_vsd": {"pool_uuid": POOL, "disk_capacity": 10 * GIB}}
     data = {"disk_target_bus": "scsi", "disk_unified_vsd": {"pool_uuid": POOL, "disk_capacity": 2 * GIB}}
-    answer = sim.call(
-        "unified_create",
-        {
-            "cluster_uuid": CLUSTER,
-            "tenant": TENANT,
-            "meta": {"compute_name": legacy},
-            "cpu_sockets": 1,
-            "cpu_socket_cores": 2,
-            "mem_size": 2 * GIB,
-            "interfaces": [nic, nic],
-            "disks": [disk, data],
-        },
+    uuid_ = create_on_platform(
+        sim, legacy, cpu_socket_cores=2, mem_size=2 * GIB, interfaces=[nic, nic], disks=[disk, data]
     )
-    uuid_ = answer["data"]["results"][0]["data"]["vm_uuid"]
     assert sim.call("start", {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": uuid_})["scode"] == 0
     acting = ("interface/attach", "disk/attach", "shutdown", "shutoff", "start", "reboot")
     before = {endpoint: calls(sim, endpoint) for endpoint in acting}

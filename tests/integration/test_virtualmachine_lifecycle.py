@@ -266,7 +266,8 @@ def _json_documents(text: str) -> list[dict[str, Any]]:
         documents.append(document)
 
 
-def create_on_platform(sim: SimProcess, name: str) -> str:
+def create_on_platform(sim: SimProcess, name: str, **config: Any) -> str:
+    """A VM made behind vmop's back (one vCPU, 1 GiB, no disk unless ``config`` says)."""
     answer = sim.call(
         "unified_create",
         {
@@ -277,7 +278,8 @@ def create_on_platform(sim: SimProcess, name: str) -> str:
             "cpu_socket_cores": 1,
             "mem_size": GIB,
             "disks": [],
-        },
+        }
+        | config,
     )
     item = answer["data"]["results"][0]
     assert item["scode"] == 0, answer

@@ -34,7 +34,14 @@ from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
-from vmop.reconcile.virtualmachine import Context, Memory, Safety, plan_virtual_machine, resolve_identity
+from vmop.reconcile.virtualmachine import (
+    Context,
+    Memory,
+    Safety,
+    plan_virtual_machine,
+    resolve_identity,
+    wanted_uuid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +88,10 @@ class VirtualMachineController:
     async def _inspect(self, vm: ComputeIdentifier) -> Observed:
         return from_inspect(await self.client.inspect(vm))
 
-    async def _locate(self, uuid: str, scopes: list[Scope]) -> ComputeInfo | None:
+    async def _locate(self, uuid: str, where: list[Scope]) -> ComputeInfo | None:
         """The VM by uuid, from a fresh list of every scope it may be in. Whether a VM is gone is
         decided by the list (the doc names no "not found" scode), never by an error code."""
-        for cluster, tenant in scopes:
+        for cluster, tenant in where:
             for vm in await self.client.list_all_vms(
                 cluster, tenant, page_size=self.inventory.page_size, filter_uuid=uuid
             ):
@@ -92,10 +99,10 @@ class VirtualMachineController:
                     return vm
         return None
 
-    async def _named(self, name: str, scopes: list[Scope]) -> list[Observed]:
+    async def _named(self, name: str, where: list[Scope]) -> list[Observed]:
         """VMs with the platform name, from a fresh list of every scope the object's VM may be in."""
         found: list[Observed] = []
-        for cluster, tenant in scopes:
+        for cluster, tenant in where:
             named = await self.client.list_all_vms(
                 cluster, tenant, page_size=self.inventory.page_size, filter_name=name
             )
@@ -107,19 +114,20 @@ class VirtualMachineController:
         spec: VirtualMachineSpec,
         memory: Memory,
         ctx: Context,
-        scopes: list[Scope],
+        relations: Relations,
         *,
         details: bool,
         fresh_after: float | None = None,
     ) -> tuple[Observed | None, list[Observed], bool]:
-        """(the VM, VMs with its name, whether the view may be stale). ``scopes``: every (cluster,
+        """(the VM, VMs with its name, whether the view may be stale), looking in every (cluster,
         tenant) the VM may be in, where it was last seen first. ``fresh_after`` (the inventory's
         clock): the platform must have been listed after it; before a create, now if not given,
         else a list up to the inventory's max age."""
-        wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+        wanted = wanted_uuid(spec, memory)
+        where = scopes(spec, memory.location, relations.migrations)
         if memory.create_pending_since is not None and spec.adopt is None:
             # A create's outcome is unknown (a crash, a timeout): look fresh, by name, everywhere.
-            named = await self._named(ctx.platform_name, scopes)
+            named = await self._named(ctx.platform_name, where)
             return next((vm for vm in named if vm.uuid == wanted), None), named, False
         if wanted is None:
             # Before a create: a list that started after the event asking for it arrived, so a VM
@@ -128,22 +136,22 @@ class VirtualMachineController:
             # then share one list instead of listing the scope once each (bench/). Our own
             # earlier creates are covered by the create-pending mark, not by this list.
             newer_than = fresh_after if fresh_after is not None else self.inventory.now()
-            snapshot = await self.inventory.snapshot(scopes[0], newer_than=newer_than)
+            snapshot = await self.inventory.snapshot(where[0], newer_than=newer_than)
             return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], False
-        snapshot = await self.inventory.snapshot(scopes[0], newer_than=fresh_after)
+        snapshot = await self.inventory.snapshot(where[0], newer_than=fresh_after)
         info = snapshot.by_uuid.get(wanted)
         if info is None or not self.inventory.is_fresh(snapshot, wanted):
             since = self.inventory.stale_since(wanted, missing=info is None)
-            snapshot = await self.inventory.snapshot(scopes[0], newer_than=since)
+            snapshot = await self.inventory.snapshot(where[0], newer_than=since)
             info = snapshot.by_uuid.get(wanted)
             if info is None:  # not where it was: moved (a migration), paged past, or gone
-                info = await self._locate(wanted, scopes)
+                info = await self._locate(wanted, where)
                 if info is None:
-                    return None, await self._named(ctx.platform_name, scopes), False
+                    return None, await self._named(ctx.platform_name, where), False
         observed = from_list(info)
         if details or list_suggests_drift(spec, observed, memory.owned, name=ctx.platform_name, group=ctx.group):
             ident = ComputeIdentifier(
-                cluster_uuid=info.cluster_uuid or scopes[0][0], tenant=info.tenant, compute_uuid=info.uuid
+                cluster_uuid=info.cluster_uuid or where[0][0], tenant=info.tenant, compute_uuid=info.uuid
             )
             return await self._inspect(ident), [], False
         return observed, [], True
@@ -151,19 +159,18 @@ class VirtualMachineController:
     def _context(
         self, obj: ObjectView, spec: VirtualMachineSpec, memory: Memory, relations: Relations, **kw: Any
     ) -> Context:
-        wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+        wanted = wanted_uuid(spec, memory)
         own = Claim(obj.namespace, obj.name, obj.uid, obj.created, recorded=memory.uuid is not None)
         owner = rightful_owner([own, *relations.claims(wanted)]) if wanted else own
+        now, holder = self.clock(), obj.annotations.get(ANNOTATION_MIGRATION)
+        doubt = migration_doubt(relations.migrations, now=now, settle=self.safety.loss_confirmation)
         return Context(
             object_uid=obj.uid,
             platform_name=spec.name or obj.name,
-            now=self.clock(),
-            migration=obj.annotations.get(ANNOTATION_MIGRATION),
+            now=now,
+            migration=holder,
             safety=self.safety,
-            migration_doubt=migration_doubt(
-                relations.migrations, now=self.clock(), settle=self.safety.loss_confirmation
-            )
-            or (f"VmMigration {holder} holds it" if (holder := obj.annotations.get(ANNOTATION_MIGRATION)) else None),
+            migration_doubt=doubt or (f"VmMigration {holder} holds it" if holder else None),
             managed_by=None if owner.uid == obj.uid else f"{owner.namespace}/{owner.name}",
             recreate_confirmed=obj.annotations.get(ANNOTATION_CONFIRM_RECREATE),
             **kw,
@@ -215,7 +222,7 @@ class VirtualMachineController:
                 spec,
                 memory,
                 ctx,
-                scopes(spec, memory.location, relations.migrations),
+                relations,
                 details=details,
                 fresh_after=fresh_after,
             )
@@ -369,7 +376,7 @@ class VirtualMachineController:
         policy = resolve_deletion_policy(spec.deletion_policy, namespace_policy, self.default_deletion_policy)
         ctx = self._context(obj, spec, memory, relations, group=None)
         if ctx.managed_by is not None:  # never delete a VM another object manages
-            message = f"VM {memory.uuid or (spec.adopt.uuid if spec.adopt else '')} is managed by {ctx.managed_by}"
+            message = f"VM {wanted_uuid(spec, memory)} is managed by {ctx.managed_by}"
             return Outcome(None, events=[("Warning", Reason.ALREADY_MANAGED, f"{message}: left on the platform")])
         observed: Observed | None = None
         if policy == "Delete" and (memory.uuid or memory.create_pending_since or spec.adopt):
@@ -378,7 +385,7 @@ class VirtualMachineController:
                     spec,
                     memory,
                     ctx,
-                    scopes(spec, memory.location, relations.migrations),
+                    relations,
                     details=False,
                     fresh_after=fresh_after,
                 )

@@ -110,6 +110,11 @@ class Plan:
     subject: Observed | None = None  # the platform VM this plan is about (e.g. the one just adopted)
 
 
+def wanted_uuid(spec: VirtualMachineSpec, memory: Memory) -> str | None:
+    """The platform VM this object is about: the one it recorded, else the one it asks to adopt."""
+    return memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+
+
 def resolve_identity(
     spec: VirtualMachineSpec,
     memory: Memory,
@@ -120,7 +125,7 @@ def resolve_identity(
     """Which platform VM this object is. ``same_name``: the VMs with its platform name in every
     cluster it may be in; ``observed``: the VM with the remembered (or adopted) uuid, if found
     anywhere it may be. A create is chosen only when no doubt is left."""
-    wanted = memory.uuid or (spec.adopt.uuid if spec.adopt else None)
+    wanted = wanted_uuid(spec, memory)
     if ctx.managed_by is not None:
         return Identity("managed", wanted, f"VM {wanted} is managed by VirtualMachine {ctx.managed_by}")
     if wanted is not None and observed is not None:
