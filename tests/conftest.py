@@ -22,6 +22,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "heavy: long fault-injection variants (100 VMs...); skipped unless asked for: pytest -m heavy"
     )
+    config.addinivalue_line(
+        "markers",
+        "profiles: depends on readings of the compute doc; scripts/test runs these again with "
+        "VMOP_SIM_PROFILE=flipped (tests/support/simulation.py)",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

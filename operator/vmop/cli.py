@@ -1,4 +1,5 @@
-"""The ``vmop`` command: ``run`` the operator, ``sim`` the platform, ``crds``, ``dev`` control plane."""
+"""The ``vmop`` command: ``run`` the operator, ``probe`` a platform, ``sim`` the platform, ``crds``,
+``dev`` control plane."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def _sim(args: argparse.Namespace) -> int:
     from vmop.sim.server import serve
 
     return serve(args)
+
+
+def _probe(args: argparse.Namespace) -> int:
+    from vmop.probe import run_probe
+
+    return run_probe(args)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -81,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the operator against a kubeconfig and a compute endpoint")
     add_run_arguments(run)
     run.set_defaults(func=_run)
+
+    from vmop.probe import add_arguments as add_probe_arguments
+
+    probe = sub.add_parser("probe", help="check, read-only, that a compute endpoint answers as vmop needs")
+    add_probe_arguments(probe)
+    probe.set_defaults(func=_probe)
 
     crds = sub.add_parser("crds", help="write the CRDs generated from the models")
     crds.add_argument(

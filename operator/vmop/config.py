@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vmop.compute.profile import PlatformProfile
+
 
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -19,7 +21,7 @@ class OperatorConfig(BaseModel):
     namespaces: list[str] = Field(default_factory=list, description="watch these (glob patterns); empty: all")
     resync_seconds: float = Field(default=60.0, gt=0)
     max_concurrency: int = Field(default=16, ge=1, description="compute API requests in flight")
-    page_size: int = Field(default=500, ge=1)
+    page_size: int = Field(default=500, ge=0, description="list page size; 0: one unpaged list (the doc: <= 0)")
     default_deletion_policy: Literal["Delete", "Retain"] = "Delete"
     liveness_port: int = 8080
     metrics_port: int = Field(default=8081, ge=0, description="Prometheus /metrics; 0 disables")
@@ -51,3 +53,7 @@ class OperatorConfig(BaseModel):
     @property
     def create_grace(self) -> float:
         return self.create_grace_seconds or 2 * self.compute_timeout
+
+    profile: PlatformProfile = Field(
+        default_factory=PlatformProfile, description="the platform's answers where the compute doc is silent"
+    )

@@ -39,6 +39,11 @@ COMPUTE_SECONDS = Histogram(
 COMPUTE_RETRIES = Counter(
     "vmop_compute_retries", "Compute API attempts after the first", ["endpoint"], registry=REGISTRY
 )
+COMPUTE_UNREADABLE = Counter(
+    "vmop_compute_unreadable_vms",
+    "VMs of compute list pages that could not be read and were skipped (the log names them)",
+    registry=REGISTRY,
+)
 
 # Every create call sent, by kind: a VM made twice for one object shows here first.
 CREATES = Counter("vmop_creates", "Create calls sent to the platform, by kind", ["kind"], registry=REGISTRY)
@@ -57,6 +62,8 @@ def observe_call(record: CallRecord) -> None:
     COMPUTE_SECONDS.labels(endpoint).observe(record.seconds)
     if record.attempt > 1:
         COMPUTE_RETRIES.labels(endpoint).inc()
+    if record.unreadable:
+        COMPUTE_UNREADABLE.inc(record.unreadable)
 
 
 class Phases(Collector):

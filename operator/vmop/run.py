@@ -10,6 +10,7 @@ from pathlib import Path
 import kopf
 import uvloop
 
+from vmop.compute.profile import add_profile_arguments, profile_from_arguments
 from vmop.config import OperatorConfig
 from vmop.handlers.registry import build_registry
 from vmop.handlers.runtime import configure_settings
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resync-seconds", type=float, default=60.0)
     parser.add_argument("--max-concurrency", type=int, default=16, help="compute API requests in flight")
-    parser.add_argument("--page-size", type=int, default=500)
+    parser.add_argument("--page-size", type=int, default=500, help="list page size (0: no paging, one list)")
     parser.add_argument("--default-deletion-policy", choices=["Delete", "Retain"], default="Delete")
     parser.add_argument("--liveness-port", type=int, default=8080)
     parser.add_argument("--metrics-port", type=int, default=8081, help="Prometheus /metrics (0: off)")
@@ -59,7 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --peering: seconds until a silent (killed) peer counts as gone and a standby takes over",
     )
     parser.add_argument("--kubeconfig", type=Path, default=None)
-    parser.add_argument("--compute-timeout", type=float, default=60.0, help="seconds to wait for one compute answer")
+    parser.add_argument(
+        "--compute-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for a create, power, shape or device call "
+        "(reads wait 15 s; save, restore, shutoff and deletes 300 s)",
+    )
     parser.add_argument(
         "--create-grace-seconds",
         type=float,
@@ -73,6 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3600.0,
         help="a second create for an object that created a VM this recently waits for a person (0: off)",
     )
+    add_profile_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
         compute_timeout=args.compute_timeout,
         create_grace_seconds=args.create_grace_seconds,
         duplicate_guard_seconds=args.duplicate_guard_seconds,
+        profile=profile_from_arguments(args),
     )
     configure_logging(config.log_level, config.log_format)
     if config.kubeconfig is not None:

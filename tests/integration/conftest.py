@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support.processes import Kube, OperatorProcess, SimProcess
+from tests.support.processes import Kube, OperatorProcess, SimProcess, sim_profile
 from tests.support.rbac import install_chart_rbac
 
 from vmop.dev.controlplane import ControlPlane
@@ -20,7 +20,8 @@ def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sim(logs: Path) -> Iterator[SimProcess]:
-    process = SimProcess.start(logs)
+    """The platform, answering as the selected profile's (VMOP_SIM_PROFILE; default: default)."""
+    process = SimProcess.start(logs, dialect=sim_profile())
     yield process
     process.stop()
 

@@ -311,7 +311,7 @@ def test_platform_outage_is_shown_and_nothing_is_recreated(kube: Kube, sim: SimP
     for name in names:
         status = during[name]["status"]
         assert status["uuid"] == uuids[name] and status["phase"] == "Running", status
-        assert "platform unavailable" in (condition(during[name], "Synced") or {})["message"]
+        assert "platform unreachable" in (condition(during[name], "Synced") or {})["message"]
         assert status["lastError"]["operation"].startswith("/v1/compute/"), status["lastError"]
     calls_before_wait, waited_from = calls(sim), time.monotonic()
     time.sleep(max(5.0, 10 - (time.monotonic() - started)))  # down for a while
@@ -357,13 +357,15 @@ def last_error(kube: Kube, name: str, scode: int) -> dict[str, Any] | None:
 
 
 @pytest.mark.usefixtures("no_faults")
-def test_scode_failures_are_shown_and_retried_only_when_transient(
+def test_scode_failures_are_shown_and_retried_with_backoff(
     control_plane: ControlPlane, sim: SimProcess, fresh_namespace: str, slow_resync_operator: OperatorProcess
 ) -> None:
+    """A refusal of a call planned from an observation is looked at again and retried with capped
+    backoff, whatever its code: the doc names too few codes to tell a lasting refusal apart (a
+    parameter refused now, 10001, a simulator number) from a passing one (20926, the doc's own
+    example), and either shows in status meanwhile."""
     kube = Kube(control_plane, fresh_namespace)
     refused, busy = unique("refused"), unique("busy")
-    # Permanent: the platform refuses the create's parameters (10001). Transient: no host can take
-    # the start right now (20926, the doc's own example).
     sim.faults(forced_scode={"unified_create": 10001, "start": 20926})
     kube.apply(manifest(refused))
     error = wait_for(lambda: last_error(kube, refused, 10001), timeout=30, what="lastError 10001")
@@ -378,22 +380,18 @@ def test_scode_failures_are_shown_and_retried_only_when_transient(
     warnings = wait_for(lambda: [e for e in kube.events(refused) if e["type"] == "Warning"], what="a Warning event")
     assert any("10001" in e["message"] and "参数错误" in e["message"] for e in warnings), warnings
 
-    # The start refusal needs a VM: let creates through, keep refusing starts.
+    # The start refusal needs a VM: let creates through for it, keep refusing starts.
     sim.faults(forced_scode={"start": 20926})
     kube.apply(manifest(busy))
     error = wait_for(lambda: last_error(kube, busy, 20926), timeout=30, what="lastError 20926")
     assert (error["operation"], error["messageCn"]) == ("/v1/compute/start", "主机不满足CPU超分配限制")
-    creates, starts = calls(sim, "unified_create"), calls(sim, "start")
-    time.sleep(15)  # transient retries come after 2, 4, 8 s...: at least two land in any 15 s from here
-    retried_creates, retried_starts = calls(sim, "unified_create") - creates, calls(sim, "start") - starts
-    assert retried_creates == 0, f"a permanent refusal was retried {retried_creates} times"
-    assert 2 <= retried_starts <= 6, f"a transient refusal: retried with backoff, not {retried_starts} times"
-    # Transient: recovers by itself once the platform can. Permanent: waits for a change.
+    starts = calls(sim, "start")
+    time.sleep(15)  # retries come after 2, 4, 8 s...: at least two land in any 15 s from here
+    retried_starts = calls(sim, "start") - starts
+    assert 2 <= retried_starts <= 6, f"a refusal: retried with backoff, not {retried_starts} times"
+    # Both recover by themselves once the platform takes the calls, each VM made once.
     sim.faults()
-    wait_all_ready(kube, [busy], timeout=60)
-    assert last_error(kube, refused, 10001) is not None
-    kube.patch_spec("virtualmachine", refused, {"memory": "3Gi"})
-    found = wait_all_ready(kube, [refused], timeout=30)
+    found = wait_all_ready(kube, [busy, refused], timeout=120)
     assert found[refused]["status"].get("lastError") is None
     assert_exactly_one_each(sim, found, [refused, busy])
 

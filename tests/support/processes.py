@@ -16,9 +16,23 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.simulation import SIM_PROFILES, dialect_arguments
 from vmop.dev.controlplane import ControlPlane
 from vmop.dev.pki import Pki
 from vmop.dev.processes import free_ports
+from vmop.sim.dialect import Dialect
+
+# Which reading of the compute doc the integration suite's simulator plays (tests/support/
+# simulation.py): scripts/test runs the `profiles` subset once more with "flipped".
+SIM_PROFILE_ENV = "VMOP_SIM_PROFILE"
+
+
+def sim_profile() -> Dialect:
+    name = os.environ.get(SIM_PROFILE_ENV, "default")
+    if name not in SIM_PROFILES:
+        raise AssertionError(f"{SIM_PROFILE_ENV}={name!r}: one of {', '.join(SIM_PROFILES)}")
+    return SIM_PROFILES[name]
+
 
 T = TypeVar("T")
 
@@ -42,14 +56,25 @@ class SimProcess:
     log: Path
     token: str | None = None  # the bearer token it requires (--token-file), sent by call()
     verify: ssl.SSLContext | bool = True  # trusts the test CA when it serves TLS
+    dialect: Dialect = field(default_factory=Dialect)  # how it answers where the doc is silent
 
     @classmethod
-    def start(cls, log_dir: Path, *extra: str, token: str | None = None, tls: Pki | None = None) -> SimProcess:
+    def start(
+        cls,
+        log_dir: Path,
+        *extra: str,
+        token: str | None = None,
+        tls: Pki | None = None,
+        dialect: Dialect | None = None,
+    ) -> SimProcess:
         """`vmop sim` on a free port; with ``token`` it requires that bearer token, with ``tls`` it
-        serves HTTPS with the PKI's serving cert (for 127.0.0.1), trusted through its CA."""
+        serves HTTPS with the PKI's serving cert (for 127.0.0.1), trusted through its CA; with
+        ``dialect`` it answers as that platform would."""
         (port,) = free_ports(1)
         log = log_dir / f"sim-{port}.log"
+        dialect = dialect or Dialect()
         args = [sys.executable, "-m", "vmop", "sim", "--port", str(port), "--boot-seconds", "0.5", *extra]
+        args += dialect_arguments(dialect)
         if token is not None:
             token_file = log_dir / f"sim-{port}.token"
             token_file.write_text(token + "\n")
@@ -60,7 +85,7 @@ class SimProcess:
         process = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT)
         scheme = "https" if tls is not None else "http"
         verify = ssl.create_default_context(cafile=str(tls.ca_cert)) if tls is not None else True
-        sim = cls(f"{scheme}://127.0.0.1:{port}", process, log, token=token, verify=verify)
+        sim = cls(f"{scheme}://127.0.0.1:{port}", process, log, token=token, verify=verify, dialect=dialect)
         wait_for(sim.healthy, timeout=20, what="vmop sim to answer")
         return sim
 

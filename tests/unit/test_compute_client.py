@@ -199,7 +199,9 @@ async def test_the_observer_sees_each_call_with_its_scode() -> None:
 
 def test_transient_and_permanent_are_classified_in_one_place() -> None:
     assert is_transient(ComputeUnavailable("/x", "HTTP 503"))
-    assert is_transient(ComputeError("/x", Scode.VM_ACTION_IN_PROGRESS))
+    assert is_transient(ComputeError("/x", 12345, hint="busy"))  # the profile's hint, whatever the number
+    assert is_transient(ComputeError("/x", 12345, hint="agent_missing"))
+    assert not is_transient(ComputeError("/x", Scode.VM_ACTION_IN_PROGRESS))  # a number alone means nothing
     assert is_transient(ComputeError("/x", Scode.HOST_CPU_BLOAT_LIMIT))
     assert not is_transient(ComputeError("/x", Scode.VM_STATE_INVALID))
     assert not is_transient(ComputeError("/x", 99999))  # unknown codes are not retried blindly

@@ -3,6 +3,8 @@ writes when many objects arrive at once."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeClock
@@ -11,6 +13,7 @@ from vmop.compute.inventory import Inventory
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, VirtualMachineController
+from vmop.sim.platform import Platform
 
 
 def vm_object(name: str) -> ObjectView:
@@ -157,3 +160,22 @@ def test_a_pass_sooner_than_the_settling_takes_any_list_newer_than_the_acting_pa
     assert history.list_needed_after("a") == 122.0
     history.forget("a")
     assert history.list_needed_after("a") == 122.0
+
+
+async def test_a_platform_that_stops_answering_turns_synced_unknown_within_the_patience(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock, platform: Platform
+) -> None:
+    client, _ = calls
+    vms, _ = controller(client, clock, FakeClock(100.0))
+    first = await vms.sync(vm_object("hung-1"))
+    assert first.error is None and first.status is not None
+    answered = ObjectView("ns", "hung-1", "uid-hung-1", 1, vm_object("hung-1").spec, first.status, first.annotations)
+    platform.faults.timeout_rate, platform.faults.hang_seconds = {"*": 1.0}, 30.0  # it hangs, as if SIGSTOPped
+    patient = replace(vms, patience=0.2, inventory=Inventory(client, max_age=0.0, clock=FakeClock(200.0)))
+    started = time.monotonic()
+    outcome = await patient.sync(answered)
+    assert time.monotonic() - started < 5
+    assert outcome.status is not None
+    synced = next(c for c in outcome.status["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("Unknown", "PlatformNotAnswering")
+    assert [reason for _, reason, _ in outcome.events] == ["PlatformNotAnswering"]

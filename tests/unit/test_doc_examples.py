@@ -77,6 +77,7 @@ PRECONDITION = {
     "cross_cluster_migrate": RUNNING,
     "cross_cluster_cancel": RUNNING,
     "cross_cluster_pregress": RUNNING,
+    "disk/export": RUNNING,
 }
 
 
@@ -149,12 +150,17 @@ def _arrange(p: Platform, example: Example, body: dict[str, Any]) -> None:
         case "clone/progress":
             assert vm is not None
             lifecycle.clone(p, vm, CloneRequest(**ident(vm).model_dump(), clone_name="doc-clone"))
-        case "import/progress":
+        case "import/progress" | "disk/export/progress":
             assert vm is not None
-            vm.action, vm.clone_started, vm.clone_duration = "importing", p.world.now(), 10.0
+            action = "importing" if example.endpoint == "import/progress" else "exporting"
+            vm.action, vm.clone_started, vm.clone_duration = action, p.world.now(), 10.0
         case "disk/attach":
             volume = body["source_vsd"]["volume_uuid"]
             p.world.volumes[volume] = Volume(volume, "doc-volume", POOL, 1 << 30, body["cluster_uuid"])
+        case "disk/export":
+            assert vm is not None
+            device = body["disk"][0]["device"]
+            vm.disks.append(Disk(disk_target_device=device, disk_target_bus="virtio", disk_vsd_source=DiskVsdSource()))
         case "disk/update" | "disk/detach":
             assert vm is not None
             device = body["old_disk"]["disk_target_device"] if "old_disk" in body else body["target_device"]
@@ -175,7 +181,7 @@ def _arrange(p: Platform, example: Example, body: dict[str, Any]) -> None:
 @pytest.mark.parametrize("example", with_requests(MODELLED, modelled=True), ids=lambda e: e.id)
 async def test_request_examples_are_accepted_by_the_simulator(example: Example, platform: Platform) -> None:
     body = example.request()
-    if example.method == "POST":
+    if example.method == "POST" or example.endpoint == "disk/export/progress":  # progress needs an export
         _arrange(platform, example, body)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(platform)), base_url="http://sim"

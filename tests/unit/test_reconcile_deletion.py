@@ -86,10 +86,15 @@ def test_a_running_vm_without_agent_is_powered_off() -> None:
     assert operations(plan) == ["shutoff"]
 
 
-@pytest.mark.parametrize(("state", "call"), [("paused", "resume"), ("pmsuspend", "restore")])
-def test_a_sleeping_vm_is_woken_to_be_stopped(state: str, call: str) -> None:
-    plan = plan_vm_deletion(spec(), "Delete", memory(), observed(state), now=NOW)
-    assert (operations(plan), plan.done) == ([call], False)
+def test_a_paused_vm_is_woken_to_be_stopped() -> None:
+    plan = plan_vm_deletion(spec(), "Delete", memory(), observed("paused"), now=NOW)
+    assert (operations(plan), plan.done) == (["resume"], False)
+
+
+@pytest.mark.parametrize(("state", "action"), [("shutoff", "save"), ("pmsuspend", "noaction")])
+def test_a_hibernated_vm_in_either_shape_is_deleted_as_it_is(state: str, action: str) -> None:
+    plan = plan_vm_deletion(spec(), "Delete", memory(), observed(state, action=action), now=NOW)
+    assert (operations(plan), plan.done) == (["delete"], True)
 
 
 @pytest.mark.parametrize(

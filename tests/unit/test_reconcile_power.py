@@ -11,8 +11,8 @@ from vmop.reconcile.power import PowerState, PowerStep, current_power, plan_powe
 RUNNING = ("running", "noaction")
 STOPPED = ("shutoff", "noaction")
 PAUSED = ("paused", "noaction")
-HIBERNATED = ("shutoff", "save")  # vmop's reading of 休眠 (compute/rules.py)
-PMSUSPEND = ("pmsuspend", "noaction")
+HIBERNATED = ("shutoff", "save")  # one reading of 休眠 (compute/profile.py)
+PMSUSPEND = ("pmsuspend", "noaction")  # the other reading (and a guest asleep by itself): hibernated too
 SHUTTING_DOWN = ("shutdown", "noaction")
 CRASHED = ("crashed", "noaction")
 
@@ -44,7 +44,7 @@ EXPECTED: dict[str, dict[tuple[str, str], str | None]] = {
         STOPPED: "start",
         PAUSED: "resume",
         HIBERNATED: None,
-        PMSUSPEND: "restore",
+        PMSUSPEND: None,  # already hibernated: never woken only to be saved again
     },
 }
 CASES = [(desired, state, action, op) for desired, row in EXPECTED.items() for (state, action), op in row.items()]
@@ -138,7 +138,7 @@ def test_forced_shutoff_after_timeout_needs_no_agent() -> None:
         (*STOPPED, "Stopped"),
         (*PAUSED, "Suspended"),
         (*HIBERNATED, "Hibernated"),
-        (*PMSUSPEND, "Sleeping"),
+        (*PMSUSPEND, "Hibernated"),
         (*SHUTTING_DOWN, "ShuttingDown"),
         ("running", "migrating", "Busy"),
         ("shutoff", "cloning", "Busy"),

@@ -50,7 +50,7 @@ CROSS = {
 }
 TARGET = Target(name="web-1", uuid=VM_UUID, cluster=CLUSTER, tenant=TENANT, platform_name="web-1")
 REFUSED = ComputeError("/v1/compute/migrate", 21042, "migration failed", "迁移失败")
-BUSY = ComputeError("/v1/compute/migrate", 21003, "vm is cloning")
+BUSY = ComputeError("/v1/compute/migrate", 21003, "vm is cloning", hint="busy")
 LOST = ComputeUnavailable("/v1/compute/migrate", "ReadTimeout")
 STARTED = NOW - 30
 SOURCE = Location(cluster=CLUSTER, tenant=TENANT, host=SOURCE_HOST)

@@ -338,7 +338,7 @@ async def test_list_pages_and_filters(client: ComputeClient) -> None:
     page = await client.list_vms(query)
     assert page.total_count == 5 and [vm.name for vm in page.domains] == ["page-4"]
     every = await client.list_all_vms(CLUSTER, TENANT, page_size=2, filter_fuzzy="page-")
-    assert sorted(vm.name for vm in every) == [f"page-{i}" for i in range(5)]
+    assert sorted(vm.name for vm in every.domains) == [f"page-{i}" for i in range(5)]
     exact = await client.list_vms(ListQuery(cluster_uuid=CLUSTER, filter_name="page-3"))
     assert [vm.name for vm in exact.domains] == ["page-3"]
     assert (

@@ -25,6 +25,7 @@ class Reason:
     RECONCILED = "ReconcileSuccess"
     COMPUTE_ERROR = "ComputeError"
     UNAVAILABLE = "PlatformUnavailable"
+    NOT_ANSWERING = "PlatformNotAnswering"  # no answer for two resync periods: Synced Unknown
     CONFLICT = "NameConflict"
     LOST = "Lost"
     PAUSED = "ReconcilePaused"
@@ -63,7 +64,9 @@ class Condition(ApiModel):
 class LastError(ApiModel):
     """The platform's own words about the last failed call."""
 
-    scode: int = Field(description="the compute API's error code")
+    scode: int | None = Field(
+        default=None, description="the compute API's error code; empty when the platform did not answer"
+    )
     message: str = ""
     message_cn: str = Field(default="", description="the platform's Chinese message")
     desc: str = Field(default="", description="the platform's detail")

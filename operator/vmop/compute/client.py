@@ -1,10 +1,12 @@
 """Async client of the compute API: one typed method per endpoint vmop needs.
 
 The transport is the one seam: tests plug the simulator in with ``httpx.ASGITransport``.
-Every non-zero ``scode`` raises :class:`ComputeError`; batch endpoints return per-item
-results. Transport errors, timeouts, 429 and 5xx are retried with capped exponential backoff
-and jitter, but a call that may create something is only retried when the request surely
-never reached the platform (a retried create could duplicate a VM).
+Every non-zero ``scode`` raises :class:`ComputeError` with the platform's code and messages,
+whatever the HTTP status and ``data``; batch endpoints return per-item results. Transport errors,
+timeouts, 429 and 5xx without an envelope are retried with capped exponential backoff and
+jitter, but a call that may create something is only retried when the request surely never
+reached the platform (a retried create could duplicate a VM). Each call waits as long as its
+kind needs (settings: query, action, long).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vmop.compute import endpoints as ep
 from vmop.compute.auth import auth_from_credentials
@@ -35,11 +37,13 @@ from vmop.compute.models import (
     ComputeInspectInfo,
     CreateResult,
     Disk,
+    ExportStarted,
     GroupTree,
     Interface,
     InterfaceAttached,
     InterfaceBound,
     MigrateStarted,
+    NullableList,
     ObjectGroupCache,
     Output,
     Progress,
@@ -60,6 +64,8 @@ from vmop.compute.requests import (
     DetailQuery,
     DiskAttachRequest,
     DiskDetachRequest,
+    DiskExportProgressQuery,
+    DiskExportRequest,
     DiskUpdateRequest,
     FromTemplateRequest,
     GroupCreateRequest,
@@ -101,6 +107,7 @@ class CallRecord:
     scode: int | None  # None when no envelope came back
     seconds: float
     attempt: int
+    unreadable: int = 0  # list entries skipped because they could not be read
 
 
 @dataclass(frozen=True)
@@ -151,7 +158,7 @@ class ComputeClient:
             base_url=settings.base_url,
             auth=auth_from_credentials(settings.token, settings.username, settings.password),
             verify=_tls_verify(settings) if transport is None else True,
-            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            timeout=httpx.Timeout(settings.action_timeout, connect=settings.connect_timeout),
             # No more connections than requests in flight: httpcore checks every pooled connection
             # on each request, so idle extras only cost CPU.
             limits=httpx.Limits(
@@ -159,6 +166,15 @@ class ComputeClient:
             ),
             transport=transport,
         )
+        self._timeouts = {
+            pace: httpx.Timeout(seconds, connect=settings.connect_timeout)
+            for pace, seconds in (
+                ("query", settings.query_timeout),
+                ("action", settings.action_timeout),
+                ("long", settings.long_timeout),
+            )
+        }
+        self._profile = settings.profile
         self._limit = asyncio.Semaphore(settings.max_concurrency)
         self._observer = observer
         self._sleep = sleep
@@ -166,6 +182,10 @@ class ComputeClient:
 
     def __repr__(self) -> str:
         return f"ComputeClient(base_url={self._settings.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._settings.base_url
 
     async def __aenter__(self) -> ComputeClient:
         return self
@@ -186,11 +206,12 @@ class ComputeClient:
             attempt += 1
             started = time.monotonic()
             try:
+                timeout = self._timeouts[endpoint.pace]
                 async with self._limit:
                     if endpoint.method == "GET":
-                        response = await self._http.get(endpoint.path, params=_query(body))
+                        response = await self._http.get(endpoint.path, params=_query(body), timeout=timeout)
                     else:
-                        response = await self._http.post(endpoint.path, json=body)
+                        response = await self._http.post(endpoint.path, json=body, timeout=timeout)
                 failure = _retryable_status(response)
                 if failure is None:
                     return response, CallRecord(endpoint.path, None, time.monotonic() - started, attempt)
@@ -213,24 +234,42 @@ class ComputeClient:
             log.info("compute %s failed (%s), retry %d in %.2fs", endpoint.path, failure, attempt, delay)
             await self._sleep(delay)
 
+    async def answer(self, endpoint: Endpoint, request: RequestModel | None) -> httpx.Response:
+        """The platform's answer as it came (``vmop probe`` reports its shape), sent like any call."""
+        response, _ = await self._send(endpoint, request)
+        return response
+
     def _observe(self, endpoint: Endpoint, scode: int | None, started: float, attempt: int) -> None:
         if self._observer is not None:
             self._observer(CallRecord(endpoint.path, scode, time.monotonic() - started, attempt))
 
+    def _report(self, record: CallRecord) -> None:
+        if self._observer is not None:
+            self._observer(record)
+
     async def _call(self, endpoint: Endpoint, request: RequestModel | None, data_type: type[M]) -> M:
+        data, record = await self._call_unreported(endpoint, request, data_type)
+        self._report(record)
+        return data
+
+    async def _call_unreported(
+        self, endpoint: Endpoint, request: RequestModel | None, data_type: type[M]
+    ) -> tuple[M, CallRecord]:
+        """The data of a success and its record, for the caller to report once it knows more; a
+        refusal is reported here and raised."""
         response, record = await self._send(endpoint, request)
         output = _parse(endpoint, response, _envelope(data_type))
-        if self._observer is not None:
-            self._observer(CallRecord(record.endpoint, output.scode, record.seconds, record.attempt))
+        record = replace(record, scode=output.scode)
         if output.scode != 0:
-            raise ComputeError.from_output(endpoint.path, output)
+            self._report(record)
+            raise ComputeError.from_output(endpoint.path, output, self._profile)
         if output.data is None:
             try:
-                return data_type()
+                return data_type(), record
             except ValidationError:  # success without the data this endpoint must return
                 raise ComputeProtocolError(endpoint.path, f"scode 0 but no {data_type.__name__} in data") from None
         data: M = output.data
-        return data
+        return data, record
 
     async def _call_empty(self, endpoint: Endpoint, request: RequestModel) -> None:
         await self._call(endpoint, request, _Empty)
@@ -238,7 +277,9 @@ class ComputeClient:
     async def _call_batch(self, endpoint: Endpoint, request: RequestModel, item_type: type[M]) -> BatchResults[M]:
         batch = await self._call(endpoint, request, _batch_envelope(item_type))
         items: list[ItemResult[M]] = [
-            ItemResult(item.data, ComputeError.from_output(endpoint.path, item) if item.scode != 0 else None)
+            ItemResult(
+                item.data, ComputeError.from_output(endpoint.path, item, self._profile) if item.scode != 0 else None
+            )
             for item in batch.results
         ]
         failed = sum(1 for item in items if not item.ok)
@@ -253,23 +294,80 @@ class ComputeClient:
     # ------------------------------------------------------------ reading
 
     async def list_vms(self, query: ListQuery) -> VmList:
-        return await self._call(ep.LIST, query, VmList)
+        """One page. An entry that cannot be read is skipped and named in ``unreadable`` (logged and
+        counted), never the whole page: one odd VM must not blind every object of its scope."""
+        raw, record = await self._call_unreported(ep.LIST, query, _RawVmList)
+        domains: list[ComputeInfo] = []
+        unreadable: list[str] = []
+        for index, entry in enumerate(raw.domains):
+            try:
+                domains.append(ComputeInfo.model_validate(entry))
+            except ValidationError as exc:
+                name = str(entry.get("uuid") or f"#{index}") if isinstance(entry, dict) else f"#{index}"
+                unreadable.append(name)
+                first = exc.errors()[0]
+                log.warning(
+                    "compute list: skipped VM %s: %s at %s",
+                    name,
+                    first["msg"],
+                    ".".join(str(p) for p in first["loc"]),
+                    extra={"uuid": name},
+                )
+        self._report(replace(record, unreadable=len(unreadable)))
+        return VmList(
+            domains=domains,
+            total_count=raw.total_count,
+            each_range_list_state=raw.each_range_list_state,
+            object_group_counts=raw.object_group_counts,
+            unreadable=unreadable,
+        )
 
-    async def list_all_vms(
-        self, cluster_uuid: str, tenant: str, *, page_size: int = 500, **filters: Any
-    ) -> list[ComputeInfo]:
-        """Every VM matching the filters, page by page (ceil(total / page_size) calls)."""
-        vms: list[ComputeInfo] = []
+    def _list_query(self, page: int, page_size: int, **filters: Any) -> ListQuery:
+        paging: dict[str, Any] = {param: page for param in self._profile.page_params}
+        return ListQuery(page_size=page_size, **paging, **filters)
+
+    async def list_all_vms(self, cluster_uuid: str, tenant: str, *, page_size: int = 500, **filters: Any) -> VmList:
+        """Every VM matching the filters, page by page (ceil(total / page_size) calls). Pages must
+        advance and add up to ``total_count``; when they do not (the platform reads another paging
+        parameter than the profile's), one unpaged list (the doc: ``page_size`` not above 0) instead."""
+        scope = {"cluster_uuid": cluster_uuid, "tenant": tenant, **filters}
+        if page_size <= 0:
+            return await self.list_vms(self._list_query(0, 0, **scope))
+        seen: dict[str, ComputeInfo] = {}
+        unreadable: list[str] = []
         page = 0
         while True:
-            query = ListQuery(
-                cluster_uuid=cluster_uuid, tenant=tenant, page_number=page, page_size=page_size, **filters
-            )
-            result = await self.list_vms(query)
-            vms.extend(result.domains)
-            if not result.domains or len(vms) >= result.total_count:
-                return vms
+            result = await self.list_vms(self._list_query(page, page_size, **scope))
+            entries = len(result.domains) + len(result.unreadable)
+            # A total of 0 beside entries is a total the platform did not send (null): then the
+            # last page is the first one short of page_size.
+            total = result.total_count if result.total_count or not entries else None
+            fresh = [vm for vm in result.domains if vm.uuid not in seen]
+            if page > 0 and result.domains and not fresh:
+                return await self._unpaged(scope, f"page {page} repeats earlier pages")
+            seen.update((vm.uuid, vm) for vm in fresh)
+            unreadable += [name for name in result.unreadable if name not in unreadable]
+            count = len(seen) + len(unreadable)
+            if not entries or (count >= total if total is not None else entries < page_size):
+                break
             page += 1
+        if total is not None and count < total:
+            return await self._unpaged(scope, f"pages ended at {len(seen) + len(unreadable)} of {total} VMs")
+        return VmList(domains=list(seen.values()), total_count=max(count, total or 0), unreadable=unreadable)
+
+    async def _unpaged(self, scope: dict[str, Any], why: str) -> VmList:
+        log.warning(
+            "compute list: %s (paging parameters sent: %s); listing without paging",
+            why,
+            ", ".join(self._profile.page_params),
+        )
+        result = await self.list_vms(self._list_query(0, 0, **scope))
+        if len(result.domains) + len(result.unreadable) < result.total_count:  # a null total reads 0
+            raise ComputeProtocolError(
+                ep.LIST.path,
+                f"{why}, and a list without paging returned {len(result.domains)} of {result.total_count} VMs",
+            )
+        return result
 
     async def inspect(self, vm: ComputeIdentifier, *, include_trash_vm: bool = False) -> ComputeInspectInfo:
         query = InspectQuery(
@@ -395,6 +493,15 @@ class ComputeClient:
     async def attach_disk(self, request: DiskAttachRequest) -> None:
         await self._call_empty(ep.DISK_ATTACH, request)
 
+    async def export_disk(self, request: DiskExportRequest) -> str:
+        """Start exporting a disk as an image (asynchronous: the VM shows action exporting)."""
+        return (await self._call(ep.DISK_EXPORT, request, ExportStarted)).name
+
+    async def export_progress(self, vm: ComputeIdentifier) -> int:
+        """0-100 while exporting; the doc's scode 22151 (NOT_EXPORTING) when no export runs."""
+        query = DiskExportProgressQuery(cluster_uuid=vm.cluster_uuid, tenant=vm.tenant, compute_uuid=vm.compute_uuid)
+        return (await self._call(ep.DISK_EXPORT_PROGRESS, query, Progress)).progress
+
     async def update_disk(self, vm: ComputeIdentifier, target_device: str, new_disk: Disk) -> None:
         request = DiskUpdateRequest(**_identity(vm), old_disk=Disk(disk_target_device=target_device), new_disk=new_disk)
         await self._call_empty(ep.DISK_UPDATE, request)
@@ -478,6 +585,12 @@ class _Raw(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class _RawVmList(VmList):
+    """A list page whose entries are read one by one (list_vms), so one bad entry spoils only itself."""
+
+    domains: NullableList[Any] = Field(default_factory=list)
+
+
 def _identity(vm: ComputeIdentifier) -> dict[str, Any]:
     return vm.model_dump(exclude_unset=True)
 
@@ -507,9 +620,18 @@ def _tls_refusal(exc: BaseException) -> str | None:
     return None
 
 
+class _Head(BaseModel):
+    scode: int
+
+
 def _retryable_status(response: httpx.Response) -> str | None:
+    """Why to try again, for a 429 or 5xx that carries no envelope; one that does is the platform's
+    answer (its scode and messages are read like any other)."""
     if response.status_code == 429 or response.status_code >= 500:
-        return f"HTTP {response.status_code}"
+        try:
+            _Head.model_validate_json(response.content)
+        except ValidationError:
+            return f"HTTP {response.status_code}"
     return None
 
 

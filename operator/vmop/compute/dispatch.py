@@ -6,7 +6,7 @@ from typing import Any
 
 from vmop.compute.batching import Batcher
 from vmop.compute.client import BatchResults, ComputeClient
-from vmop.compute.errors import ComputeError
+from vmop.compute.errors import ComputeProtocolError
 from vmop.compute.models import ComputeIdentifier, CreateResult, RequestModel
 from vmop.compute.requests import (
     BootOrderSetRequest,
@@ -43,7 +43,7 @@ def _single(results: BatchResults[CreateResult]) -> CreateResult:
         raise results.failures[0]
     made = results.succeeded()
     if not made:
-        raise ComputeError("create", 0, "the platform reported no created VM")
+        raise ComputeProtocolError("create", "the platform reported no created VM")
     return made[0]
 
 

@@ -1,36 +1,42 @@
 """One exception hierarchy for everything the compute API can do wrong, and its classification.
 
-Messages carry the endpoint and what the platform said, never request bodies or headers,
-so credentials cannot leak through an exception.
+A refusal carries the platform's own scode and messages; a failure to get an envelope at all
+(unreachable, timed out, not an envelope) carries no scode, so a status never shows a number the
+platform did not send. Messages carry the endpoint and what the platform said, never request
+bodies or headers, so credentials cannot leak through an exception.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from vmop.compute.scodes import TRANSIENT, Scode
+from vmop.compute.profile import Hint, PlatformProfile
+from vmop.compute.scodes import TRANSIENT
 
 
 class ComputeError(Exception):
-    """The platform answered with a non-zero ``scode`` (or could not be reached: see subclasses)."""
+    """A call failed: the platform refused it (``scode`` set) or did not answer (subclasses, ``scode`` None)."""
 
     def __init__(
         self,
         endpoint: str,
-        scode: int,
+        scode: int | None,
         message: str = "",
         message_cn: str = "",
         desc: str = "",
+        *,
+        hint: Hint | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.scode = scode
         self.message = message
         self.message_cn = message_cn
         self.desc = desc
+        self.hint = hint  # what the platform profile says this scode means, if anything
         super().__init__(self._summary())
 
     def _summary(self) -> str:
-        parts = [f"{self.endpoint}: scode {self.scode}"]
+        parts = [f"{self.endpoint}:" if self.scode is None else f"{self.endpoint}: scode {self.scode}"]
         if self.message:
             parts.append(self.message)
         if self.message_cn:
@@ -40,8 +46,16 @@ class ComputeError(Exception):
         return " ".join(parts)
 
     @classmethod
-    def from_output(cls, endpoint: str, output: Any) -> ComputeError:
-        return cls(endpoint, output.scode, output.message, output.message_cn, output.desc)
+    def from_output(cls, endpoint: str, output: Any, profile: PlatformProfile) -> ComputeError:
+        return cls(
+            endpoint, output.scode, output.message, output.message_cn, output.desc, hint=profile.hint(output.scode)
+        )
+
+    @property
+    def refused(self) -> bool:
+        """The platform answered and said no. For an action the planner chose from an observation,
+        that observation may be stale or the platform busy: look again and retry with backoff."""
+        return self.scode is not None
 
     @property
     def transient(self) -> bool:
@@ -49,17 +63,17 @@ class ComputeError(Exception):
 
 
 class ComputeUnavailable(ComputeError):
-    """Transport failure, timeout or HTTP 5xx/429 after the retries ran out."""
+    """Transport failure, timeout or HTTP 5xx/429 without an envelope, after the retries ran out."""
 
     def __init__(self, endpoint: str, reason: str) -> None:
-        super().__init__(endpoint, Scode.INTERNAL_ERROR, f"platform unavailable: {reason}")
+        super().__init__(endpoint, None, f"platform unreachable: {reason}")
 
 
 class ComputeProtocolError(ComputeError):
     """The answer was not a compute API envelope (HTML error page, bad JSON, wrong shape)."""
 
     def __init__(self, endpoint: str, reason: str) -> None:
-        super().__init__(endpoint, Scode.INTERNAL_ERROR, f"unexpected response: {reason}")
+        super().__init__(endpoint, None, f"unexpected response: {reason}")
 
 
 def is_transient(error: BaseException) -> bool:
@@ -69,5 +83,5 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ComputeProtocolError):
         return False
     if isinstance(error, ComputeError):
-        return error.scode in TRANSIENT
+        return error.hint in ("busy", "agent_missing") or error.scode in TRANSIENT
     return False

@@ -23,6 +23,9 @@ class Snapshot:
     fetched_at: float
     by_uuid: dict[str, ComputeInfo]
     by_name: dict[str, list[ComputeInfo]] = field(default_factory=dict)
+    # Entries of the list that could not be read (uuid, or "#index"): such a VM is not missing,
+    # only unreadable; its object can say so instead of calling it lost.
+    unreadable: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for vm in self.by_uuid.values():
@@ -70,8 +73,8 @@ class Inventory:
             ):
                 return current
             started = self._clock()
-            vms = await self._client.list_all_vms(scope[0], scope[1], page_size=self._page_size)
-            fresh = Snapshot(started, {vm.uuid: vm for vm in vms})
+            listing = await self._client.list_all_vms(scope[0], scope[1], page_size=self._page_size)
+            fresh = Snapshot(started, {vm.uuid: vm for vm in listing.domains}, unreadable=frozenset(listing.unreadable))
             self._snapshots[scope] = fresh
             return fresh
 

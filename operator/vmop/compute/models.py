@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    model_validator,
+)
 
 T = TypeVar("T")
 
@@ -22,9 +30,16 @@ def _none_to_empty_str(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _whole_number(value: Any) -> Any:
+    """45.5 -> 45: a fraction where the doc says integer (a progress) is read, never rounded up."""
+    return int(value) if isinstance(value, float) and value == value and abs(value) != float("inf") else value
+
+
 # The platform writes null where it means "none"; reading it as empty keeps callers simple.
 NullableList = Annotated[list[T], BeforeValidator(_none_to_empty_list)]
 NullableStr = Annotated[str, BeforeValidator(_none_to_empty_str)]
+# An integer of a response: a fractional number is cut to its whole part (nulls: see WireModel).
+WireInt = Annotated[int, BeforeValidator(_whole_number)]
 
 VmState = Literal["nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspend"]
 VmAction = Literal["noaction", "cloning", "save", "migrating", "pending", "importing", "restoring", "exporting"]
@@ -37,9 +52,19 @@ DISK_BUSES: tuple[str, ...] = DiskBus.__args__  # type: ignore[attr-defined]
 
 
 class WireModel(BaseModel):
-    """A structure as the platform sends it: unknown fields kept, names as on the wire."""
+    """A structure as the platform sends it: unknown fields kept, names as on the wire, and a
+    ``null`` read as the field's default (the doc's examples send null for absent values; an
+    int or bool it nulls, such as ``create_time`` or ``vnc_enable``, reads 0 or false). A field
+    without a default (a VM's uuid) stays required: null there makes the structure unreadable."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and None in data.values():
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
 class RequestModel(BaseModel):
@@ -60,21 +85,39 @@ class RequestModel(BaseModel):
 
 
 class Output(WireModel, Generic[T]):
-    """The envelope of every response; ``scode`` 0 is success."""
+    """The envelope of every response; ``scode`` 0 is success.
 
-    scode: int
+    The doc writes ``"data": ""`` in examples and says ``Output.data`` is unused on some endpoints:
+    an empty string reads as no data, and a refusal's data is ignored whatever it holds, so its
+    scode and messages always come through."""
+
+    scode: WireInt
     desc: NullableStr = ""
     message: NullableStr = ""
     message_cn: NullableStr = ""
-    stack: NullableList[str] = Field(default_factory=list)
+    stack: NullableList[Any] = Field(default_factory=list)
     data: T | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _refusals_read_whatever_their_data(cls, value: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        if isinstance(value, dict) and value.get("data") == "":
+            value = {key: item for key, item in value.items() if key != "data"}
+        try:
+            return handler(value)
+        except ValidationError:
+            # A refusal whose data does not fit (a batch item naming its VM oddly): the scode
+            # and messages are what matters; read it without its data.
+            if not isinstance(value, dict) or value.get("scode") in (0, "0", None) or "data" not in value:
+                raise
+            return handler({key: item for key, item in value.items() if key != "data"})
 
 
 class BatchOutput(WireModel, Generic[T]):
     """What batch endpoints put in ``data``: one ``Output`` per item."""
 
-    success: int = 0
-    fail: int = 0
+    success: WireInt = 0
+    fail: WireInt = 0
     results: NullableList[Output[T]] = Field(default_factory=list)
 
 
@@ -84,7 +127,7 @@ class EachResourceRangeListState(WireModel):
     namespace_uuid: NullableStr = ""
     namespace_name: NullableStr = ""
     result: Output[Any] | None = None
-    total_count: int = 0
+    total_count: WireInt = 0
 
 
 # ---------------------------------------------------------------- identifiers
@@ -116,9 +159,9 @@ class ComputeIdentifier(ClusterTenantScope):
 
 
 class InterfaceBound(WireModel):
-    average: int = 0
-    peak: int = 0
-    burst: int = 0
+    average: WireInt = 0
+    peak: WireInt = 0
+    burst: WireInt = 0
 
 
 class Interface(WireModel):
@@ -144,7 +187,7 @@ class DiskVolumeSource(WireModel):
     pool: NullableStr = ""
     volume: NullableStr = ""
     volume_uuid: NullableStr = ""
-    disk_capacity: int = 0
+    disk_capacity: WireInt = 0
     pool_name: NullableStr = ""
     replica: NullableStr = ""
     drive_type: NullableStr = ""
@@ -153,12 +196,12 @@ class DiskVolumeSource(WireModel):
 class DiskVsdSource(WireModel):
     volume_uuid: NullableStr = ""
     volume_name: NullableStr = ""
-    disk_capacity: int = 0
+    disk_capacity: WireInt = 0
     pool_uuid: NullableStr = ""
     pool_name: NullableStr = ""
     replica: NullableStr = ""
     drive_type: NullableStr = ""
-    redundancy: int = 0
+    redundancy: WireInt = 0
     vsd_vendor: NullableStr = ""
 
 
@@ -166,7 +209,7 @@ class DiskBlockSource(WireModel):
     volume_uuid: NullableStr = ""
     host_dev: NullableStr = ""
     volume_name: NullableStr = ""
-    disk_capacity: int = 0
+    disk_capacity: WireInt = 0
     pool_uuid: NullableStr = ""
     pool_name: NullableStr = ""
     replica: NullableStr = ""
@@ -178,7 +221,7 @@ class DiskPassthroughSource(WireModel):
     disk_id: NullableStr = ""
     host_uuid: NullableStr = ""
     host_ip: NullableStr = ""
-    disk_capacity: int = 0
+    disk_capacity: WireInt = 0
     disk_path: NullableStr = ""
 
 
@@ -216,9 +259,9 @@ class Disk(WireModel):
 
 class ComputeVideo(WireModel):
     model_type: NullableStr = ""
-    heads: int = 0
-    ram_size: int = 0
-    vga_mem: int = 0
+    heads: WireInt = 0
+    ram_size: WireInt = 0
+    vga_mem: WireInt = 0
 
 
 class StartupSetting(WireModel):
@@ -227,7 +270,7 @@ class StartupSetting(WireModel):
 
 
 class HaConfig(WireModel):
-    priority: int = 0
+    priority: WireInt = 0
 
 
 class ComputeMeta(WireModel):
@@ -251,7 +294,7 @@ class ComputeMeta(WireModel):
 
 class CpuStatistic(WireModel):
     ratio: float = 0
-    logical: int = 0
+    logical: WireInt = 0
     physical: float = 0
 
 
@@ -268,9 +311,9 @@ class ComputeInfo(WireModel):
     tenant: NullableStr = ""
     tenant_name: NullableStr = ""
     type: NullableStr = ""
-    create_time: int = 0
-    modify_time: int = 0
-    deleted_time: int = 0
+    create_time: WireInt = 0
+    modify_time: WireInt = 0
+    deleted_time: WireInt = 0
     state: NullableStr = "nostate"
     ga_state: NullableStr = "disconnected"
     action: NullableStr = "noaction"
@@ -293,8 +336,8 @@ class ComputeInfo(WireModel):
 class ComputeInspectInfo(ComputeInfo):
     """One VM as /v1/compute/inspect returns it: list fields plus shape and devices."""
 
-    mem_size: int = 0
-    mem_max: int = 0
+    mem_size: WireInt = 0
+    mem_max: WireInt = 0
     compute_name: NullableStr = ""
     ha_mode: NullableStr = ""
     os_loader_path: NullableStr = ""
@@ -304,10 +347,10 @@ class ComputeInspectInfo(ComputeInfo):
     parent_uuid: NullableStr = ""
     migrate_dest: NullableStr = ""
     baseline: NullableStr = ""
-    cpu_current: int = 0  # the platform sends it as a string ("1"); lax parsing reads it as int
-    cpu_max_count: int = 0
-    cpu_sockets: int = 0
-    cpu_socket_cores: int = 0
+    cpu_current: WireInt = 0  # the platform sends it as a string ("1"); lax parsing reads it as int
+    cpu_max_count: WireInt = 0
+    cpu_sockets: WireInt = 0
+    cpu_socket_cores: WireInt = 0
     panic: NullableStr = ""
     interfaces: NullableList[Interface] = Field(default_factory=list)
     cdrom: dict[str, Any] | None = None
@@ -316,13 +359,16 @@ class ComputeInspectInfo(ComputeInfo):
     kvm_clock_enable: bool = False
     virt_nested_enable: bool = False
     memory_huge_pages_enable: bool = False
-    recover_to_related_zones: int = 0
-    master_zone_take_over: int = 0
+    recover_to_related_zones: WireInt = 0
+    master_zone_take_over: WireInt = 0
 
 
 class VmList(WireModel):
     domains: NullableList[ComputeInfo] = Field(default_factory=list)
-    total_count: int = 0
+    total_count: WireInt = 0
+    # Not on the wire: uuids (or "#index" without one) of entries the client could not read and
+    # skipped, so one odd VM never blinds a whole page; the objects they belong to can say so.
+    unreadable: list[str] = Field(default_factory=list, exclude=True)
     each_range_list_state: NullableList[EachResourceRangeListState] = Field(default_factory=list)
     object_group_counts: dict[str, int] | None = None
 
@@ -332,38 +378,38 @@ class VmLog(WireModel):
     object_type: str = Field(default="", alias="ObjectType")
     object_uuid: str = Field(default="", alias="ObjectUUID")
     object_name: str = Field(default="", alias="ObjectName")
-    ctime: int = Field(default=0, alias="Ctime")
+    ctime: WireInt = Field(default=0, alias="Ctime")
     message: str = Field(default="", alias="Message")
-    start_time: int = Field(default=0, alias="StartTime")
-    end_time: int = Field(default=0, alias="EndTime")
+    start_time: WireInt = Field(default=0, alias="StartTime")
+    end_time: WireInt = Field(default=0, alias="EndTime")
 
 
 class VmLogPage(WireModel):
-    total_count: int = 0
+    total_count: WireInt = 0
     infos: NullableList[VmLog] = Field(default_factory=list)
 
 
 class Progress(WireModel):
-    progress: int = 0
+    progress: WireInt = 0
 
 
 class StateSummary(WireModel):
-    total: int = 0
-    no_state_count: int = 0
-    running_count: int = 0
-    blocked_count: int = 0
-    paused_count: int = 0
-    shutdown_count: int = 0
-    shutoff_count: int = 0
-    crashed_count: int = 0
-    pmsuspend_count: int = 0
-    cloning_count: int = 0
-    save_count: int = 0
-    migrating_count: int = 0
-    pending_count: int = 0
-    importing_count: int = 0
-    unknown_count: int = 0
-    restoring_count: int = 0
+    total: WireInt = 0
+    no_state_count: WireInt = 0
+    running_count: WireInt = 0
+    blocked_count: WireInt = 0
+    paused_count: WireInt = 0
+    shutdown_count: WireInt = 0
+    shutoff_count: WireInt = 0
+    crashed_count: WireInt = 0
+    pmsuspend_count: WireInt = 0
+    cloning_count: WireInt = 0
+    save_count: WireInt = 0
+    migrating_count: WireInt = 0
+    pending_count: WireInt = 0
+    importing_count: WireInt = 0
+    unknown_count: WireInt = 0
+    restoring_count: WireInt = 0
 
 
 class CreateResult(WireModel):
@@ -371,7 +417,7 @@ class CreateResult(WireModel):
 
     tenant: NullableStr = ""
     vm_uuid: NullableStr = ""
-    index: int = 0
+    index: WireInt = 0
     vm_name: NullableStr = ""
     volume_uuids: NullableList[str] = Field(default_factory=list)
     mac_addresses: NullableList[str] = Field(default_factory=list)
@@ -382,7 +428,7 @@ class CreateResult(WireModel):
 class CloneResult(WireModel):
     tenant: NullableStr = ""
     vm_uuid: NullableStr = ""
-    index: int = 0
+    index: WireInt = 0
     clone_name: NullableStr = ""
 
 
@@ -400,6 +446,10 @@ class InterfaceAttached(WireModel):
     interface_return: Interface | None = None
 
 
+class ExportStarted(WireModel):
+    name: NullableStr = ""  # the VM's name
+
+
 class MigrateStarted(WireModel):
     compute_name: NullableStr = ""
 
@@ -412,19 +462,19 @@ class ObjectGroupMeta(WireModel):
     namespace: NullableStr = Field(default="", alias="Namespace")
     name: NullableStr = Field(default="", alias="Name")
     parent: NullableStr = Field(default="", alias="Parent")
-    ref_count: int = Field(default=0, alias="RefCount")
+    ref_count: WireInt = Field(default=0, alias="RefCount")
 
 
 class ObjectGroupRef(WireModel):
     uuid: str = Field(alias="UUID")
-    type: int = Field(default=0, alias="Type")
+    type: WireInt = Field(default=0, alias="Type")
 
 
 class ObjectGroupCache(WireModel):
     metadata: ObjectGroupMeta = Field(alias="Metadata")
     children: NullableList[str] = Field(default_factory=list, alias="Children")
     refs: NullableList[ObjectGroupRef] = Field(default_factory=list, alias="Refs")
-    depth: int = Field(default=1, alias="Depth")
+    depth: WireInt = Field(default=1, alias="Depth")
 
 
 class ComputeGroupObjectMeta(WireModel):
@@ -434,7 +484,7 @@ class ComputeGroupObjectMeta(WireModel):
     namespace: NullableStr = Field(default="", alias="Namespace")
     name: NullableStr = Field(default="", alias="Name")
     parent: NullableStr = Field(default="", alias="Parent")
-    ref_count: int = Field(default=0, alias="RefCount")
+    ref_count: WireInt = Field(default=0, alias="RefCount")
     children: NullableList[ComputeGroupObjectMeta] = Field(default_factory=list, alias="Children")
     fake: bool = False
     is_stop: bool = False
@@ -447,5 +497,5 @@ class ComputeGroupObjectMeta(WireModel):
 
 class GroupTree(WireModel):
     nodes: NullableList[ComputeGroupObjectMeta] = Field(default_factory=list, alias="list")
-    total_count: int = 0
+    total_count: WireInt = 0
     each_range_list_state: NullableList[EachResourceRangeListState] = Field(default_factory=list)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -33,7 +33,8 @@ class ListQuery(RequestModel):
     tenant: str = ""
     include_trash_vm: bool = False
     page_number: int = Field(default=0, ge=0)
-    page_size: int = Field(default=0, ge=0)
+    page_num: int = Field(default=0, ge=0, description="page_number as the doc's request example spells it")
+    page_size: int = Field(default=0, description="the doc: not greater than 0 means no paging")
     filter_name: str = ""
     filter_uuid: str = ""
     filter_user_uuid: str = ""
@@ -166,6 +167,27 @@ class InterfaceSetQosRequest(ComputeIdentifier):
 class CdromAttachRequest(ComputeIdentifier):
     source_network_name: str = Field(min_length=1)
     repository_uuid: str = Field(min_length=1)
+
+
+class ExportDisk(RequestModel):
+    """ComputeExportDisk: one disk to export as an image (the doc: only one disk per call)."""
+
+    image_name: str = Field(min_length=1, description="the image file name, with its suffix")
+    image_type: Literal["raw", "qcow2", "qed", "vdi", "vpc", "vmdk"]
+    device: str = Field(min_length=1)
+    snapshot_uuid: str = ""
+    repository_uuid: str = ""
+
+
+class DiskExportRequest(ComputeIdentifier):
+    disk: list[ExportDisk] = Field(min_length=1, max_length=1)
+    compress: bool = False
+
+
+class DiskExportProgressQuery(RequestModel):
+    cluster_uuid: str = Field(min_length=1)
+    tenant: str = ""
+    compute_uuid: str = Field(min_length=1)
 
 
 class CloneVsdDisk(WireModel):

@@ -3,8 +3,8 @@
 The doc names only a few codes (20926, 22102, 22151, 22161, 22211). The platform certainly
 has codes for "wrong state", "not found" and so on, but the doc does not say which, so the
 simulator answers with the codes below, chosen outside the doc's ranges where unknown.
-vmop's logic never depends on a simulator-chosen number except through ``TRANSIENT``; a
-real platform code missing here is treated as permanent (reported, not retried blindly).
+vmop's logic never depends on a simulator-chosen number: the ones it may use as hints are the
+defaults of compute/profile.py, which operators override with their platform's codes.
 """
 
 from __future__ import annotations
@@ -57,13 +57,6 @@ class Scode(IntEnum):
     GROUP_MOVE_INTO_SELF = 23007
 
 
-# Worth retrying after a while without any change on our side: the platform is busy or
-# short of capacity, or the guest agent has not connected yet.
-TRANSIENT: frozenset[int] = frozenset(
-    {
-        Scode.INTERNAL_ERROR,
-        Scode.VM_ACTION_IN_PROGRESS,
-        Scode.AGENT_NOT_CONNECTED,
-        Scode.HOST_CPU_BLOAT_LIMIT,
-    }
-)
+# Named by the doc and worth retrying after a while without any change on our side: the host is
+# short of capacity for now. Busy and agent-missing codes are the platform profile's hints.
+TRANSIENT: frozenset[int] = frozenset({Scode.HOST_CPU_BLOAT_LIMIT})

@@ -8,6 +8,7 @@ clears the mark. A restart in between finds the VM by name and creation time and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -20,6 +21,7 @@ from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.compute.batching import Batcher
 from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
+from vmop.compute.endpoints import LIST
 from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
 from vmop.compute.models import ComputeIdentifier, ComputeInfo, CreateResult, Interface
@@ -82,6 +84,9 @@ class VirtualMachineController:
     clock: Callable[[], float] = time.time
     batcher: Batcher | None = None  # starts, shutdowns, deletes of many VMs at once: batch calls
     safety: Safety = field(default_factory=Safety)
+    # How long an observation may take before the status says the platform is not answering
+    # (two resync periods: a hung platform shows within them, not after every retry ran out).
+    patience: float | None = None
 
     # ------------------------------------------------------------ observation
 
@@ -92,11 +97,14 @@ class VirtualMachineController:
         """The VM by uuid, from a fresh list of every scope it may be in. Whether a VM is gone is
         decided by the list (the doc names no "not found" scode), never by an error code."""
         for cluster, tenant in where:
-            for vm in await self.client.list_all_vms(
+            listing = await self.client.list_all_vms(
                 cluster, tenant, page_size=self.inventory.page_size, filter_uuid=uuid
-            ):
+            )
+            for vm in listing.domains:
                 if vm.uuid == uuid:
                     return vm
+            if listing.unreadable:  # there, perhaps, but unreadable: never "gone"
+                raise ComputeProtocolError(LIST.path, f"VM {uuid} listed but unreadable")
         return None
 
     async def _named(self, name: str, where: list[Scope]) -> list[Observed]:
@@ -106,7 +114,9 @@ class VirtualMachineController:
             named = await self.client.list_all_vms(
                 cluster, tenant, page_size=self.inventory.page_size, filter_name=name
             )
-            found += [from_list(vm) for vm in named if vm.name == name]
+            if named.unreadable:  # one of them may be the VM a create would duplicate
+                raise ComputeProtocolError(LIST.path, f"a VM named {name!r} listed but unreadable")
+            found += [from_list(vm) for vm in named.domains if vm.name == name]
         return found
 
     async def _observe(
@@ -137,6 +147,8 @@ class VirtualMachineController:
             # earlier creates are covered by the create-pending mark, not by this list.
             newer_than = fresh_after if fresh_after is not None else self.inventory.now()
             snapshot = await self.inventory.snapshot(where[0], newer_than=newer_than)
+            if snapshot.unreadable:  # an entry vmop could not read may bear the name: ask by name
+                return None, await self._named(ctx.platform_name, where), False
             return None, [from_list(vm) for vm in snapshot.by_name.get(ctx.platform_name, [])], False
         snapshot = await self.inventory.snapshot(where[0], newer_than=fresh_after)
         info = snapshot.by_uuid.get(wanted)
@@ -218,16 +230,19 @@ class VirtualMachineController:
             or (previous.phase == "Migrating" and ctx.migration is None)
         )
         try:
-            observed, same_name, stale = await self._observe(
-                spec,
-                memory,
-                ctx,
-                relations,
-                details=details,
-                fresh_after=fresh_after,
-            )
+            async with asyncio.timeout(self.patience):
+                observed, same_name, stale = await self._observe(
+                    spec,
+                    memory,
+                    ctx,
+                    relations,
+                    details=details,
+                    fresh_after=fresh_after,
+                )
         except ComputeError as error:  # the platform could not be read: say so, change nothing
             return self._unobservable(previous, error, obj.generation, now)
+        except TimeoutError:
+            return self._not_answering(previous, obj.generation, self.clock())
         ctx = replace(ctx, taken=self._taken(obj, same_name, relations))
         outcome = Outcome(status=None)
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
@@ -344,6 +359,22 @@ class VirtualMachineController:
         reason = Reason.UNAVAILABLE if isinstance(error, ComputeUnavailable) else Reason.COMPUTE_ERROR
         outcome = _not_synced(previous, reason, str(error), generation, now, last_error=last_error(error, now))
         outcome.error, outcome.events = error, [("Warning", reason, str(error))]
+        return outcome
+
+    def _not_answering(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:
+        """What status shows may be out of date: Synced is Unknown, not True, until it answers."""
+        message = f"the platform has not answered for {self.patience or 0:.0f}s: the status shown may be out of date"
+        conditions = set_condition(
+            list(previous.conditions or []),
+            SYNCED,
+            None,
+            Reason.NOT_ANSWERING,
+            message,
+            now=rfc3339(now),
+            generation=generation,
+        )
+        outcome = Outcome(_changed(previous, previous.model_copy(update={"conditions": conditions})))
+        outcome.events = [("Warning", Reason.NOT_ANSWERING, message)]
         return outcome
 
     def _paused(self, previous: VirtualMachineStatus, generation: int, now: float) -> Outcome:

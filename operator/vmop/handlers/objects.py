@@ -47,11 +47,12 @@ def announce(events: list[tuple[str, str, str]], body: kopf.Body) -> None:
 
 
 def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
-    """Transient failures back off exponentially (the resync timer just waits for its next run); a
-    platform mid-transition is looked at again
-    soon; a permanent refusal waits for a spec change or the next resync (no hot loop)."""
+    """Transient failures and refusals back off exponentially, capped (the resync timer just waits
+    for its next run): a refusal of a call planned from an observation means that observation was
+    stale or the platform busy, so the next pass looks again before retrying; the doc names too few
+    scodes to tell a lasting refusal apart. A platform mid-transition is looked at again soon."""
     if outcome.error is not None:
-        if is_transient(outcome.error) and retry is not None:
+        if (is_transient(outcome.error) or outcome.error.refused) and retry is not None:
             raise kopf.TemporaryError(str(outcome.error), delay=min(MAX_BACKOFF, 2.0 * 2**retry))
         return
     if outcome.requeue_after is not None:

@@ -144,7 +144,8 @@ def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: st
         ca_bundle=Path(ca_file) if ca_file else None,
         verify_tls=not config.insecure_skip_verify,
         max_concurrency=config.max_concurrency,
-        read_timeout=config.compute_timeout,
+        action_timeout=config.compute_timeout,
+        profile=config.profile,
     )
 
 
@@ -201,6 +202,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         default_deletion_policy=config.default_deletion_policy,
         batcher=Batcher(client),
         safety=safety,
+        patience=2 * config.resync_seconds,
     )
 
     async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:

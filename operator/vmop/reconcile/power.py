@@ -2,7 +2,8 @@
 
 Every call planned here is allowed by the doc in the state it is planned for: start only from
 shut off with no action, shutdown only running with the agent connected, resume only paused,
-restore only hibernated (or guest sleep), and nothing at all while an action runs.
+restore only hibernated (a guest asleep by itself counts: compute/profile.py), and nothing at
+all while an action runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from vmop.reconcile.observed import Observed
 
 PowerState = Literal["Running", "Stopped", "Suspended", "Hibernated"]
 # What the VM is now, in the spec's words, plus the in-between states the platform shows.
-CurrentPower = Literal["Running", "Stopped", "Suspended", "Hibernated", "Sleeping", "ShuttingDown", "Busy", "Unknown"]
+CurrentPower = Literal["Running", "Stopped", "Suspended", "Hibernated", "ShuttingDown", "Busy", "Unknown"]
 
 
 def current_power(vm: Observed) -> CurrentPower:
@@ -28,7 +29,6 @@ def current_power(vm: Observed) -> CurrentPower:
         "running": "Running",
         "shutoff": "Stopped",
         "paused": "Suspended",
-        "pmsuspend": "Sleeping",
         "shutdown": "ShuttingDown",
     }.get(vm.state, "Unknown")  # type: ignore[return-value]
 
@@ -44,10 +44,10 @@ class PowerStep:
 
 # desired -> current -> the call that moves one step closer.
 _TRANSITIONS: dict[str, dict[str, str]] = {
-    "Running": {"Stopped": "start", "Hibernated": "restore", "Suspended": "resume", "Sleeping": "restore"},
-    "Stopped": {"Suspended": "resume", "Hibernated": "restore", "Sleeping": "restore"},
-    "Suspended": {"Running": "suspend", "Stopped": "start", "Hibernated": "restore", "Sleeping": "restore"},
-    "Hibernated": {"Running": "save", "Stopped": "start", "Suspended": "resume", "Sleeping": "restore"},
+    "Running": {"Stopped": "start", "Hibernated": "restore", "Suspended": "resume"},
+    "Stopped": {"Suspended": "resume", "Hibernated": "restore"},
+    "Suspended": {"Running": "suspend", "Stopped": "start", "Hibernated": "restore"},
+    "Hibernated": {"Running": "save", "Stopped": "start", "Suspended": "resume"},
 }
 
 

@@ -217,7 +217,6 @@ def _phase(vm: Observed) -> str:
         "Stopped": "Stopped",
         "Suspended": "Suspended",
         "Hibernated": "Hibernated",
-        "Sleeping": "Suspended",
         "ShuttingDown": "Running",
     }.get(power, "Failed")
 

@@ -9,10 +9,13 @@ Non-platform routes live under /sim (faults, timings, call counts, volumes) and 
 # annotations of the route functions built in a loop below.
 
 import asyncio
+import json
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import Body, FastAPI, Request
@@ -37,6 +40,8 @@ from vmop.compute.requests import (
     DetailQuery,
     DiskAttachRequest,
     DiskDetachRequest,
+    DiskExportProgressQuery,
+    DiskExportRequest,
     DiskUpdateRequest,
     FromTemplateRequest,
     GroupCreateRequest,
@@ -61,9 +66,11 @@ from vmop.compute.requests import (
 )
 from vmop.compute.scodes import Scode
 from vmop.sim import devices, groups, lifecycle, migration, power
+from vmop.sim.dialect import Speaker
 from vmop.sim.errors import SimError
 from vmop.sim.faults import Faults, Timings
 from vmop.sim.platform import Platform, require
+from vmop.sim.state import save_state
 from vmop.sim.views import inspect_info
 from vmop.sim.world import Vm, Volume
 
@@ -77,7 +84,7 @@ class Route:
     handle: Callable[[Platform, Any], Any]
 
 
-def _ident(req: InspectQuery | DetailQuery) -> ComputeIdentifier:
+def _ident(req: InspectQuery | DetailQuery | DiskExportProgressQuery) -> ComputeIdentifier:
     return ComputeIdentifier(cluster_uuid=req.cluster_uuid, tenant=req.tenant, compute_uuid=req.compute_uuid)
 
 
@@ -202,6 +209,12 @@ ROUTES: list[Route] = [
     Route(ep.DISK_ATTACH, DiskAttachRequest, _on_vm(devices.attach_disk)),
     Route(ep.DISK_UPDATE, DiskUpdateRequest, _on_vm(devices.update_disk)),
     Route(ep.DISK_DETACH, DiskDetachRequest, _on_vm(devices.detach_disk, "target_device")),
+    Route(ep.DISK_EXPORT, DiskExportRequest, _on_vm(lifecycle.export_disk)),
+    Route(
+        ep.DISK_EXPORT_PROGRESS,
+        DiskExportProgressQuery,
+        lambda p, q: Progress(progress=lifecycle.export_progress(p, p.vm(_ident(q)))),
+    ),
     Route(
         ep.INTERFACE_ATTACH,
         InterfaceAttachRequest,
@@ -266,12 +279,34 @@ class SimState:
         self.token = token
         self.calls: Counter[str] = Counter()
         self.started = time.time()
+        self.speaker = Speaker(platform.dialect, platform.faults.seed)
+
+    async def spoken(self, response: Response) -> Response:
+        """The answer in the platform's dialect (sim/dialect.py); untouched in the default one."""
+        if not self.speaker.rewrites or not response.headers.get("content-type", "").startswith("application/json"):
+            return response
+        if isinstance(response, JSONResponse):
+            body = bytes(response.body)
+        else:  # what the route answered, streamed through the middleware
+            body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
+        payload, status = self.speaker.answer(json.loads(body))
+        return JSONResponse(payload, status_code=status if response.status_code == 200 else response.status_code)
 
 
-def create_app(platform: Platform, *, token: str | None = None) -> FastAPI:
-    app = FastAPI(title="vmop compute API simulator", version="1", description=__doc__)
+STATE_SAVE_SECONDS = 1.0  # --state-file: at most one save a second while calls change the world
+
+
+def create_app(platform: Platform, *, token: str | None = None, state_file: Path | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if state_file is not None:
+            save_state(platform.world, state_file)
+
+    app = FastAPI(title="vmop compute API simulator", version="1", description=__doc__, lifespan=lifespan)
     state = SimState(platform, token)
     app.state.sim = state
+    saved_at = [time.monotonic()]
 
     @app.middleware("http")
     async def platform_behaviour(request: Request, call_next: Callable[[Request], Any]) -> Response:
@@ -294,14 +329,17 @@ def create_app(platform: Platform, *, token: str | None = None) -> FastAPI:
             return Response("Service Unavailable", status_code=503, media_type="text/plain")
         forced = dice.forced_scode(name)
         if forced is not None:
-            return JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}")))
+            return await state.spoken(JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}"))))
         late = dice.late_execution(name)
         if late:
             # The body is read now: once the caller has given up, the server has nothing left to read.
             await request.body()
             await asyncio.sleep(late)
         state.platform.world.advance()
-        response = await call_next(request)
+        response = await state.spoken(await call_next(request))
+        if state_file is not None and request.method == "POST" and time.monotonic() - saved_at[0] >= STATE_SAVE_SECONDS:
+            save_state(state.platform.world, state_file)
+            saved_at[0] = time.monotonic()
         delay = dice.response_delay(name)
         if delay:
             await asyncio.sleep(delay)
@@ -390,6 +428,14 @@ def _register_control(app: FastAPI, state: SimState) -> None:
 
     @app.put("/sim/faults")
     async def put_faults(faults: Faults) -> Faults:
+        """Replace every fault setting: keys left out return to their defaults."""
+        state.platform.set_faults(faults)
+        return faults
+
+    @app.patch("/sim/faults")
+    async def patch_faults(changes: dict[str, Any] = Body()) -> Faults:  # noqa: B008
+        """Merge into the current settings: only the keys given change."""
+        faults = Faults.model_validate({**state.platform.faults.model_dump(), **changes})
         state.platform.set_faults(faults)
         return faults
 

@@ -7,6 +7,7 @@ from vmop.compute.scodes import Scode
 MESSAGES: dict[int, tuple[str, str]] = {
     Scode.HOST_CPU_BLOAT_LIMIT: ("host do not satisfy cpu bloat limitation", "主机不满足CPU超分配限制"),
     Scode.NOT_CLONING: ("vm is not cloning", "虚拟机不在克隆中"),
+    Scode.NOT_EXPORTING: ("vm is not exporting", "虚拟机不在导出中"),
     Scode.IMPORT_IMAGE_FAILED: ("Unified create Vm import image failure", "创建虚拟机导入镜像失败"),
     Scode.INVALID_PARAMETER: ("invalid parameter", "参数错误"),
     Scode.UNSUPPORTED_ENDPOINT: ("unsupported by the simulator", "模拟器不支持该接口"),

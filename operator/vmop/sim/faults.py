@@ -26,7 +26,7 @@ class Faults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = 0
+    seed: int = Field(default=0, description="seed of every random draw (--random-seed)")
     latency_ms: float = Field(default=0, ge=0, description="added to every call")
     http_error_rate: dict[str, float] = Field(default_factory=dict, description="share of calls answered HTTP 503")
     timeout_rate: dict[str, float] = Field(default_factory=dict, description="share of calls that hang past timeouts")
@@ -40,9 +40,9 @@ class Faults(BaseModel):
         "(a create that timed out at the client and is executed after)",
     )
     forced_scode: dict[str, int] = Field(default_factory=dict, description="endpoint -> scode it always answers")
-    guest_ignores_shutdown: bool = False
-    no_guest_agent: bool = False
-    migration_fails: bool = False
+    guest_ignores_shutdown: bool = Field(default=False, description="shutdown succeeds, the guest never stops")
+    no_guest_agent: bool = Field(default=False, description="guest agents never connect")
+    migration_fails: bool = Field(default=False, description="migrations fail when they would finish")
     unreachable_hosts: list[str] = Field(default_factory=list, description="host ips cross-cluster cannot reach")
 
 

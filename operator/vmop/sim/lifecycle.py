@@ -12,6 +12,7 @@ from vmop.compute.models import (
     Disk,
     DiskVsdSource,
     EachResourceRangeListState,
+    ExportStarted,
     Output,
     StateSummary,
     VmList,
@@ -21,6 +22,7 @@ from vmop.compute.models import (
 from vmop.compute.requests import (
     CloneRequest,
     DeleteRequest,
+    DiskExportRequest,
     FromTemplateRequest,
     ListQuery,
     StateSummaryQuery,
@@ -333,6 +335,27 @@ def clone_progress(p: Platform, vm: Vm) -> int:
     return min(99, int(100 * elapsed / vm.clone_duration)) if vm.clone_duration else 99
 
 
+def export_disk(p: Platform, vm: Vm, req: DiskExportRequest) -> ExportStarted:
+    """disk/export: from a running VM, one volume disk (not a block device or passthrough)."""
+    require(vm, "disk/export", states=("running",))
+    device = req.disk[0].device
+    disk = next((d for d in vm.disks if d.disk_target_device == device), None)
+    if disk is None:
+        raise SimError(Scode.DISK_NOT_FOUND, f"disk/export: vm {vm.uuid} has no disk {device}")
+    if disk.disk_block_source is not None or disk.disk_source_passthrough is not None:
+        raise SimError(Scode.DISK_SOURCE_INVALID, "disk/export: block device and passthrough disks do not export")
+    _start_timed_action(p, vm, "exporting")
+    return ExportStarted(name=vm.name)
+
+
+def export_progress(p: Platform, vm: Vm) -> int:
+    """The doc: 22151 when no export was started or it has finished."""
+    if vm.action != "exporting":
+        raise SimError(Scode.NOT_EXPORTING, f"vm {vm.uuid} is {vm.action}")
+    elapsed = p.world.now() - vm.clone_started
+    return min(99, int(100 * elapsed / vm.clone_duration)) if vm.clone_duration else 99
+
+
 # ---------------------------------------------------------------- delete
 
 
@@ -399,7 +422,8 @@ def list_vms(p: Platform, q: ListQuery) -> VmList:
     found = sorted(
         (vm for vm in p.world.vms.values() if _matches(vm, q, p)), key=lambda v: v.create_time
     )  # stable: creation order
-    page = found[q.page_number * q.page_size : (q.page_number + 1) * q.page_size] if q.page_size > 0 else found
+    number = q.page_num if p.dialect.page_param == "page_num" else q.page_number  # the other one is ignored
+    page = found[number * q.page_size : (number + 1) * q.page_size] if q.page_size > 0 else found  # <= 0: all
     counts: dict[str, int] = {}
     for vm in found:
         counts[vm.object_group] = counts.get(vm.object_group, 0) + 1

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.rules import BUSY_ACTIONS, is_hibernated
 from vmop.compute.scodes import Scode
+from vmop.sim.dialect import Dialect
 from vmop.sim.errors import SimError
 from vmop.sim.faults import FaultDice, Faults, Timings
 from vmop.sim.world import Group, Vm, World
@@ -21,6 +22,7 @@ class Platform:
     world: World
     timings: Timings = field(default_factory=Timings)
     faults: Faults = field(default_factory=Faults)
+    dialect: Dialect = field(default_factory=Dialect)
     dice: FaultDice = field(init=False)
 
     def __post_init__(self) -> None:

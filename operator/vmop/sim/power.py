@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vmop.compute.rules import HIBERNATED_ACTION, HIBERNATED_STATE, is_hibernated
+from vmop.compute.rules import is_hibernated
 from vmop.compute.scodes import Scode
 from vmop.sim.errors import SimError
 from vmop.sim.platform import Platform, require
@@ -86,12 +86,12 @@ def resume(p: Platform, vm: Vm) -> None:
 def save(p: Platform, vm: Vm) -> None:
     require(vm, "save", states=("running",))
     p.world.cancel(_power_tag(vm))
-    vm.state, vm.action, vm.ga_state = HIBERNATED_STATE, HIBERNATED_ACTION, "disconnected"
+    (vm.state, vm.action), vm.ga_state = p.dialect.hibernated, "disconnected"
 
 
 def restore(p: Platform, vm: Vm) -> None:
-    # Wakes a hibernated VM, and also a guest-initiated sleep (pmsuspend).
-    if not (is_hibernated(vm.state, vm.action) or (vm.state == "pmsuspend" and vm.action == "noaction")):
+    # Wakes a hibernated VM, in either shape, and so also a guest-initiated sleep (pmsuspend).
+    if not is_hibernated(vm.state, vm.action):
         raise SimError(
             Scode.VM_STATE_INVALID,
             f"restore needs a hibernated vm; vm {vm.uuid} is state={vm.state} action={vm.action}",

@@ -6,10 +6,13 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import get_args
 
 from vmop.sim.app import create_app
+from vmop.sim.dialect import Dialect
 from vmop.sim.faults import Faults, Timings
 from vmop.sim.platform import Platform
+from vmop.sim.state import load_state
 from vmop.sim.world import Seed, World, default_seed
 
 
@@ -20,12 +23,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every compute API call")
     parser.add_argument("--boot-seconds", type=float, default=Timings().boot)
     parser.add_argument("--migration-seconds", type=float, default=Timings().migration)
+    keys = "; ".join(f"{name}: {field.description or name}" for name, field in Faults.model_fields.items())
     parser.add_argument(
         "--fault",
         action="append",
         default=[],
         metavar="JSON",
-        help='fault settings merged in order, e.g. \'{"forced_scode": {"start": 20926}}\'',
+        help='fault settings merged in order, e.g. \'{"forced_scode": {"start": 20926}}\'. Keys: ' + keys,
+    )
+    dialect = parser.add_argument_group(
+        "platform dialect (answers the compute doc leaves open; defaults: vmop's default profile)"
+    )
+    defaults = Dialect()
+    for name, field in Dialect.model_fields.items():
+        flag = "--" + name.replace("_", "-")
+        default = getattr(defaults, name)
+        if isinstance(default, bool):
+            dialect.add_argument(flag, action="store_true", help=field.description)
+            continue
+        choices = list(get_args(field.annotation)) or None
+        dialect.add_argument(
+            flag,
+            type=int if isinstance(default, int) else str,
+            choices=choices,
+            default=default,
+            help=f"{field.description} (default {default})",
+        )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="keep the world (VMs, volumes, groups) in this JSON file across restarts",
     )
     parser.add_argument("--random-seed", type=int, default=0, help="makes injected faults reproducible")
     parser.add_argument("--token-file", type=Path, help="require this bearer token (read from the file)")
@@ -39,7 +66,11 @@ def build_platform(args: argparse.Namespace) -> Platform:
     for raw in args.fault:
         faults.update(json.loads(raw))
     timings = Timings(boot=args.boot_seconds, migration=args.migration_seconds)
-    return Platform(World(seed), timings, Faults.model_validate(faults))
+    dialect = Dialect.model_validate({name: getattr(args, name) for name in Dialect.model_fields})
+    world = World(seed)
+    if args.state_file is not None and args.state_file.exists():
+        load_state(world, args.state_file)
+    return Platform(world, timings, Faults.model_validate(faults), dialect)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -47,7 +78,7 @@ def serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     token = args.token_file.read_text().strip() if args.token_file else None
-    app = create_app(build_platform(args), token=token)
+    app = create_app(build_platform(args), token=token, state_file=args.state_file)
     uvicorn.run(
         app,
         host=args.host,

@@ -69,7 +69,9 @@ def inspect_info(world: World, vm: Vm) -> ComputeInspectInfo:
         cdrom=vm.cdrom,
         disks=vm.disks,
         device_order=vm.device_order or [d.disk_target_device for d in vm.disks],
-        meta=vm.meta,
+        # The doc's inspect shows vnc_enable both at the top and in meta: one value, shown twice.
+        vnc_enable=bool(vm.meta.get("vnc_enable", False)),
+        meta={**vm.meta, "vnc_enable": bool(vm.meta.get("vnc_enable", False))},
     )
     return ComputeInspectInfo.model_validate(fields)
 
