@@ -142,7 +142,8 @@ def test_credentials_come_from_the_secret_and_never_show(
     operators: list[OperatorProcess],
 ) -> None:
     bearer, basic = namespaces(), namespaces()
-    create_secret(control_plane, bearer, SECRET_NAME, token=token)
+    # As `kubectl create secret generic --from-file=token` makes it: with the file's final newline.
+    create_secret(control_plane, bearer, SECRET_NAME, token=token + "\n")
     create_secret(control_plane, basic, SECRET_NAME, username=USERNAME, password=PASSWORD)
     with_token = start_operator(
         operators, control_plane, token_sim.url, logs, bearer, "--credentials-secret", f"{bearer}/{SECRET_NAME}"
@@ -159,15 +160,17 @@ def test_credentials_come_from_the_secret_and_never_show(
     ok, refused, busy = unique("cred-ok"), unique("cred-refused"), unique("cred-busy")
     kube.apply(manifest(ok))
     uuid_ = wait_ready(kube, ok)["status"]["uuid"]
+    # Every refusal below quotes the request's headers, Authorization included (echo_headers).
     try:
-        token_sim.faults(forced_scode={"unified_create": 10001})  # the create refused
+        token_sim.faults(forced_scode={"unified_create": 10001}, echo_headers=True)  # the create refused
         kube.apply(manifest(refused))
-        wait_error(kube, refused, 10001)
-        token_sim.faults(forced_scode={"start": 20926})  # the start refused
+        quoted = wait_error(kube, refused, 10001)
+        assert "authorization: Bearer [REDACTED]" in quoted["desc"], quoted  # quoted, and redacted
+        token_sim.faults(forced_scode={"start": 20926}, echo_headers=True)  # the start refused
         kube.apply(manifest(busy))
         wait_error(kube, busy, 20926)
     finally:
-        token_sim.faults()
+        token_sim.faults(echo_headers=True)
     wait_ready(kube, busy, timeout=60)
     kube.patch_spec("virtualmachine", ok, {"memory": "3Gi"})
     wait_for(lambda: token_sim.inspect(CLUSTER, TENANT, uuid_)["data"]["mem_size"] == 3 * GIB, what="resized")
@@ -180,6 +183,8 @@ def test_credentials_come_from_the_secret_and_never_show(
     Kube(control_plane, basic).apply(manifest(refused_basic))
     error = wait_error(Kube(control_plane, basic), refused_basic, 10003)
     assert (error["message"], error["messageCn"]) == ("unauthorized", "未授权")
+    assert "authorization: Basic [REDACTED]" in error["desc"], error
+    token_sim.faults()
 
     texts = everything_shown(control_plane, [bearer, basic])
     texts |= {f"log of {p.log}": p.output() for p in (with_token, with_password)}

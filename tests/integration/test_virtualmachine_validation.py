@@ -219,7 +219,9 @@ def _cases(*cases: Rejected) -> list[Any]:
 
 MUST_BE_INTEGER = "must be of type integer"
 AT_LEAST_1 = "should be greater than or equal to 1"
-MEMORY_RULE = "memory must be a positive quantity of at most 256Gi"
+MEMORY_RULE = "memory must be a whole number of MiB from 1Mi to 256Gi"
+PRINTABLE_RULE = "must not contain control characters (C0, DEL, C1) or bidirectional overrides"
+MAC = "52:54:00:ab:cd:ef"
 ONE_SOURCE = "a disk needs exactly one source: size (+pool) or volume"
 DEVICE_RULE = "device does not match bus (ide: hd[a-c], scsi/sata: sd[a-o], virtio: vd[a-o])"
 UUID_PATTERN_SAYS = "should match '^[0-9a-fA-F-]{1,64}$'"
@@ -263,6 +265,30 @@ OUT_OF_RANGE = _cases(
     Rejected("range-memory-0", put("memory", "0"), "spec.memory", MEMORY_RULE),
     Rejected("range-memory-300Gi", put("memory", "300Gi"), "spec.memory", MEMORY_RULE),
     Rejected("range-memory-lots", put("memory", "lots"), "spec.memory", "should match '^[0-9]+(\\.[0-9]+)?"),
+    # A one-byte VM, half a byte (mem_size 0), and sizes that are not whole MiB.
+    Rejected("range-memory-1-byte", put("memory", "1"), "spec.memory", MEMORY_RULE),
+    Rejected("range-memory-half-a-byte", put("memory", "0.5"), "spec.memory", MEMORY_RULE),
+    Rejected("range-memory-1000k", put("memory", "1000k"), "spec.memory", MEMORY_RULE),
+    Rejected("range-memory-1.5Mi", put("memory", "1.5Mi"), "spec.memory", MEMORY_RULE),
+    Rejected("range-memory-1023Ki", put("memory", "1023Ki"), "spec.memory", MEMORY_RULE),
+    Rejected(
+        "range-vlanIds-99999",
+        put("interfaces.0.vlanIds", [99999]),
+        "spec.interfaces[0].vlanIds[0]",
+        "should be less than or equal to 4094",
+    ),
+    Rejected(
+        "range-vlanIds-negative",
+        put("interfaces.0.vlanIds", [10, -1]),
+        "spec.interfaces[0].vlanIds[1]",
+        "should be greater than or equal to 0",
+    ),
+    Rejected(
+        "range-network-empty",
+        put("interfaces.0.network", ""),
+        "spec.interfaces[0].network",
+        "should be at least 1 chars long",
+    ),
     Rejected(
         "range-shutdownTimeoutSeconds-negative",
         put("shutdownTimeoutSeconds", -1),
@@ -450,6 +476,110 @@ CEL_RULES = _cases(
     ),
 )
 
+
+def _disks(count: int, bus: str, first: int = 0) -> list[dict[str, object]]:
+    return [volume_disk(f"d{first + i}", bus=bus) for i in range(count)]
+
+
+# Text that reaches the platform and Events: control characters and bidi overrides are refused.
+HOSTILE_TEXT = {
+    "newline": "web\nprod",
+    "tab": "web\tprod",
+    "bel": "web\x07",
+    "nul": "web\x00",
+    "rlo": "web\u202egnp.exe",
+}
+TEXT_FIELDS = (
+    ("name", "spec.name"),
+    ("os", "spec.os"),
+    ("type", "spec.type"),
+    ("cpu.baseline", "spec.cpu.baseline"),
+    ("interfaces.0.network", "spec.interfaces[0].network"),
+    ("disks.0.image.name", "spec.disks[0].image.name"),
+)
+
+INPUT_LIMITS = _cases(
+    Rejected(
+        "cel-vcpus-over-1024",
+        put("cpu", {"sockets": 64, "cores": 128}),
+        "spec.cpu.cores",
+        "sockets * cores must be at most 1024 vCPUs",
+    ),
+    Rejected(
+        "cel-vcpus-1025",
+        put("cpu", {"sockets": 5, "cores": 205}),
+        "spec.cpu.cores",
+        "sockets * cores must be at most 1024 vCPUs",
+    ),
+    Rejected(
+        "cel-duplicate-macs",
+        chain(
+            put("interfaces.0.mac", MAC),
+            append("interfaces", {"name": "eth1", "network": "internal", "switch": OTHER, "mac": MAC}),
+        ),
+        "spec.interfaces",
+        "interface MACs must be unique",
+    ),
+    Rejected(
+        "cel-mac-multicast",
+        put("interfaces.0.mac", "01:00:5e:00:00:fb"),
+        "spec.interfaces[0].mac",
+        "mac must be a unicast address",
+    ),
+    Rejected(
+        "cel-boundIp-not-an-ip",
+        put("interfaces.0.boundIp", "not-an-ip"),
+        "spec.interfaces[0].boundIp",
+        "boundIp must be an IPv4 or IPv6 address",
+    ),
+    Rejected(
+        "cel-boundIp-out-of-range",
+        put("interfaces.0.boundIp", "10.0.0.256"),
+        "spec.interfaces[0].boundIp",
+        "boundIp must be an IPv4 or IPv6 address",
+    ),
+    Rejected(
+        "cel-16-virtio-disks",
+        put("disks", _disks(16, "virtio")),
+        "spec.disks",
+        "at most 15 disks on virtio together: the bus has 15 device names",
+    ),
+    Rejected(
+        "cel-4-ide-disks",
+        put("disks", _disks(4, "ide")),
+        "spec.disks",
+        "at most 3 disks on ide together: the bus has 3 device names",
+    ),
+    Rejected(
+        "cel-scsi-and-sata-share-sd-names",
+        put("disks", _disks(8, "scsi") + _disks(8, "sata", first=8)),
+        "spec.disks",
+        "at most 15 disks on scsi and sata together: the bus has 15 device names",
+    ),
+    *(
+        Rejected(
+            f"cel-{path}-{kind}",
+            chain(put("disks.0.image", {"uuid": TEMPLATE, "repository": POOL}), put(path, text)),
+            printed,
+            PRINTABLE_RULE,
+        )
+        for path, printed in TEXT_FIELDS
+        for kind, text in HOSTILE_TEXT.items()
+    ),
+    Rejected(
+        "cel-cdrom-image-newline",
+        put("cdrom", {"image": "a\nb.iso", "repository": POOL}),
+        "spec.cdrom.image",
+        PRINTABLE_RULE,
+    ),
+    Rejected(
+        "cel-template-snapshot-del",
+        put("template", {"uuid": TEMPLATE, "snapshot": "s\x7f"}),
+        "spec.template.snapshot",
+        PRINTABLE_RULE,
+    ),
+)
+
 LIST_MAP_KEYS = _cases(
     Rejected(
         "duplicate-disk-name",
@@ -478,7 +608,7 @@ REQUIRED = _cases(
     ),
 )
 
-INVALID = WRONG_TYPES + OUT_OF_RANGE + ENUMS + PATTERNS + CEL_RULES + LIST_MAP_KEYS + REQUIRED
+INVALID = WRONG_TYPES + OUT_OF_RANGE + ENUMS + PATTERNS + CEL_RULES + INPUT_LIMITS + LIST_MAP_KEYS + REQUIRED
 
 
 @pytest.mark.parametrize("case", INVALID)
@@ -543,6 +673,27 @@ VALID = [
             chain(put("disks.0.device", "sda"), append("disks", volume_disk("data", bus="scsi", device="sdb"))),
         ),
         Accepted("sixteen-vlans", put("interfaces.0.vlanIds", list(range(1, 17)))),
+        # The edges of the limits above, and text that is merely unusual.
+        Accepted("vlan-ids-at-the-edges", put("interfaces.0.vlanIds", [0, 4094])),
+        Accepted("memory-1Mi", put("memory", "1Mi")),
+        Accepted("memory-in-Ki", put("memory", "1048576Ki")),
+        Accepted("vcpus-1024", put("cpu", {"sockets": 32, "cores": 32, "current": 1024})),
+        Accepted("fifteen-virtio-disks-and-one-scsi", put("disks", _disks(15, "virtio") + _disks(1, "scsi", first=15))),
+        Accepted("three-ide-disks", put("disks", _disks(3, "ide"))),
+        Accepted("unicast-mac", put("interfaces.0.mac", "02:00:00:00:00:01")),
+        Accepted(
+            "distinct-macs",
+            chain(
+                put("interfaces.0.mac", MAC),
+                append(
+                    "interfaces", {"name": "eth1", "network": "internal", "switch": OTHER, "mac": "52:54:00:ab:cd:f0"}
+                ),
+            ),
+        ),
+        Accepted("boundIp-v4", put("interfaces.0.boundIp", "192.123.123.10")),
+        Accepted("boundIp-v6", put("interfaces.0.boundIp", "fd00::10")),
+        Accepted("name-unicode-and-spaces", chain(put("name", "web 1 端口组 ü"), put("os", "Windows Server 2019 x64"))),
+        Accepted("network-unicode", put("interfaces.0.network", "voi端口组")),
     )
 ]
 

@@ -162,3 +162,13 @@ def test_parent_ref_cycles_wait_without_platform_calls(kube: Kube, sim: SimProce
             what=f"{name} reports the cycle",
         )
     assert sim.stats()["calls"].get("group/create", 0) == before
+
+
+@pytest.mark.parametrize(
+    "name", ["team\na", "team\tb", "team\u202ec", "team\x00d"], ids=["newline", "tab", "rlo", "nul"]
+)
+def test_group_names_with_control_characters_are_refused(kube: Kube, name: str) -> None:
+    refused = kube.apply(group(unique("ctl"), name=name), check=False)
+    assert refused.returncode != 0
+    assert "spec.name" in refused.stderr
+    assert "must not contain control characters" in refused.stderr

@@ -444,10 +444,16 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({}, "set exactly one of host or crossCluster"),
     ({"host": HOSTS[0], "timeoutSeconds": 0}, "timeoutSeconds"),
     ({"crossCluster": {k: v for k, v in CROSS.items() if k != "hostIp"}}, "hostIp"),
+    ({"crossCluster": CROSS | {"hostIp": "10.30.32.256"}}, "spec.crossCluster.hostIp: Invalid value"),
+    ({"crossCluster": CROSS | {"hostIp": "::ffff::1"}}, "hostIp must be an IPv4 or IPv6 address"),
 ]
 
 
-@pytest.mark.parametrize(("spec", "message"), INVALID, ids=["both", "neither", "zero-timeout", "cross-incomplete"])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    INVALID,
+    ids=["both", "neither", "zero-timeout", "cross-incomplete", "hostIp-v4-out-of-range", "hostIp-v6-malformed"],
+)
 def test_invalid_migrations_are_refused(kube: Kube, spec: dict[str, Any], message: str) -> None:
     refused = kube.apply(migration_manifest(unique("bad"), "web", **spec), check=False)
     assert refused.returncode != 0

@@ -3,6 +3,7 @@ are typed, batches never hide a failure, and credentials never show."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable
@@ -23,9 +24,12 @@ from vmop.compute import (
     Scode,
     is_transient,
 )
+from vmop.compute.errors import ComputeConfigError
 from vmop.compute.models import ComputeIdentifier, ComputeMeta
+from vmop.compute.redact import Redactor
 from vmop.compute.requests import ListQuery, UnifiedCreateRequest, VcpuSetRequest
 from vmop.sim.app import create_app
+from vmop.sim.faults import Faults
 from vmop.sim.platform import Platform
 
 VM = ComputeIdentifier(cluster_uuid=CLUSTER, tenant=TENANT, compute_uuid="b31d4319-476a-4f67-9c37-3cf5f4d54f0f")
@@ -279,3 +283,56 @@ def test_json_logs_carry_the_object_and_scode_as_fields(capsys: pytest.CaptureFi
         "vm1",
         20926,
     )
+
+
+async def _refusal_quoting_the_headers(platform: Platform, settings: ComputeSettings) -> ComputeError:
+    """start refused by a platform that quotes the request's headers (the sim's echo_headers)."""
+    platform.set_faults(Faults(forced_scode={"start": Scode.INTERNAL_ERROR}, echo_headers=True))
+    async with ComputeClient(settings, transport=httpx.ASGITransport(app=create_app(platform))) as client:
+        with pytest.raises(ComputeError) as caught:
+            await client.start(VM)
+    return caught.value
+
+
+async def test_a_bearer_token_quoted_by_the_platform_is_redacted(platform: Platform) -> None:
+    settings = ComputeSettings(base_url="http://sim", token=SecretStr(SECRET), retry=RetryPolicy(max_attempts=1))
+    error = await _refusal_quoting_the_headers(platform, settings)
+    assert "authorization: Bearer [REDACTED]" in error.desc, error.desc  # the platform did quote it
+    assert all(SECRET not in text for text in (str(error), error.desc, error.message, error.message_cn))
+
+
+async def test_basic_credentials_quoted_by_the_platform_are_redacted_in_every_form(platform: Platform) -> None:
+    user, password = "vmop-svc", "pw-9f8e7d6c"
+    settings = ComputeSettings(
+        base_url="http://sim", username=user, password=SecretStr(password), retry=RetryPolicy(max_attempts=1)
+    )
+    error = await _refusal_quoting_the_headers(platform, settings)
+    encoded = base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert "authorization: Basic [REDACTED]" in error.desc, error.desc
+    for value in (user, password, encoded, encoded.rstrip("=")):
+        assert value not in str(error), (value, str(error))
+
+
+def test_redaction_covers_percent_encoded_and_base64_forms() -> None:
+    redact = Redactor(["a/b+c=d", ""])
+    quoted = "token a/b+c=d, url a%2Fb%2Bc%3Dd, base64 " + base64.b64encode(b"a/b+c=d").decode()
+    assert redact(quoted) == "token [REDACTED], url [REDACTED], base64 [REDACTED]"
+    assert Redactor([])("nothing to hide") == "nothing to hide"
+
+
+async def test_a_token_with_a_trailing_newline_works(platform: Platform) -> None:
+    """A Secret made with `kubectl create secret --from-file` holds the file's final newline."""
+    app = create_app(platform, token=SECRET)
+    settings = ComputeSettings(base_url="http://sim", token=SecretStr(SECRET + "\n"))
+    async with ComputeClient(settings, transport=httpx.ASGITransport(app=app)) as client:
+        assert (await client.list_vms(ListQuery())).total_count >= 1
+
+
+async def test_a_token_no_header_can_carry_is_a_configuration_error_never_retried() -> None:
+    recorder = Recorder(httpx.Response(200, json=OK))
+    client = make_client(recorder, token="s3cr\u0007et")
+    with pytest.raises(ComputeConfigError) as caught:
+        await client.start(VM)
+    await client.aclose()
+    assert not caught.value.transient and recorder.requests == []
+    assert "s3cr" not in str(caught.value)

@@ -10,9 +10,11 @@ from typing import Any
 from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeClock
 from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
+from vmop.compute.scodes import Scode
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, VirtualMachineController
+from vmop.sim.faults import Faults
 from vmop.sim.platform import Platform
 
 
@@ -179,3 +181,54 @@ async def test_a_platform_that_stops_answering_turns_synced_unknown_within_the_p
     synced = next(c for c in outcome.status["conditions"] if c["type"] == "Synced")
     assert (synced["status"], synced["reason"]) == ("Unknown", "PlatformNotAnswering")
     assert [reason for _, reason, _ in outcome.events] == ["PlatformNotAnswering"]
+
+
+async def test_a_stored_spec_the_model_refuses_is_reported_once_and_calls_nothing(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    """memory "0.5" stored before the CRD rule: Synced=False InvalidSpec naming spec.memory, the
+    generation observed, one Warning; the next pass neither calls, nor writes, nor warns again."""
+    client, called = calls
+    vms, _ = controller(client, clock, FakeClock(100.0))
+    stored = vm_object("half-a-byte")
+    bad = ObjectView(stored.namespace, stored.name, stored.uid, 2, stored.spec | {"memory": "0.5"}, {}, {})
+    outcome = await vms.sync(bad)
+    assert called == [] and outcome.error is None
+    assert outcome.status is not None
+    assert outcome.status["observedGeneration"] == 2
+    synced = next(c for c in outcome.status["conditions"] if c["type"] == "Synced")
+    assert (synced["status"], synced["reason"]) == ("False", "InvalidSpec")
+    assert "spec.memory" in synced["message"], synced["message"]
+    assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Warning", "InvalidSpec")]
+    again = await vms.sync(ObjectView(bad.namespace, bad.name, bad.uid, 2, bad.spec, outcome.status, {}))
+    assert (called, again.status, again.events) == ([], None, [])
+
+
+async def test_a_refused_graceful_shutdown_is_asked_again_and_its_timeout_starts_when_accepted(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock, platform: Platform
+) -> None:
+    """The first shutdown is refused (agent not connected): nothing is recorded as sent, so the
+    next pass asks again instead of waiting out shutdownTimeoutSeconds and powering off hard."""
+    client, called = calls
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    obj = vm_object("stop-me")
+    created = await vms.sync(obj, fresh_after=tick())
+    assert created.status is not None and created.error is None
+    clock.advance(5)  # booted: the guest agent is connected
+    platform.set_faults(
+        Faults(forced_scode={"shutdown": Scode.AGENT_NOT_CONNECTED}, forced_scode_calls={"shutdown": 1})
+    )
+    annotations = {k: v for k, v in created.annotations.items() if v is not None}
+    stopped_spec = obj.spec | {"powerState": "Stopped", "shutdownTimeoutSeconds": 60}
+    status = created.status
+    refused = await vms.sync(ObjectView("ns", obj.name, obj.uid, 2, stopped_spec, status, annotations))
+    assert refused.error is not None and refused.error.scode == Scode.AGENT_NOT_CONNECTED
+    assert refused.status is not None and refused.status["shutdownRequestedAt"] is None
+    clock.advance(61)  # longer than the timeout: still no hard power-off, a graceful ask first
+    tick.advance(61)
+    status = refused.status
+    accepted = await vms.sync(ObjectView("ns", obj.name, obj.uid, 2, stopped_spec, status, annotations))
+    assert accepted.error is None, accepted.error
+    assert called.count("shutdown") == 2 and "shutoff" not in called, called
+    assert accepted.status is not None and accepted.status["shutdownRequestedAt"] is not None

@@ -387,3 +387,27 @@ def test_a_graceful_shutdown_given_up_on_does_not_shorten_the_next_one() -> None
     assert back.calls == []
     again = plan_virtual_machine(stopping, context(NOW + 3600), back.memory, observed(), [])
     assert [c.operation for c in again.calls] == ["shutdown"]
+
+
+# ---------------------------------------------------------------- specs the planner cannot send
+
+
+def test_a_request_the_spec_cannot_make_is_an_invalid_spec_verdict_not_an_exception() -> None:
+    """memory 0.5 (0 bytes) on a running VM, stored before the CRD refused it: vmemory/set needs >= 1."""
+    stored = spec().model_copy(update={"memory": "0.5"})  # as if read past the model's own check
+    plan = plan_virtual_machine(stored, context(), memory(), observed(), [])
+    assert plan.calls == []
+    assert (plan.verdict.ready, plan.verdict.synced, plan.verdict.synced_reason) == (
+        False,
+        False,
+        Reason.INVALID_SPEC,
+    )
+    assert "spec.memory" in plan.verdict.message and "vmemory" in plan.verdict.message, plan.verdict.message
+    assert plan.verdict.phase == "Running"
+
+
+def test_the_spec_model_refuses_memory_that_is_not_whole_mib() -> None:
+    for bad in ("1", "0.5", "1000k", "1.5Mi", "257Gi"):
+        with pytest.raises(ValueError, match="whole number of MiB"):
+            spec(memory=bad)
+    assert spec(memory="1.5Gi").memory == "1.5Gi"

@@ -37,4 +37,10 @@ def validations(*rules: dict[str, Any]) -> dict[str, Any]:
 
 
 IMMUTABLE = cel("self == oldSelf", "is immutable")
+# Text vmop sends to the platform and shows in Events: no C0/C1 control characters (newline, tab,
+# NUL, BEL...), no DEL, no bidirectional overrides or isolates (U+202E shows text reversed).
+PRINTABLE = cel(
+    r"!self.matches(r'[\x00-\x1f\x7f-\x9f\x{61c}\x{200e}\x{200f}\x{202a}-\x{202e}\x{2066}-\x{2069}]')",
+    "must not contain control characters (C0, DEL, C1) or bidirectional overrides",
+)
 UUID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"

@@ -28,6 +28,7 @@ class Reason:
     NOT_ANSWERING = "PlatformNotAnswering"  # no answer for two resync periods: Synced Unknown
     CONFLICT = "NameConflict"
     LOST = "Lost"
+    INVALID_SPEC = "InvalidSpec"  # a value the compute API's models refuse: fix the spec
     PAUSED = "ReconcilePaused"
     OBSERVE_ONLY = "ObserveOnly"
     DELETING = "Deleting"

@@ -4,16 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
-from vmop.api.base import FORBIDDEN, IMMUTABLE, REQUIRED, UUID_PATTERN, ApiModel, cel, validations
+from vmop.api.base import FORBIDDEN, IMMUTABLE, PRINTABLE, REQUIRED, UUID_PATTERN, ApiModel, cel, validations
 from vmop.api.conditions import Condition, LastError, Progress
-from vmop.compute.rules import CACHE_MODES, DEVICE_PATTERN, DEVICE_PATTERN_BY_BUS
+from vmop.compute.rules import (
+    CACHE_MODES,
+    DEVICE_PATTERN,
+    DEVICE_PATTERN_BY_BUS,
+    MAX_VCPUS,
+    MEMORY_MAX_BYTES,
+    MEMORY_UNIT_BYTES,
+    VLAN_ID_MAX,
+    VLAN_ID_MIN,
+    device_names_by_family,
+)
 
 MAC_PATTERN = r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 MAX_MEMORY = "256Gi"
+MIN_MEMORY = "1Mi"
+MEMORY_RULE = f"memory must be a whole number of MiB from {MIN_MEMORY} to {MAX_MEMORY}"
 
 # Names are list-map keys: the apiserver itself refuses duplicates, at no CEL cost.
 LIST_MAP_BY_NAME: JsonDict = {"default": [], "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]}
@@ -29,6 +42,21 @@ def _device_matches_bus_rule() -> str:
     return f"!has(self.device) || !has(self.bus) || {per_bus}"
 
 
+def _disks_per_device_family_rules() -> list[dict[str, object]]:
+    """A bus has only so many device names (virtio: vda-vdo); scsi and sata share sd*."""
+    rules = []
+    for buses, names in device_names_by_family().items():
+        listed = ", ".join(f"'{bus}'" for bus in buses)
+        rules.append(
+            cel(
+                f"self.disks.filter(d, d.bus in [{listed}]).size() <= {names}",
+                f"at most {names} disks on {' and '.join(buses)} together: the bus has {names} device names",
+                field_path=".disks",
+            )
+        )
+    return rules
+
+
 class Cpu(ApiModel):
     """vCPU topology: sockets x cores is the maximum; current may be raised while running (hot-add)."""
 
@@ -36,7 +64,12 @@ class Cpu(ApiModel):
     cores: int = Field(default=1, ge=1, le=128, description="cores per socket")
     current: int | None = Field(default=None, ge=1, le=1024, description="vCPUs online; defaults to sockets*cores")
     max: int | None = Field(default=None, ge=1, le=1024, description="if set, must equal sockets*cores")
-    baseline: str | None = Field(default=None, max_length=128, description="CPU model baseline, e.g. Haswell-noTSX")
+    baseline: str | None = Field(
+        default=None,
+        max_length=128,
+        description="CPU model baseline, e.g. Haswell-noTSX",
+        json_schema_extra=validations(PRINTABLE),
+    )
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
@@ -50,6 +83,12 @@ class Cpu(ApiModel):
                 "cpu.current must not exceed sockets * cores",
                 field_path=".current",
             ),
+            # has(): the apiserver checks the field's default ({}) against the rules before defaulting it.
+            cel(
+                f"!has(self.sockets) || !has(self.cores) || self.sockets * self.cores <= {MAX_VCPUS}",
+                f"sockets * cores must be at most {MAX_VCPUS} vCPUs",
+                field_path=".cores",
+            ),
         )
     }
 
@@ -59,7 +98,7 @@ class DiskImage(ApiModel):
 
     uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
     repository: str = Field(pattern=UUID_PATTERN, max_length=64, description="image repository uuid")
-    name: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, max_length=255, json_schema_extra=validations(PRINTABLE))
 
 
 class Disk(ApiModel):
@@ -137,15 +176,32 @@ class NetworkInterface(ApiModel):
 
     name: str = Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     model: Literal["virtio", "e1000", "rtl8139"] = "virtio"
-    network: str = Field(max_length=128, description='local network name, or "internal" for VPC')
+    network: str = Field(
+        min_length=1,
+        max_length=128,
+        description='local network name, or "internal" for VPC',
+        json_schema_extra=validations(PRINTABLE),
+    )
     port_group: str | None = Field(
         default=None, pattern=UUID_PATTERN, max_length=64, description="required on local networks"
     )
-    vlan_ids: list[int] | None = Field(default=None, max_length=16, description="only where the port group has VLANs")
-    mac: str | None = Field(
-        default=None, pattern=MAC_PATTERN, max_length=17, description="lower-case; assigned when unset"
+    vlan_ids: list[Annotated[int, Field(ge=VLAN_ID_MIN, le=VLAN_ID_MAX)]] | None = Field(
+        default=None, max_length=16, description="only where the port group has VLANs"
     )
-    bound_ip: str | None = Field(default=None, max_length=64, description="IP bound to this NIC")
+    mac: str | None = Field(
+        default=None,
+        pattern=MAC_PATTERN,
+        max_length=17,
+        description="lower-case; assigned when unset",
+        # The least significant bit of the first octet marks a group (multicast) address.
+        json_schema_extra=validations(cel("self.matches('^.[02468ace]')", "mac must be a unicast address")),
+    )
+    bound_ip: str | None = Field(
+        default=None,
+        max_length=45,
+        description="IP bound to this NIC",
+        json_schema_extra=validations(cel("isIP(self)", "boundIp must be an IPv4 or IPv6 address")),
+    )
     switch: str | None = Field(default=None, max_length=64, description="VPC switch uuid (network internal)")
     qos: Qos | None = None
 
@@ -168,7 +224,7 @@ class NetworkInterface(ApiModel):
 
 
 class Cdrom(ApiModel):
-    image: str = Field(max_length=255, description="ISO image name")
+    image: str = Field(max_length=255, description="ISO image name", json_schema_extra=validations(PRINTABLE))
     repository: str = Field(pattern=UUID_PATTERN, max_length=64)
 
 
@@ -177,7 +233,7 @@ class Template(ApiModel):
 
     uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
     linked_clone: bool = False
-    snapshot: str | None = Field(default=None, max_length=255)
+    snapshot: str | None = Field(default=None, max_length=255, json_schema_extra=validations(PRINTABLE))
     component_cache: bool = Field(default=False, description="needs linkedClone")
 
     model_config = ApiModel.model_config | {
@@ -231,10 +287,16 @@ class VirtualMachineSpec(ApiModel):
     group_ref: GroupRef | None = Field(default=None, description="a VmGroup whose uuid becomes the VM's group")
     group: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="a raw group uuid")
     name: str | None = Field(
-        default=None, min_length=1, max_length=128, description="name on the platform; defaults to metadata.name"
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="name on the platform; defaults to metadata.name",
+        json_schema_extra=validations(PRINTABLE),
     )
-    os: str = Field(default="CentOS x64", max_length=128)
-    type: str = Field(default="GUS", max_length=32, description="platform VM type")
+    os: str = Field(default="CentOS x64", max_length=128, json_schema_extra=validations(PRINTABLE))
+    type: str = Field(
+        default="GUS", max_length=32, description="platform VM type", json_schema_extra=validations(PRINTABLE)
+    )
     cpu: Cpu = Field(default_factory=Cpu, json_schema_extra={"default": {}})
     memory: str = Field(
         default="1Gi",
@@ -242,9 +304,13 @@ class VirtualMachineSpec(ApiModel):
         max_length=32,
         json_schema_extra=validations(
             cel(
-                f"isQuantity(self) && quantity(self).isGreaterThan(quantity('0')) && "
-                f"quantity(self).compareTo(quantity('{MAX_MEMORY}')) <= 0",
-                f"memory must be a positive quantity of at most {MAX_MEMORY}",
+                # Whole MiB through a double: isInteger() is false for "1.5Gi" (no fast int64 form),
+                # and every MiB count up to 256Gi is exact in a double.
+                f"isQuantity(self) && quantity(self).compareTo(quantity('{MIN_MEMORY}')) >= 0 && "
+                f"quantity(self).compareTo(quantity('{MAX_MEMORY}')) <= 0 && "
+                f"quantity(self).asApproximateFloat() / {MEMORY_UNIT_BYTES}.0 == "
+                f"double(int(quantity(self).asApproximateFloat() / {MEMORY_UNIT_BYTES}.0))",
+                MEMORY_RULE,
             )
         ),
     )
@@ -276,6 +342,15 @@ class VirtualMachineSpec(ApiModel):
     )
     adopt: Adopt | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
 
+    @field_validator("memory")
+    @classmethod
+    def _whole_mib(cls, value: str) -> str:
+        """The CEL rule again, for objects stored before it existed: never a size it refuses."""
+        size = parse_quantity(value)  # type: ignore[no-untyped-call]
+        if not (MEMORY_UNIT_BYTES <= size <= MEMORY_MAX_BYTES and size % MEMORY_UNIT_BYTES == 0):
+            raise ValueError(MEMORY_RULE)
+        return value
+
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
             cel(
@@ -289,6 +364,12 @@ class VirtualMachineSpec(ApiModel):
                 "self.disks.all(d, !has(d.device) || self.disks.exists_one(e, has(e.device) && e.device == d.device))",
                 "disk devices must be unique",
                 field_path=".disks",
+            ),
+            *_disks_per_device_family_rules(),
+            cel(
+                "self.interfaces.all(i, !has(i.mac) || self.interfaces.exists_one(j, has(j.mac) && j.mac == i.mac))",
+                "interface MACs must be unique",
+                field_path=".interfaces",
             ),
             cel(
                 "has(self.template) || has(self.adopt) || size(self.disks) > 0",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from vmop.api.base import FORBIDDEN, IMMUTABLE, UUID_PATTERN, ApiModel, cel, validations
+from vmop.api.base import FORBIDDEN, IMMUTABLE, PRINTABLE, UUID_PATTERN, ApiModel, cel, validations
 from vmop.api.conditions import Condition, LastError
 from vmop.compute.rules import GROUP_MAX_DEPTH
 
@@ -29,6 +29,7 @@ class VmGroupSpec(ApiModel):
         min_length=1,
         max_length=128,
         description="name on the platform (unique among siblings); defaults to metadata.name",
+        json_schema_extra=validations(PRINTABLE),
     )
     parent_ref: ParentRef | None = Field(default=None, description="nest under this VmGroup; unset: top level")
     parent: str | None = Field(

@@ -17,7 +17,7 @@ from vmop.api.conditions import Condition, LastError
 
 COMPLETE = "Complete"
 DEFAULT_TIMEOUT_SECONDS = 1800
-# IPv4 or IPv6, loosely: the platform validates it; this only keeps junk out of the object.
+# IPv4 or IPv6: the pattern keeps junk out cheaply, CEL's isIP checks the address.
 HOST_IP_PATTERN = r"^[0-9A-Fa-f.:]{2,45}$"
 
 
@@ -31,7 +31,10 @@ class CrossCluster(ApiModel):
     cluster: str = Field(pattern=UUID_PATTERN, max_length=64, description="destination cluster uuid")
     host_uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="destination host uuid")
     host_ip: str = Field(
-        pattern=HOST_IP_PATTERN, max_length=45, description="destination host ip; the VM's host must reach it"
+        pattern=HOST_IP_PATTERN,
+        max_length=45,
+        description="destination host ip; the VM's host must reach it",
+        json_schema_extra=validations(cel("isIP(self)", "hostIp must be an IPv4 or IPv6 address")),
     )
     tenant: str = Field(pattern=UUID_PATTERN, max_length=64, description="destination tenant uuid")
     pool: str = Field(pattern=UUID_PATTERN, max_length=64, description="storage pool for the new volumes")

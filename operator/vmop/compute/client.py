@@ -52,6 +52,7 @@ from vmop.compute.models import (
     VmList,
     VmLogPage,
 )
+from vmop.compute.redact import Redactor
 from vmop.compute.requests import (
     BatchDeleteRequest,
     BatchPowerRequest,
@@ -154,9 +155,11 @@ class ComputeClient:
         rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
+        auth = auth_from_credentials(settings.token, settings.username, settings.password)
+        self._redact = Redactor(auth.secrets() if auth is not None else [])
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
-            auth=auth_from_credentials(settings.token, settings.username, settings.password),
+            auth=auth,
             verify=_tls_verify(settings) if transport is None else True,
             timeout=httpx.Timeout(settings.action_timeout, connect=settings.connect_timeout),
             # No more connections than requests in flight: httpcore checks every pooled connection
@@ -262,7 +265,7 @@ class ComputeClient:
         record = replace(record, scode=output.scode)
         if output.scode != 0:
             self._report(record)
-            raise ComputeError.from_output(endpoint.path, output, self._profile)
+            raise ComputeError.from_output(endpoint.path, output, self._profile, self._redact)
         if output.data is None:
             try:
                 return data_type(), record
@@ -278,7 +281,7 @@ class ComputeClient:
         batch = await self._call(endpoint, request, _batch_envelope(item_type))
         items: list[ItemResult[M]] = [
             ItemResult(
-                item.data, ComputeError.from_output(endpoint.path, item, self._profile) if item.scode != 0 else None
+                item.data, ComputeError.from_output(endpoint.path, item, self._profile, self._redact) if item.scode != 0 else None
             )
             for item in batch.results
         ]

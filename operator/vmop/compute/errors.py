@@ -8,6 +8,7 @@ bodies or headers, so credentials cannot leak through an exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from vmop.compute.profile import Hint, PlatformProfile
@@ -46,9 +47,17 @@ class ComputeError(Exception):
         return " ".join(parts)
 
     @classmethod
-    def from_output(cls, endpoint: str, output: Any, profile: PlatformProfile) -> ComputeError:
+    def from_output(
+        cls, endpoint: str, output: Any, profile: PlatformProfile, redact: Callable[[str], str] = str
+    ) -> ComputeError:
+        """``redact``: removes the client's credentials from the platform's words (compute/redact.py)."""
         return cls(
-            endpoint, output.scode, output.message, output.message_cn, output.desc, hint=profile.hint(output.scode)
+            endpoint,
+            output.scode,
+            redact(output.message),
+            redact(output.message_cn),
+            redact(output.desc),
+            hint=profile.hint(output.scode),
         )
 
     @property
@@ -76,11 +85,18 @@ class ComputeProtocolError(ComputeError):
         super().__init__(endpoint, None, f"unexpected response: {reason}")
 
 
+class ComputeConfigError(ComputeError):
+    """vmop's own settings cannot work (e.g. a credential no HTTP header can carry): never retried."""
+
+    def __init__(self, endpoint: str, reason: str) -> None:
+        super().__init__(endpoint, None, f"configuration: {reason}")  # vmop's, not the platform's: no scode
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether retrying the same call later, unchanged, may succeed. The one place this is decided."""
     if isinstance(error, ComputeUnavailable):
         return True
-    if isinstance(error, ComputeProtocolError):
+    if isinstance(error, ComputeProtocolError | ComputeConfigError):
         return False
     if isinstance(error, ComputeError):
         return error.hint in ("busy", "agent_missing") or error.scode in TRANSIENT

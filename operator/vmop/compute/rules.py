@@ -10,8 +10,19 @@ import re
 
 from vmop.compute.profile import HIBERNATED_SHAPES
 
+MIB = 1024**2
 GIB = 1024**3
 MEMORY_MAX_BYTES = 256 * GIB  # vmemory/set: "不能超过256G"
+# The doc gives memory in bytes and no granularity or minimum. vmop asks for whole MiB, at
+# least one: a restriction of its own (a typo such as memory "1" is one byte), never something
+# it relies on the platform for.
+MEMORY_UNIT_BYTES = MIB
+# The doc gives no vCPU maximum; vmop caps cpu.current, cpu.max and so sockets * cores here.
+MAX_VCPUS = 1024
+# vlan_tag_ids: the doc gives no range; 802.1Q ids end at 4094 (4095 is reserved), and the doc's
+# own create/from_template example sends 0.
+VLAN_ID_MIN = 0
+VLAN_ID_MAX = 4094
 GROUP_MAX_DEPTH = 5  # group/create, group/move
 DEFAULT_GROUP_NAME = "default"  # no children under it; never deleted
 
@@ -36,6 +47,14 @@ HIBERNATED_ACTION = "save"
 
 # Actions during which nothing but the action's own endpoints may be called.
 BUSY_ACTIONS = frozenset({"cloning", "migrating", "pending", "importing", "restoring", "exporting"})
+
+
+def device_names_by_family() -> dict[tuple[str, ...], int]:
+    """Buses sharing device names (scsi and sata both use sd*) -> how many names they have together."""
+    families: dict[str, list[str]] = {}
+    for bus in DEVICE_PATTERN_BY_BUS:
+        families.setdefault(devices_for_bus(bus)[0][:2], []).append(bus)
+    return {tuple(buses): len(devices_for_bus(buses[0])) for buses in families.values()}
 
 
 def device_matches_bus(device: str, bus: str) -> bool:

@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from vmop import metrics
 from vmop.api.conditions import SYNCED, Progress, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
@@ -34,6 +36,7 @@ from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
+from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
 from vmop.reconcile.virtualmachine import (
@@ -199,9 +202,16 @@ class VirtualMachineController:
     async def sync(
         self, obj: ObjectView, relations: Relations = Relations(), *, fresh_after: float | None = None
     ) -> Outcome:
-        spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         now = self.clock()
+        try:
+            spec = VirtualMachineSpec.model_validate(obj.spec)
+        except ValidationError as error:  # stored before a CRD rule refused it: say so, call nothing
+            message = invalid_spec_message(error)
+            outcome = _not_synced(
+                previous, Reason.INVALID_SPEC, message, obj.generation, now, observed_generation=obj.generation
+            )
+            return _warn_once(outcome, previous, Reason.INVALID_SPEC)
         memory = _memory(obj, previous)
         if obj.annotations.get(ANNOTATION_PAUSED) == "true":
             return self._paused(previous, obj.generation, now)
@@ -282,6 +292,8 @@ class VirtualMachineController:
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
         outcome.events += _identity_warnings(previous, final.verdict.synced_reason, final.verdict.message)
+        if final.verdict.synced_reason == Reason.INVALID_SPEC:
+            _warn_once(outcome, previous, Reason.INVALID_SPEC)
         outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
@@ -317,6 +329,8 @@ class VirtualMachineController:
                         "uuid": memory.uuid,
                     },
                 )
+                if call.operation == "shutdown":  # refused: not sent, so the timeout has not begun
+                    memory = replace(memory, shutdown_requested_at=None)
                 return observed, memory, error
             outcome.acted = True
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
@@ -492,6 +506,16 @@ def _not_synced(
     )
     update = {"phase": previous.phase or "Pending"} | status | {"conditions": conditions}
     return Outcome(_changed(previous, previous.model_copy(update=update)))
+
+
+def _warn_once(outcome: Outcome, previous: VirtualMachineStatus, reason: str) -> Outcome:
+    """A Warning Event with the Synced message when it is new (not at every resync)."""
+    before = next((c for c in previous.conditions or [] if c.type == SYNCED), None)
+    conditions = (outcome.status or {}).get("conditions") or []
+    synced = next((c for c in conditions if c["type"] == SYNCED and c["reason"] == reason), None)
+    if synced is not None and (before is None or (before.reason, before.message) != (reason, synced["message"])):
+        outcome.events.append(("Warning", reason, synced["message"]))
+    return outcome
 
 
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:

@@ -19,6 +19,7 @@ import kopf
 from pydantic import SecretStr
 
 from vmop import metrics
+from vmop.api import GROUP
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
@@ -79,13 +80,34 @@ class Runtime:
         self.written.forget(uid)
 
 
+class SpecDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's diff-base (status.kopf.last-handled-configuration, a JSON string written with the
+    handlers' status patches) holds what a change is detected in: kopf's default copies every
+    label and annotation, so an object with 16,000 labels (1.2 MB) made each such status patch
+    2.47 MB, which etcd refuses. vmop reacts to its spec and its own annotations only: the rest
+    is left out, and the diff-base stays as small as the spec whatever the object's size."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        essence = super().build(body=body, extra_fields=extra_fields)
+        metadata: dict[str, Any] = essence.get("metadata", {})  # type: ignore[assignment]
+        metadata.pop("labels", None)
+        annotations = metadata.get("annotations", {})
+        for key in [key for key in annotations if not key.startswith(f"{GROUP}/")]:
+            del annotations[key]
+        if not annotations:
+            metadata.pop("annotations", None)
+        if not metadata:
+            essence.pop("metadata", None)
+        return essence
+
+
 def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     settings.persistence.finalizer = FINALIZER
     # Bookkeeping in status, not annotations: GitOps tools see no metadata churn.
     settings.persistence.progress_storage = kopf.StatusProgressStorage()
     # vmop's own bookkeeping annotations are no change to react to: left in the diff-base, each
     # write of them costs kopf a second status patch (measured in bench/: one per VM created).
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+    settings.persistence.diffbase_storage = SpecDiffBaseStorage(
         ignored_fields=[("metadata", "annotations", key) for key in (ANNOTATION_UUID, ANNOTATION_CREATE_PENDING)]
     )
     settings.watching.server_timeout = 300

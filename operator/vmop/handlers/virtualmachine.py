@@ -15,6 +15,7 @@ from vmop.controller.objects import ObjectView
 from vmop.controller.virtualmachine import (
     ANNOTATION_CONFIRM_RECREATE,
     ANNOTATION_DELETION_POLICY,
+    ANNOTATION_FORCE_RELEASE,
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
@@ -106,7 +107,8 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     runtime: Runtime = memo.runtime
     obj = view(body)
     namespace_policy = None
-    if not obj.spec.get("deletionPolicy"):
+    # A force-release needs nothing read: not even the namespace may stand in its way.
+    if not obj.spec.get("deletionPolicy") and obj.annotations.get(ANNOTATION_FORCE_RELEASE) != "true":
         namespace_policy = await runtime.namespace_policy(obj.namespace, ANNOTATION_DELETION_POLICY)
     # A guest stops in seconds: wait for it in this one call, each look reading a list newer than
     # the one before (shared by every deletion waiting), rather than through kopf's retries, each

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
+from pydantic import ValidationError
+
 from vmop.api.conditions import Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Change, Owned, match_adopted, plan_changes, recover_owned
 from vmop.reconcile.create import assigned_vm_uuid, create_call
+from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed
 from vmop.reconcile.power import PowerState, current_power, plan_power_transition
 
@@ -259,6 +262,21 @@ def _split_changes(changes: list[Change], vm: Observed) -> tuple[list[Change], l
 
 
 def plan_virtual_machine(
+    spec: VirtualMachineSpec,
+    ctx: Context,
+    memory: Memory,
+    observed: Observed | None,
+    same_name: list[Observed],
+) -> Plan:
+    try:
+        return _plan_virtual_machine(spec, ctx, memory, observed, same_name)
+    except ValidationError as error:  # a request the spec cannot make: say so, call nothing
+        phase = _phase(observed) if observed is not None else "Pending"
+        verdict = Verdict(False, Reason.INVALID_SPEC, False, Reason.INVALID_SPEC, invalid_spec_message(error), phase)
+        return Plan([], memory, verdict, subject=observed)
+
+
+def _plan_virtual_machine(
     spec: VirtualMachineSpec,
     ctx: Context,
     memory: Memory,

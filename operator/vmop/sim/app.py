@@ -121,7 +121,7 @@ def _batch(
                 cluster_name=p.world.clusters.get(ident.cluster_uuid, ""),
             )
             try:
-                forced = p.faults.forced_scode.get(name)
+                forced = p.dice.forced_scode(name, wildcard=False)
                 if forced is not None:
                     raise SimError(forced, f"injected fault on {name}")
                 operation(p, p.vm(ident))
@@ -250,6 +250,11 @@ def envelope(scode: int, message: str, message_cn: str, desc: str = "", data: An
     )
 
 
+def _echoed_headers(request: Request) -> str:
+    """The request's headers as a gateway quoting them in its error would: verbatim."""
+    return "; request headers: " + ", ".join(f"{key}: {value}" for key, value in request.headers.items())
+
+
 def _error_envelope(error: SimError) -> dict[str, Any]:
     return envelope(error.scode, error.message, error.message_cn, error.desc)
 
@@ -315,10 +320,10 @@ def create_app(platform: Platform, *, token: str | None = None, state_file: Path
             response: Response = await call_next(request)
             return response
         name = path.removeprefix(API_PREFIX)
+        echo = _echoed_headers(request) if state.platform.faults.echo_headers else ""
         if state.token is not None and request.headers.get("authorization") != f"Bearer {state.token}":
-            return JSONResponse(
-                _error_envelope(SimError(Scode.UNAUTHORIZED, "a valid bearer token is required")), status_code=401
-            )
+            refusal = SimError(Scode.UNAUTHORIZED, "a valid bearer token is required" + echo)
+            return JSONResponse(_error_envelope(refusal), status_code=401)
         state.calls[name] += 1
         dice = state.platform.dice
         if state.platform.faults.latency_ms:
@@ -329,7 +334,7 @@ def create_app(platform: Platform, *, token: str | None = None, state_file: Path
             return Response("Service Unavailable", status_code=503, media_type="text/plain")
         forced = dice.forced_scode(name)
         if forced is not None:
-            return await state.spoken(JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}"))))
+            return await state.spoken(JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}{echo}"))))
         late = dice.late_execution(name)
         if late:
             # The body is read now: once the caller has given up, the server has nothing left to read.

@@ -40,6 +40,14 @@ class Faults(BaseModel):
         "(a create that timed out at the client and is executed after)",
     )
     forced_scode: dict[str, int] = Field(default_factory=dict, description="endpoint -> scode it always answers")
+    forced_scode_calls: dict[str, int] = Field(
+        default_factory=dict,
+        description="endpoint -> how many of its calls forced_scode refuses before it works again (unset: all)",
+    )
+    echo_headers: bool = Field(
+        default=False,
+        description="refusals quote the request's headers in desc, credentials included, as a careless gateway does",
+    )
     guest_ignores_shutdown: bool = Field(default=False, description="shutdown succeeds, the guest never stops")
     no_guest_agent: bool = Field(default=False, description="guest agents never connect")
     migration_fails: bool = Field(default=False, description="migrations fail when they would finish")
@@ -52,6 +60,7 @@ class FaultDice:
     def __init__(self, faults: Faults) -> None:
         self.faults = faults
         self._rng = random.Random(faults.seed)
+        self._refusals_left = dict(faults.forced_scode_calls)
 
     def _rate(self, table: dict[str, float], endpoint: str) -> float:
         return table.get(endpoint, table.get("*", 0.0))
@@ -72,6 +81,15 @@ class FaultDice:
         table = self.faults.late_execution_ms
         return table.get(endpoint, table.get("*", 0.0)) / 1000
 
-    def forced_scode(self, endpoint: str) -> int | None:
+    def forced_scode(self, endpoint: str, *, wildcard: bool = True) -> int | None:
+        """The scode to refuse this call with, counting it against forced_scode_calls."""
         table = self.faults.forced_scode
-        return table.get(endpoint, table.get("*"))
+        key = endpoint if endpoint in table or not wildcard else "*"
+        if key not in table:
+            return None
+        left = self._refusals_left.get(key)
+        if left is not None:
+            if left <= 0:
+                return None
+            self._refusals_left[key] = left - 1
+        return table[key]

@@ -16,7 +16,17 @@ from vmop.sim.state import load_state
 from vmop.sim.world import Seed, World, default_seed
 
 
+def fault_help() -> str:
+    """Every --fault key with what it does (from the Faults model)."""
+    lines = ["fault keys (--fault JSON, or PUT /sim/faults):"]
+    for name, field in Faults.model_fields.items():
+        lines.append(f"  {name}: {field.description or ''}".rstrip(": "))
+    return "\n".join(lines)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = fault_help()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8900)
     parser.add_argument("--seed", type=Path, help="YAML/JSON world (clusters, hosts, tenants, ...); default: the doc's")
