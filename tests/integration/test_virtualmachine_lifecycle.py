@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.argocd import assert_live_health
 from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, metric, wait_for
 
 from vmop.dev.controlplane import ControlPlane
@@ -90,6 +91,7 @@ def test_apply_makes_a_running_vm_in_the_declared_shape(
     assert [d["disk_target_bus"] for d in vm["disks"]] == ["scsi"]
     assert vm["interfaces"][0]["port_group"] == PORT_GROUP
     assert found["phase"] == "Running"
+    assert_live_health(kube, "virtualmachine", name, "Healthy", phase="Running")
     assert found["macs"] == [vm["interfaces"][0]["mac_address"]]
     assert kube.get("virtualmachine", name)["metadata"]["annotations"]["vmop.io/uuid"] == found["uuid"]
     printed = control_plane.kubectl("get", "vm", name, "-n", kube.namespace).stdout
@@ -165,6 +167,7 @@ def test_power_states_round_trip(kube: Kube, sim: SimProcess) -> None:
         vm = platform_vm(sim, uuid_)
         assert (vm["state"], vm["action"]) == expected[power], power
         assert found["status"]["phase"] == power
+        assert_live_health(kube, "virtualmachine", name, "Healthy", phase=power)
 
 
 @pytest.mark.profiles
@@ -318,6 +321,7 @@ def test_a_name_taken_on_the_platform_is_a_conflict(kube: Kube, sim: SimProcess)
     kube.apply(manifest(name))
     wait_for(lambda: status(kube, name).get("phase") == "Conflict", what="Conflict phase")
     assert existing in condition(kube.get("virtualmachine", name), "Synced")["message"]
+    assert existing in assert_live_health(kube, "virtualmachine", name, "Degraded", phase="Conflict")["message"]
     assert len(sim.vms(CLUSTER, TENANT, filter_name=name)) == 1
 
 
@@ -360,6 +364,7 @@ def test_out_of_band_power_off_and_deletion_are_corrected(kube: Kube, sim: SimPr
     lost_uuid = wait_ready(kube, lost)["status"]["uuid"]
     sim.call("delete", {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": lost_uuid, "real_delete": True})
     wait_for(lambda: status(kube, lost).get("phase") == "Lost", timeout=30, what="Lost phase")
+    assert_live_health(kube, "virtualmachine", lost, "Degraded", phase="Lost")
 
 
 @pytest.mark.profiles
@@ -380,6 +385,7 @@ def test_platform_error_shows_in_status_and_events_then_recovers(kube: Kube, sim
         assert synced["status"] == "False"
         assert synced["reason"] == "ComputeError"
         assert "20926" in synced["message"]
+        assert "20926" in assert_live_health(kube, "virtualmachine", name, "Degraded")["message"]
         warnings = wait_for(lambda: [e for e in kube.events(name) if e["type"] == "Warning"], what="Warning event")
         assert "20926" in warnings[0]["message"]
     finally:
@@ -400,6 +406,7 @@ def test_pause_and_reconcile_request(kube: Kube, sim: SimProcess) -> None:
         what="paused condition",
     )
     kube.patch_spec("virtualmachine", name, {"powerState": "Stopped"})
+    assert_live_health(kube, "virtualmachine", name, "Suspended")
     assert platform_vm(sim, uuid_)["state"] == "running"
     kube.annotate("virtualmachine", name, **{"vmop.io/paused": "false", "vmop.io/reconcile-request": "now-1"})
     wait_for(lambda: platform_vm(sim, uuid_)["state"] == "shutoff", timeout=40, what="reconciled after unpause")

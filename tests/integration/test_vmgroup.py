@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from tests.integration.test_virtualmachine_lifecycle import CLUSTER, TENANT, manifest, unique, wait_gone, wait_ready
+from tests.support.argocd import assert_live_health
 from tests.support.processes import Kube, SimProcess, condition, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("operator")]
@@ -65,6 +66,8 @@ def test_five_levels_in_any_order_and_no_sixth(kube: Kube, sim: SimProcess) -> N
     assert condition(kube.get("vmgroup", names[5]), "Ready")["reason"] == "DepthExceeded"
     assert "at most 5" in condition(kube.get("vmgroup", names[5]), "Ready")["message"]
     assert refused.get("uuid") is None
+    assert "at most 5" in assert_live_health(kube, "vmgroup", names[5], "Degraded", phase="Failed")["message"]
+    assert_live_health(kube, "vmgroup", names[0], "Healthy", phase="Ready")
     assert names[5] not in {g["name"] for g in platform_groups(sim).values()}
 
 
@@ -91,6 +94,8 @@ def test_vm_waits_for_its_group_then_lands_in_it(kube: Kube, sim: SimProcess) ->
         lambda: (condition(kube.get("virtualmachine", vm), "Synced") or {}).get("reason") == "GroupNotReady",
         what="VM waiting for its group",
     )
+    waiting = assert_live_health(kube, "virtualmachine", vm, "Progressing")
+    assert f"waiting for VmGroup {team}" in waiting["message"], waiting  # the reason, not a bare "waiting"
     kube.apply(group(team))
     group_uuid = wait_group_ready(kube, team)["uuid"]
     vm_uuid = wait_ready(kube, vm)["status"]["uuid"]
@@ -136,8 +141,9 @@ def test_default_takes_no_children_and_sibling_names_conflict(kube: Kube, sim: S
     )
     taken = unique("taken")
     created = sim.call("group/create", {"cluster_uuid": CLUSTER, "tenant": TENANT, "group_name": taken})
-    kube.apply(group(unique("clash"), name=taken))
+    kube.apply(group(clash := unique("clash"), name=taken))
     wait_for(lambda: any(g["status"].get("phase") == "Conflict" for g in _groups(kube)), what="name conflict")
+    assert_live_health(kube, "vmgroup", clash, "Degraded", phase="Conflict")
     adopter = unique("adopter")
     kube.apply(group(adopter, name=taken, adopt={"uuid": created["data"]["Metadata"]["UUID"]}))
     assert wait_group_ready(kube, adopter)["uuid"] == created["data"]["Metadata"]["UUID"]
@@ -161,6 +167,7 @@ def test_parent_ref_cycles_wait_without_platform_calls(kube: Kube, sim: SimProce
             lambda name=name: (condition(kube.get("vmgroup", name), "Ready") or {}).get("reason") == "ParentCycle",
             what=f"{name} reports the cycle",
         )
+        assert_live_health(kube, "vmgroup", name, "Degraded")
     assert sim.stats()["calls"].get("group/create", 0) == before
 
 

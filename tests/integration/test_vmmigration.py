@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.support.argocd import assert_live_health
 from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
 
 from vmop.dev.controlplane import ControlPlane
@@ -186,6 +187,8 @@ def test_in_cluster_migration_succeeds_and_the_vm_follows(
         kube.apply(migration_manifest(name, vm, host=destination))
         running = wait_phase(kube, name, "Running")
         assert annotations_of(kube, VM, vm)["vmop.io/migration"] == name  # the VM holds still meanwhile
+        assert_live_health(kube, MIGRATION, name, "Progressing", phase="Running")
+        assert_live_health(kube, VM, vm, "Progressing", phase="Migrating")  # docs/operations.md: Argo CD
         assert platform_vm(sim, CLUSTER, vm_status["uuid"])["action"] == "migrating"
         samples = sample_until_finished(kube, name)
     progress = [p for _, p in samples]
@@ -200,6 +203,7 @@ def test_in_cluster_migration_succeeds_and_the_vm_follows(
     assert done["startTime"] == running["startTime"] <= done["completionTime"]
     assert (condition(kube.get(MIGRATION, name), "Complete") or {}).get("status") == "True"
     assert reason(kube, name) == "Succeeded"
+    assert_live_health(kube, MIGRATION, name, "Healthy", phase="Succeeded")
     assert platform_vm(sim, CLUSTER, vm_status["uuid"])["machine_uuid"] == destination
     # The VM's status follows at once (details are read when the hold ends), not at the next resync.
     wait_for(
@@ -253,6 +257,7 @@ def test_a_refused_migrate_fails_with_the_scode_in_status_and_events(kube: Kube,
     assert failed["phase"] == "Failed"
     assert (failed["lastError"]["scode"], failed["lastError"]["operation"]) == (21042, "/v1/compute/migrate")
     assert reason(kube, name) == "MigrationFailed"
+    assert "21042" in assert_live_health(kube, MIGRATION, name, "Degraded", phase="Failed")["message"]
     warnings = wait_for(
         lambda: [m for kind, _, m in events(kube, name) if kind == "Warning" and "21042" in m], what="Warning event"
     )
@@ -328,6 +333,7 @@ def test_cancel_aborts_for_good(kube: Kube, sim: SimProcess, control_plane: Cont
         aborted = wait_phase(kube, name, "Aborted", "Failed", "Succeeded")
     assert aborted["phase"] == "Aborted"
     assert aborted["completionTime"]
+    assert_live_health(kube, MIGRATION, name, "Healthy", phase="Aborted")  # as spec.cancel asked
     vm_now = platform_vm(sim, CLUSTER, vm_status["uuid"])
     assert (vm_now["action"], vm_now["machine_uuid"]) == ("noaction", vm_status["host"])
     undo = patch(control_plane, kube, name, {"cancel": False})
@@ -348,6 +354,7 @@ def test_timeout_aborts_and_fails(kube: Kube, sim: SimProcess) -> None:
     assert failed["phase"] == "Failed"
     assert "timed out after 4s" in failed["message"]
     assert reason(kube, name) == "TimedOut"
+    assert_live_health(kube, MIGRATION, name, "Degraded", phase="Failed")
     vm_now = platform_vm(sim, CLUSTER, vm_status["uuid"])
     assert (vm_now["action"], vm_now["machine_uuid"]) == ("noaction", vm_status["host"])
     assert [kind for kind, reason, _ in events(kube, name) if reason == "TimedOut"] == ["Warning"]
@@ -384,6 +391,7 @@ def test_pending_until_the_vm_runs(kube: Kube, sim: SimProcess) -> None:
     kube.apply(migration_manifest(name, vm, host=other_host(vm_status["host"])))
     pending_with(kube, name, "shutoff")
     assert reason(kube, name) == "VirtualMachineNotReady"
+    assert "shutoff" in assert_live_health(kube, MIGRATION, name, "Progressing", phase="Pending")["message"]
     assert [r for _, r, _ in events(kube, name)].count("VirtualMachineNotReady") == 1  # not one per re-check
     kube.patch_spec(VM, vm, {"powerState": "Running"})
     assert wait_phase(kube, name, "Succeeded", "Failed", timeout=60)["phase"] == "Succeeded"

@@ -2,8 +2,8 @@
 -- Degraded: phase Failed/Lost/Conflict, or Synced=False for a platform error (ComputeError) or a
 -- change vmop cannot make (UnsupportedChange). Healthy: Ready=True, or the VM rests in the power
 -- state its spec asks for (Stopped, Suspended, Hibernated). Suspended: reconciling is paused by
--- the vmop.io/paused annotation. Anything else, including a spec vmop has not seen yet:
--- Progressing.
+-- the vmop.io/paused annotation. Anything else, including a migration and a spec vmop has not
+-- seen yet: Progressing. Argo CD runs this without Lua's string library: plain comparisons only.
 local hs = { status = "Progressing", message = "Waiting for vmop to reconcile the VirtualMachine" }
 
 local function condition(status, kind)
@@ -49,7 +49,12 @@ if synced ~= nil and synced.status == "False" and (synced.reason == "ComputeErro
 end
 
 if status.observedGeneration == nil or (generation ~= nil and status.observedGeneration < generation) then
-  if generation ~= nil then
+  if generation ~= nil and synced ~= nil and synced.status == "False" and synced.observedGeneration ~= nil
+      and synced.observedGeneration >= generation then
+    -- vmop saw this generation but could not start on it (waiting for its VmGroup, the platform
+    -- unavailable): say why.
+    hs.message = "Generation " .. tostring(generation) .. ": " .. text(synced, synced.reason or "not synced")
+  elseif generation ~= nil then
     hs.message = "Waiting for vmop to reconcile generation " .. tostring(generation)
   end
   return hs
@@ -59,6 +64,13 @@ local phase = status.phase
 if phase == "Failed" or phase == "Lost" or phase == "Conflict" then
   hs.status = "Degraded"
   hs.message = phase .. ": " .. text(ready, text(synced, "see the VirtualMachine's events"))
+  return hs
+end
+
+-- A migration is a change under way, whether a VmMigration or the platform moves the VM (Ready
+-- False or True, the guest serves throughout): Progressing, as a Deployment's rollout is.
+if phase == "Migrating" then
+  hs.message = phase .. ": " .. text(ready, text(synced, "migrating"))
   return hs
 end
 

@@ -48,7 +48,11 @@ if synced ~= nil and synced.status == "False" and (synced.reason == "ComputeErro
 end
 
 if status.observedGeneration == nil or (generation ~= nil and status.observedGeneration < generation) then
-  if generation ~= nil then
+  if generation ~= nil and synced ~= nil and synced.status == "False" and synced.observedGeneration ~= nil
+      and synced.observedGeneration >= generation then
+    -- vmop saw this generation but could not start on it (the platform unavailable): say why.
+    hs.message = "Generation " .. tostring(generation) .. ": " .. text(synced, synced.reason or "not synced")
+  elseif generation ~= nil then
     hs.message = "Waiting for vmop to reconcile generation " .. tostring(generation)
   end
   return hs

@@ -31,6 +31,20 @@ local function detail(status)
   return nil
 end
 
+-- Argo CD runs these scripts without Lua's string library (only base, table, package and a safe
+-- os), so no string functions: each phase's word is spelled out here.
+local phase_words = {
+  Pending = "pending",
+  Running = "running",
+  Succeeded = "succeeded",
+  Failed = "failed",
+  Aborted = "aborted",
+}
+
+local function phase_word(phase)
+  return phase_words[phase] or phase
+end
+
 local function with_detail(message, status)
   local more = detail(status)
   if more ~= nil then
@@ -60,7 +74,7 @@ end
 
 if phase == "Failed" or phase == "Aborted" then
   hs.status = "Degraded"
-  hs.message = with_detail("Migration " .. string.lower(phase), status)
+  hs.message = with_detail("Migration " .. phase_word(phase), status)
   return hs
 end
 
@@ -72,7 +86,7 @@ if synced ~= nil and synced.status == "False" and synced.reason == "ReconcilePau
 end
 
 if phase ~= nil then
-  hs.message = "Migration " .. string.lower(phase)
+  hs.message = "Migration " .. phase_word(phase)
   if type(status.progress) == "number" then
     hs.message = hs.message .. " (" .. tostring(status.progress) .. "%)"
   end

@@ -16,6 +16,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,18 +62,19 @@ def locate() -> Binaries:
     return Binaries(cache_dir())
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("GOFLAGS", "-mod=mod")
     env["CGO_ENABLED"] = "0"
     return env
 
 
-def _run(cmd: list[str], cwd: Path, log: Path, step: str) -> str:
+def run_step(cmd: list[str], cwd: Path, log: Path, step: str, env: dict[str, str] | None = None) -> str:
+    """Run one build step (``go_env()`` unless ``env`` is given), its output appended to ``log``."""
     with log.open("a") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
-        proc = subprocess.run(cmd, cwd=cwd, env=_go_env(), stdout=subprocess.PIPE, stderr=out, text=True)
+        proc = subprocess.run(cmd, cwd=cwd, env=env or go_env(), stdout=subprocess.PIPE, stderr=out, text=True)
         out.write(proc.stdout)
     if proc.returncode != 0:
         raise BuildError(f"{step} failed (exit {proc.returncode}); see {log}")
@@ -79,7 +82,9 @@ def _run(cmd: list[str], cwd: Path, log: Path, step: str) -> str:
 
 
 def _module_gomod(module: str, version: str, work: Path, log: Path) -> str:
-    info = json.loads(_run(["go", "mod", "download", "-json", f"{module}@{version}"], work, log, f"download {module}"))
+    info = json.loads(
+        run_step(["go", "mod", "download", "-json", f"{module}@{version}"], work, log, f"download {module}")
+    )
     return Path(info["GoMod"]).read_text()
 
 
@@ -136,9 +141,9 @@ def _build_kubernetes(work: Path, out: Path, log: Path) -> str:
     gomod = _module_gomod("k8s.io/kubernetes", KUBERNETES_VERSION, mod, log)
     (mod / "go.mod").write_text(kubernetes_wrapper_gomod(gomod, KUBERNETES_VERSION))
     packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBE_BINARIES]
-    _run(["go", "get", *[f"{p}@{KUBERNETES_VERSION}" for p in packages]], mod, log, "resolve kubernetes")
+    run_step(["go", "get", *[f"{p}@{KUBERNETES_VERSION}" for p in packages]], mod, log, "resolve kubernetes")
     # One invocation with -o DIR/: the three links run in parallel and share the build cache.
-    _run(
+    run_step(
         ["go", "build", "-trimpath", "-ldflags", _ldflags_kube(KUBERNETES_VERSION), "-o", f"{out}/", *packages],
         mod,
         log,
@@ -153,9 +158,9 @@ def _build_etcd(version: str, work: Path, out: Path, log: Path) -> None:
     mod = work / "etcd"
     mod.mkdir()
     (mod / "go.mod").write_text("module vmop.local/etcdbuild\n\ngo 1.24\n")
-    _run(["go", "get", f"go.etcd.io/etcd/server/v3@{version}"], mod, log, "resolve etcd")
+    run_step(["go", "get", f"go.etcd.io/etcd/server/v3@{version}"], mod, log, "resolve etcd")
     ldflags = f"-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA={version}"
-    _run(
+    run_step(
         ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"],
         mod,
         log,
@@ -170,7 +175,7 @@ def _build_helm(work: Path, out: Path, log: Path) -> None:
     cmd = ["go", "install", "-trimpath", "-ldflags", ldflags, f"helm.sh/helm/v3/cmd/helm@{HELM_VERSION}"]
     with log.open("a") as f:
         f.write(f"\n$ GOBIN={env_out} {' '.join(cmd)}\n")
-    env = _go_env() | {"GOBIN": str(env_out)}
+    env = go_env() | {"GOBIN": str(env_out)}
     env.pop("GOFLAGS", None)
     with log.open("a") as f:
         proc = subprocess.run(cmd, cwd=work, env=env, stdout=f, stderr=f)
@@ -201,6 +206,17 @@ def _build(missing: list[str], target: Path, progress: bool) -> None:
             os.replace(built, target / built.name)  # atomic: a half-built file is never seen
 
 
+@contextmanager
+def build_lock(directory: Path) -> Iterator[None]:
+    """Held while building into ``directory`` (created if need be): a `vmop dev up` and a test
+    session starting together must not both spend the cold build time; the second waits here,
+    then finds the build done."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def ensure_binaries(progress: bool = True) -> Binaries:
     """Return the binaries, building whatever is missing into the cache first."""
     binaries = locate()
@@ -212,11 +228,7 @@ def ensure_binaries(progress: bool = True) -> Binaries:
     if shutil.which("go") is None:
         raise BuildError("Go is needed to build the control plane binaries and was not found on PATH")
     target = binaries.directory
-    target.mkdir(parents=True, exist_ok=True)
-    # A `vmop dev up` and a test session starting together must not both spend the cold build
-    # time: the second waits here, then finds the binaries built.
-    with (target / ".build.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with build_lock(target):
         missing = binaries.missing()
         if missing:
             _build(missing, target, progress)
