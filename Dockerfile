@@ -15,6 +15,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 # vmop's wheel, plus a wheel of every dependency, so the final stage needs no index and no build.
+# No extras: the simulator's web stack (vmop[sim]) stays out of the operator's image.
 RUN pip wheel --wheel-dir /wheels .
 
 FROM ${PYTHON_IMAGE}
@@ -32,6 +33,6 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
        --shell /usr/sbin/nologin vmop
 # Numeric, so that Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
-# kopf's liveness endpoint (vmop run --liveness-port).
-EXPOSE 8080
+# kopf's liveness endpoint (vmop run --liveness-port) and Prometheus /metrics (--metrics-port).
+EXPOSE 8080 8081
 ENTRYPOINT ["vmop", "run"]

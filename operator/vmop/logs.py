@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -35,11 +37,39 @@ class VmopJsonFormatter(JsonFormatter):
                     log_record.setdefault(field, ref[key])
 
 
+# kopf retries a failed Kubernetes API request (429, 5xx, a lost connection) and logs each retry as
+# ERROR; only the last attempt ("...failed; escalating") needs a person.
+KOPF_REQUEST_RETRY = re.compile(r"^Request attempt \S+ failed; will retry: ")
+
+
+class KopfLevels(logging.Filter):
+    """kopf logs what is routine for vmop as ERROR; this gives those records their level (and
+    drops them where that level is not logged). ERROR stays for what needs a person.
+
+    - A retry a handler asks for (a kopf.TemporaryError) is logged from inside the ``except``
+      that caught it. A retry that is part of normal work (the platform settling, a guest
+      stopping, children to go first) carries its own ``log_level`` (handlers/objects.py: Wait).
+    - A Kubernetes API request kopf will try again: WARNING.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR or not record.name.startswith("kopf"):
+            return True
+        level = getattr(sys.exc_info()[1], "log_level", None)
+        if not isinstance(level, int):
+            if not KOPF_REQUEST_RETRY.match(record.getMessage()):
+                return True
+            level = logging.WARNING
+        record.levelno, record.levelname = level, logging.getLevelName(level)
+        return logging.getLogger(record.name).isEnabledFor(level)
+
+
 def configure_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(VmopJsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    handler.addFilter(KopfLevels())
     # httpx logs every request at INFO with its URL; vmop's metrics count them instead.
     logging.getLogger("httpx").setLevel(logging.WARNING)

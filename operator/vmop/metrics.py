@@ -1,18 +1,36 @@
 """Prometheus metrics: reconciles by kind and result, their duration, compute API requests by
-endpoint and scode with latency, retries, objects by phase (VMs, migrations in flight)."""
+endpoint and scode with latency, retries, objects by phase (VMs, migrations in flight), create
+calls, the build (vmop_build_info), and the process (CPU, memory, file descriptors, GC) as
+prometheus_client has them."""
 
 from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from vmop import __version__
 from vmop.compute.client import CallRecord
 
 REGISTRY = CollectorRegistry(auto_describe=True)
+# process_* (CPU seconds, resident memory, open fds, start time), python_info, python_gc_*.
+for _collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+    REGISTRY.register(_collector)
+
+BUILD = Info("vmop_build", "The running vmop's version (python_info has Python's)", registry=REGISTRY)
+BUILD.info({"version": __version__})
 
 RECONCILES = Counter(
     "vmop_reconciles",
@@ -45,7 +63,8 @@ COMPUTE_UNREADABLE = Counter(
     registry=REGISTRY,
 )
 
-# Every create call sent, by kind: a VM made twice for one object shows here first.
+# Every create call sent, by kind: a VM made twice for one object shows here first (the alert in
+# charts/vmop/templates/prometheusrule.yaml compares it with the objects that asked).
 CREATES = Counter("vmop_creates", "Create calls sent to the platform, by kind", ["kind"], registry=REGISTRY)
 DUPLICATE_GUARD = Counter(
     "vmop_duplicate_guard_refusals",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +68,51 @@ def test_up_status_down(state_dir: Path) -> None:
     after = vmop_dev(state_dir, "status")
     assert after.returncode == 1
     assert "not up" in after.stdout
+
+
+def test_a_component_stopped_by_hand_shows_dead_and_comes_back_alone(state_dir: Path) -> None:
+    up = vmop_dev(state_dir, "up", "--no-sim")
+    assert up.returncode == 0, up.stderr
+    recorded = json.loads((state_dir / "state.json").read_text())
+    started = {p.name: p for p in (Process.from_json(p) for p in recorded["processes"])}
+    kcm = started["kube-controller-manager"]
+    os.kill(kcm.pid, signal.SIGTERM)  # by hand, as a person would
+    deadline = time.monotonic() + 30
+    while kcm.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not kcm.alive()
+
+    status = vmop_dev(state_dir, "status")
+    assert status.returncode == 1
+    rows = [line for line in status.stdout.splitlines() if " pid " in line]
+    assert [(row.split()[0], row.split()[5]) for row in rows] == [
+        ("etcd", "running"),
+        ("kube-apiserver", "running"),
+        ("kube-controller-manager", "DEAD"),
+    ], status.stdout
+    assert "`vmop dev restart kube-controller-manager`" in status.stdout
+
+    restarted = vmop_dev(state_dir, "restart", "controller-manager")
+    assert restarted.returncode == 0, restarted.stderr
+    now = json.loads((state_dir / "state.json").read_text())
+    assert now["ports"] == recorded["ports"] and now["kubeconfig"] == recorded["kubeconfig"]
+    assert vmop_dev(state_dir, "status").stdout.count(" running ") == 3
+
+    # `up` with one component gone starts that one again, not a new cluster (the exported
+    # KUBECONFIG stays good).
+    assert vmop_dev(state_dir, "restart", "apiserver").returncode == 0
+    apiserver = next(
+        Process.from_json(p)
+        for p in json.loads((state_dir / "state.json").read_text())["processes"]
+        if p["name"] == "kube-apiserver"
+    )
+    os.kill(apiserver.pid, signal.SIGKILL)
+    again = vmop_dev(state_dir, "up", "--no-sim")
+    assert again.returncode == 0, again.stderr
+    assert "kube-apiserver is not running; starting it again" in again.stderr
+    assert json.loads((state_dir / "state.json").read_text())["ports"] == recorded["ports"]
+    kubectl = vmop_dev(state_dir, "kubectl", "--", "get", "namespace", "default", "-o", "name")
+    assert kubectl.stdout == "namespace/default\n", kubectl.stderr
+
+    unknown = vmop_dev(state_dir, "restart", "sim")
+    assert unknown.returncode == 1 and "was not started" in unknown.stderr

@@ -5,8 +5,10 @@ objects and on what the ServiceAccount may do, never on a running pod."""
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tests.support.deploy import (
     CI_VALUES,
     COMPUTE_URL,
     CRDS,
+    REPO,
     Manifest,
     by_kind,
     container,
@@ -28,11 +31,14 @@ from tests.support.deploy import (
     render_objects,
     run_tool,
 )
+from tests.unit.test_dashboard import exported_names as exported_metric_names
 
 from vmop.cli import build_parser
+from vmop.dev.binaries import ensure_promtool
 from vmop.dev.controlplane import ControlPlane
 
 VM_CRD = "virtualmachines.vmop.io"
+ALERT_TESTS = REPO / "tests" / "fixtures" / "prometheus" / "alerts.test.yaml"
 ALLOWED_VERBS = {"get", "list", "watch", "patch", "create"}
 
 
@@ -287,6 +293,13 @@ def test_rbac_is_least_privilege() -> None:
     assert not grants(cluster, "ClusterRole", "kopf.dev", "clusterkopfpeerings"), "no peering, no peering rights"
 
 
+def peering_writes(objects: list[Manifest], kind: str, resource: str) -> list[dict[str, Any]]:
+    """The rules that let the operator read or write single peering objects."""
+    return [
+        rule for rule in rules(objects, kind) if resource in rule["resources"] and {"get", "patch"} & set(rule["verbs"])
+    ]
+
+
 def test_peering_cluster_wide() -> None:
     objects = render_objects("peering.enabled=true")
     assert "--peering=vmop" in args_of(objects)
@@ -294,6 +307,8 @@ def test_peering_cluster_wide() -> None:
     assert one(objects, "ClusterKopfPeering")["metadata"]["name"] == "vmop"
     verbs = grants(objects, "ClusterRole", "kopf.dev", "clusterkopfpeerings")
     assert verbs == {"get", "list", "watch", "patch"}
+    (writes,) = peering_writes(objects, "ClusterRole", "clusterkopfpeerings")
+    assert writes["resourceNames"] == ["vmop"], "only this release's peering object"
 
 
 def test_peering_namespaced() -> None:
@@ -303,6 +318,8 @@ def test_peering_namespaced() -> None:
     assert sorted(p["metadata"]["namespace"] for p in peerings) == ["team-a", "team-b"]
     assert {p["metadata"]["name"] for p in peerings} == {"vmop-tenant"}
     assert grants(objects, "Role", "kopf.dev", "kopfpeerings") == {"get", "list", "watch", "patch"}
+    writes = peering_writes(objects, "Role", "kopfpeerings")
+    assert [w["resourceNames"] for w in writes] == [["vmop-tenant"], ["vmop-tenant"]], "one Role per namespace"
 
 
 def test_pod_disruption_budget_is_optional() -> None:
@@ -365,6 +382,20 @@ BAD_VALUES = [
     (["credentials.caCrt=-----BEGIN CERTIFICATE-----"], "caCrt alone makes no credentials"),
     (["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1"], "minAvailable or maxUnavailable"),
     (["serviceAccount.create=false"], "serviceAccount.name is required"),
+    (
+        ["metrics.service.enabled=false", "metrics.serviceMonitor.enabled=true"],
+        "serviceMonitor.enabled needs service.enabled",
+    ),
+    (["metrics.prometheusRule.enabled=true"], "prometheusRule.enabled needs serviceMonitor.enabled"),
+    (["metrics.prometheusRule.notReadyFor=soon"], "at '/metrics/prometheusRule/notReadyFor'"),
+    (["networkPolicy.enabled=yes"], "at '/networkPolicy/enabled'"),
+]
+# Rules across values: reported by templates/validate.yaml (the checks are in _validate.tpl), not
+# by whichever object's template happened to render first.
+CROSS_FIELD = [
+    ["credentials.username=u"],
+    ["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1"],
+    ["metrics.service.enabled=false", "metrics.serviceMonitor.enabled=true"],
 ]
 
 
@@ -374,6 +405,85 @@ def test_bad_values_fail_with_a_clear_message(values: list[str], message: str) -
     failed = run_tool("helm", "template", *helm_args(values=[*url, *values]), check=False)
     assert failed.returncode != 0, f"{values} rendered"
     assert message in failed.stderr, failed.stderr
+
+
+@pytest.mark.parametrize("values", CROSS_FIELD, ids=lambda v: v[-1])
+def test_cross_field_errors_are_reported_by_the_validation_template(values: list[str]) -> None:
+    failed = run_tool("helm", "template", *helm_args(values=[f"compute.url={COMPUTE_URL}", *values]), check=False)
+    assert failed.returncode != 0 and "execution error at (vmop/templates/validate.yaml:" in failed.stderr, (
+        failed.stderr
+    )
+
+
+def test_network_policy_is_optional() -> None:
+    assert not by_kind(render_objects(), "NetworkPolicy")
+    policy = one(render_objects("networkPolicy.enabled=true"), "NetworkPolicy")["spec"]
+    assert policy["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "vmop",
+        "app.kubernetes.io/instance": "vmop",
+    }
+    assert policy["policyTypes"] == ["Ingress"], "egress is not restricted unless listed"
+    assert policy["ingress"] == [
+        {"ports": [{"port": "liveness", "protocol": "TCP"}]},
+        {"ports": [{"port": "metrics", "protocol": "TCP"}]},
+    ]
+    prometheus = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    values = yaml.safe_load((CI_VALUES / "namespaced-values.yaml").read_text())
+    assert values["networkPolicy"]["metricsFrom"] == [prometheus]
+    limited = one(render_objects(extra=["--values", str(CI_VALUES / "namespaced-values.yaml")]), "NetworkPolicy")
+    assert limited["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert limited["spec"]["ingress"][1]["from"] == [prometheus]
+    dns, apiserver = limited["spec"]["egress"]
+    assert {p["port"] for p in dns["ports"]} == {53}
+    assert apiserver == {"to": [{"ipBlock": {"cidr": "10.0.0.0/8"}}]}
+
+
+def rule_groups(*values: str) -> list[dict[str, Any]]:
+    """The groups of the chart's PrometheusRule, as a Prometheus rule file has them."""
+    sets = ("metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", *values)
+    rule = one(render_objects(*sets), "PrometheusRule")
+    groups: list[dict[str, Any]] = rule["spec"]["groups"]
+    return groups
+
+
+def test_alert_rules_are_optional_and_cover_what_needs_a_person() -> None:
+    assert not by_kind(render_objects("metrics.serviceMonitor.enabled=true"), "PrometheusRule")
+    rules = {r["alert"]: r for group in rule_groups() for r in group["rules"]}
+    assert sorted(rules) == [
+        "VmopCreateHeldBack",
+        "VmopDuplicateGuard",
+        "VmopMigrationsPending",
+        "VmopObjectsNotReady",
+        "VmopPlatformErrors",
+        "VmopPlatformUnreachable",
+    ]
+    assert "by (namespace, endpoint, scode)" in rules["VmopPlatformErrors"]["expr"]
+    assert "vmop_creates_total" in rules["VmopDuplicateGuard"]["expr"]
+    assert all('job="vmop-metrics"' in r["expr"] for r in rules.values()), "the ServiceMonitor's series only"
+    assert rules["VmopObjectsNotReady"]["for"] == "30m"
+    later = {r["alert"]: r for group in rule_groups("metrics.prometheusRule.notReadyFor=2h") for r in group["rules"]}
+    assert later["VmopObjectsNotReady"]["for"] == "2h"
+
+
+def test_alert_rules_use_metrics_vmop_exports() -> None:
+    used = {
+        name for group in rule_groups() for r in group["rules"] for name in re.findall(r"\b(vmop_[a-z_]+)", r["expr"])
+    }
+    assert used <= exported_metric_names(), used - exported_metric_names()
+
+
+def test_alert_rules_load_in_promtool(tmp_path: Path) -> None:
+    """promtool, built from Prometheus' Go module (vmop.dev.binaries), checks the rules as
+    Prometheus loads them, and its rule tests show each alert fires on the series it is for."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump({"groups": rule_groups()}))
+    promtool = str(ensure_promtool())
+    checked = subprocess.run([promtool, "check", "rules", str(rules)], capture_output=True, text=True, timeout=120)
+    assert checked.returncode == 0 and "SUCCESS: 6 rules found" in checked.stdout, checked.stdout + checked.stderr
+    tests = tmp_path / "tests.yaml"
+    tests.write_text(ALERT_TESTS.read_text().replace("RULES", str(rules)))
+    tested = subprocess.run([promtool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=120)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 # --- against the control plane -------------------------------------------------------------------------

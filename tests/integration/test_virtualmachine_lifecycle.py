@@ -63,6 +63,18 @@ def wait_ready(kube: Kube, name: str, timeout: float = 40) -> dict[str, Any]:
     return wait_for(ready, timeout=timeout, what=f"{name} Ready")
 
 
+def warning_from_vmop(kube: Kube, name: str, reason: str) -> dict[str, Any]:
+    """The Warning Event of ``reason`` about ``name``, once posted, signed by vmop (not kopf)."""
+
+    def posted() -> dict[str, Any] | None:
+        found = [e for e in kube.events(name) if (e["type"], e["reason"]) == ("Warning", reason)]
+        return found[0] if found else None
+
+    event = wait_for(posted, what=f"Warning {reason} on {name}")
+    assert (event["source"]["component"], event["reportingComponent"]) == ("vmop", "vmop"), event
+    return event
+
+
 def platform_vm(sim: SimProcess, uuid_: str) -> dict[str, Any]:
     answer = sim.inspect(CLUSTER, TENANT, uuid_)
     assert answer["scode"] == 0, answer
@@ -322,7 +334,28 @@ def test_a_name_taken_on_the_platform_is_a_conflict(kube: Kube, sim: SimProcess)
     wait_for(lambda: status(kube, name).get("phase") == "Conflict", what="Conflict phase")
     assert existing in condition(kube.get("virtualmachine", name), "Synced")["message"]
     assert existing in assert_live_health(kube, "virtualmachine", name, "Degraded", phase="Conflict")["message"]
+    assert existing in warning_from_vmop(kube, name, "NameConflict")["message"]
     assert len(sim.vms(CLUSTER, TENANT, filter_name=name)) == 1
+    printed = kube.plane.kubectl("get", "vm", name, "-n", kube.namespace).stdout.splitlines()
+    assert printed[0].split()[-2:] == ["SYNCED", "AGE"] and printed[1].split()[-2] == "False", printed
+
+
+@pytest.mark.usefixtures("operator")
+def test_an_unsupported_change_is_reported_not_dropped(kube: Kube, sim: SimProcess) -> None:
+    name = unique("bus")
+    kube.apply(manifest(name))
+    wait_ready(kube, name)
+    kube.patch_spec(
+        "virtualmachine", name, {"disks": [{"name": "root", "bus": "virtio", "size": "10Gi", "pool": POOL}]}
+    )
+
+    def reported() -> dict[str, Any] | None:
+        synced = condition(kube.get("virtualmachine", name), "Synced") or {}
+        return synced if synced.get("reason") == "UnsupportedChange" else None
+
+    synced = wait_for(reported, what="UnsupportedChange")
+    assert (synced["status"], "bus scsi -> virtio" in synced["message"]) == ("False", True), synced
+    assert "bus scsi -> virtio" in warning_from_vmop(kube, name, "UnsupportedChange")["message"]
 
 
 @pytest.mark.profiles
@@ -411,6 +444,25 @@ def test_pause_and_reconcile_request(kube: Kube, sim: SimProcess) -> None:
     kube.annotate("virtualmachine", name, **{"vmop.io/paused": "false", "vmop.io/reconcile-request": "now-1"})
     wait_for(lambda: platform_vm(sim, uuid_)["state"] == "shutoff", timeout=40, what="reconciled after unpause")
     wait_for(lambda: status(kube, name).get("reconcileRequested") == "now-1", what="echoed reconcile request")
+
+
+@pytest.mark.usefixtures("operator")
+def test_deleting_a_paused_vm_releases_it_and_leaves_the_vm(kube: Kube, sim: SimProcess) -> None:
+    """Paused means no platform calls, deletion included: even under deletionPolicy Delete the
+    VM stays, and a Warning Event says so (docs/operations.md)."""
+    name = unique("paused-delete")
+    kube.apply(manifest(name, deletionPolicy="Delete"))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    kube.annotate("virtualmachine", name, **{"vmop.io/paused": "true"})
+    wait_for(
+        lambda: (condition(kube.get("virtualmachine", name), "Synced") or {}).get("reason") == "ReconcilePaused",
+        what="paused condition",
+    )
+    kube.delete("virtualmachine", name)
+    wait_gone(kube, name)
+    assert platform_vm(sim, uuid_)["state"] == "running"  # untouched
+    released = warning_from_vmop(kube, name, "Released")["message"]
+    assert "deleted while paused" in released and uuid_ in released and "deletionPolicy Delete" in released
 
 
 @pytest.mark.usefixtures("operator")

@@ -7,7 +7,15 @@ import json
 from typing import Any
 
 import pytest
-from tests.integration.test_virtualmachine_lifecycle import CLUSTER, TENANT, manifest, unique, wait_gone, wait_ready
+from tests.integration.test_virtualmachine_lifecycle import (
+    CLUSTER,
+    TENANT,
+    manifest,
+    unique,
+    wait_gone,
+    wait_ready,
+    warning_from_vmop,
+)
 from tests.support.argocd import assert_live_health
 from tests.support.processes import Kube, SimProcess, condition, wait_for
 
@@ -168,6 +176,7 @@ def test_parent_ref_cycles_wait_without_platform_calls(kube: Kube, sim: SimProce
             what=f"{name} reports the cycle",
         )
         assert_live_health(kube, "vmgroup", name, "Degraded")
+        assert "parentRef cycle" in warning_from_vmop(kube, name, "ParentCycle")["message"]
     assert sim.stats()["calls"].get("group/create", 0) == before
 
 

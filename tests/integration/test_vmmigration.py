@@ -5,6 +5,8 @@ migration per VM at a time, preconditions, a crash right after the migrate call,
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 from tests.support.argocd import assert_live_health
-from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
+from tests.support.deploy import REPO
+from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, metric, wait_for
 
 from vmop.dev.controlplane import ControlPlane
 
@@ -110,6 +113,21 @@ def reason(kube: Kube, name: str) -> str | None:
     return complete["reason"] if complete else None
 
 
+def kubectl_wait(
+    control_plane: ControlPlane, kube: Kube, name: str, condition_type: str, *, timeout: int
+) -> subprocess.CompletedProcess[str]:
+    return control_plane.kubectl(
+        "wait",
+        f"--for=condition={condition_type}",
+        f"vmmigration/{name}",
+        "-n",
+        kube.namespace,
+        f"--timeout={timeout}s",
+        check=False,
+        timeout=timeout + 30,
+    )
+
+
 def other_host(host: str) -> str:
     return next(h for h in HOSTS if h != host)
 
@@ -175,9 +193,18 @@ def sample_until_finished(kube: Kube, name: str, timeout: float = 60) -> list[tu
 # --- success ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("operator")
+def dashboard_panel(title: str) -> tuple[str, dict[str, str]]:
+    """The metric and labels a `sum(metric{labels})` panel of the Grafana dashboard adds up."""
+    dashboard = json.loads((REPO / "deploy" / "grafana" / "vmop-dashboard.json").read_text())
+    (panel,) = [p for p in dashboard["panels"] if p["title"] == title]
+    (target,) = panel["targets"]
+    query = re.fullmatch(r"sum\((\w+)\{(.*)\}\)", target["expr"])
+    assert query, f"{title}: the query is no longer sum(metric{{labels}}); update this test: {target['expr']}"
+    return query[1], dict(re.findall(r'(\w+)="([^"]*)"', query[2]))
+
+
 def test_in_cluster_migration_succeeds_and_the_vm_follows(
-    kube: Kube, sim: SimProcess, control_plane: ControlPlane
+    kube: Kube, sim: SimProcess, control_plane: ControlPlane, operator: OperatorProcess
 ) -> None:
     vm, vm_status = running_vm(kube)
     source = vm_status["host"]
@@ -186,6 +213,12 @@ def test_in_cluster_migration_succeeds_and_the_vm_follows(
     with migrations_taking(sim, 6):
         kube.apply(migration_manifest(name, vm, host=destination))
         running = wait_phase(kube, name, "Running")
+        # The dashboard's "Migrations in flight" has data, and the pass is in the reconcile metrics.
+        scraped = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+        in_flight, labels = dashboard_panel("Migrations in flight")
+        assert metric(scraped, in_flight, **labels) >= 1, scraped
+        assert metric(scraped, "vmop_reconciles_total", kind="VmMigration", result="success") >= 1
+        assert metric(scraped, "vmop_reconcile_duration_seconds_count", kind="VmMigration") >= 1
         assert annotations_of(kube, VM, vm)["vmop.io/migration"] == name  # the VM holds still meanwhile
         assert_live_health(kube, MIGRATION, name, "Progressing", phase="Running")
         assert_live_health(kube, VM, vm, "Progressing", phase="Migrating")  # docs/operations.md: Argo CD
@@ -202,6 +235,8 @@ def test_in_cluster_migration_succeeds_and_the_vm_follows(
     )
     assert done["startTime"] == running["startTime"] <= done["completionTime"]
     assert (condition(kube.get(MIGRATION, name), "Complete") or {}).get("status") == "True"
+    assert kubectl_wait(control_plane, kube, name, "Complete", timeout=5).returncode == 0
+    assert condition(kube.get(MIGRATION, name), "Failed") is None
     assert reason(kube, name) == "Succeeded"
     assert_live_health(kube, MIGRATION, name, "Healthy", phase="Succeeded")
     assert platform_vm(sim, CLUSTER, vm_status["uuid"])["machine_uuid"] == destination
@@ -248,13 +283,19 @@ def test_cross_cluster_migration_moves_the_virtualmachine(kube: Kube, sim: SimPr
 
 
 @pytest.mark.usefixtures("operator")
-def test_a_refused_migrate_fails_with_the_scode_in_status_and_events(kube: Kube, sim: SimProcess) -> None:
+def test_a_refused_migrate_fails_with_the_scode_in_status_and_events(
+    kube: Kube, sim: SimProcess, control_plane: ControlPlane
+) -> None:
     vm, vm_status = running_vm(kube)
     name = unique("refused")
     with faults(sim, forced_scode={"migrate": 21042}):
         kube.apply(migration_manifest(name, vm, host=other_host(vm_status["host"])))
         failed = wait_phase(kube, name, "Failed", "Succeeded")
     assert failed["phase"] == "Failed"
+    # What a pipeline runs (docs/operations.md): Failed is met, Complete never is.
+    assert kubectl_wait(control_plane, kube, name, "Failed", timeout=20).returncode == 0
+    refused = kubectl_wait(control_plane, kube, name, "Complete", timeout=3)
+    assert refused.returncode != 0 and "timed out" in refused.stderr, refused
     assert (failed["lastError"]["scode"], failed["lastError"]["operation"]) == (21042, "/v1/compute/migrate")
     assert reason(kube, name) == "MigrationFailed"
     assert "21042" in assert_live_health(kube, MIGRATION, name, "Degraded", phase="Failed")["message"]
@@ -334,6 +375,8 @@ def test_cancel_aborts_for_good(kube: Kube, sim: SimProcess, control_plane: Cont
     assert aborted["phase"] == "Aborted"
     assert aborted["completionTime"]
     assert_live_health(kube, MIGRATION, name, "Healthy", phase="Aborted")  # as spec.cancel asked
+    failed = condition(kube.get(MIGRATION, name), "Failed") or {}
+    assert (failed.get("status"), failed.get("reason")) == ("True", "Aborted")
     vm_now = platform_vm(sim, CLUSTER, vm_status["uuid"])
     assert (vm_now["action"], vm_now["machine_uuid"]) == ("noaction", vm_status["host"])
     undo = patch(control_plane, kube, name, {"cancel": False})

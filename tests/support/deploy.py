@@ -62,8 +62,10 @@ def render(*values: str, release: str = "vmop", namespace: str = "vmop-system", 
     return run_tool("helm", "template", *args, *extra).stdout
 
 
-def render_objects(*values: str, release: str = "vmop", namespace: str = "vmop-system") -> list[Manifest]:
-    return documents(render(*values, release=release, namespace=namespace))
+def render_objects(
+    *values: str, release: str = "vmop", namespace: str = "vmop-system", extra: Iterable[str] = ()
+) -> list[Manifest]:
+    return documents(render(*values, release=release, namespace=namespace, extra=extra))
 
 
 def by_kind(objects: Iterable[Manifest], kind: str) -> list[Manifest]:

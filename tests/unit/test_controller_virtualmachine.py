@@ -14,6 +14,7 @@ from vmop.compute.scodes import Scode
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, VirtualMachineController
+from vmop.reconcile.conditions import attention_events
 from vmop.sim.faults import Faults
 from vmop.sim.platform import Platform
 
@@ -199,7 +200,8 @@ async def test_a_stored_spec_the_model_refuses_is_reported_once_and_calls_nothin
     synced = next(c for c in outcome.status["conditions"] if c["type"] == "Synced")
     assert (synced["status"], synced["reason"]) == ("False", "InvalidSpec")
     assert "spec.memory" in synced["message"], synced["message"]
-    assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Warning", "InvalidSpec")]
+    warned = attention_events({}, outcome.status, outcome.events)
+    assert [(kind, reason) for kind, reason, _ in warned] == [("Warning", "InvalidSpec")]
     again = await vms.sync(ObjectView(bad.namespace, bad.name, bad.uid, 2, bad.spec, outcome.status, {}))
     assert (called, again.status, again.events) == ([], None, [])
 

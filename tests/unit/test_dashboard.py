@@ -19,6 +19,7 @@ def exported_names() -> set[str]:
     metrics.COMPUTE_REQUESTS.labels("start", "0")
     metrics.COMPUTE_SECONDS.labels("start")
     metrics.COMPUTE_RETRIES.labels("start")
+    metrics.CREATES.labels("VirtualMachine")
     metrics.PHASES.set("VirtualMachine", "uid", "Running")
     text = generate_latest(metrics.REGISTRY).decode()
     return {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}

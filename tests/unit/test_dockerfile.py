@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field
 
 import pytest
+import yaml
 
 from tests.support.deploy import REPO
 
@@ -111,7 +113,22 @@ def test_runs_as_numeric_non_root_user() -> None:
 def test_entrypoint_is_vmop_run() -> None:
     (entrypoint,) = FINAL.all("ENTRYPOINT")
     assert json.loads(entrypoint) == ["vmop", "run"], "exec form, so signals reach the operator"
-    assert FINAL.all("EXPOSE") == ["8080"], "kopf's liveness port, the chart's livenessPort default"
+    # kopf's liveness port and the metrics port: the chart's livenessPort and metrics.port defaults.
+    assert FINAL.all("EXPOSE") == ["8080 8081"]
+    chart_values = yaml.safe_load((REPO / "charts" / "vmop" / "values.yaml").read_text())
+    assert (chart_values["livenessPort"], chart_values["metrics"]["port"]) == (8080, 8081)
+
+
+def test_the_image_installs_vmop_without_the_simulator() -> None:
+    """`pip install vmop`, no extras: fastapi, uvicorn and httptools come only with vmop[sim]."""
+    installs = [run for run in FINAL.all("RUN") if "pip install" in run]
+    assert installs and all(re.search(r"--find-links=/wheels vmop(\s|$)", run) for run in installs), installs
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"])
+    for package in ("fastapi", "uvicorn", "httptools"):
+        assert package not in runtime
+        assert any(d.startswith(package) for d in project["optional-dependencies"]["sim"])
+    assert "vmop[sim]" in project["optional-dependencies"]["dev"]
 
 
 def test_dockerignore_keeps_the_context_to_the_package() -> None:

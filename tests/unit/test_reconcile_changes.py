@@ -136,6 +136,21 @@ def test_an_attached_volume_is_left_alone() -> None:
     assert changes(wanted, shape(disks=(ROOT_DISK, data))) == ([], [])
 
 
+def test_changing_an_attached_disks_bus_is_unsupported() -> None:
+    """No call changes a bus: the change is reported, not dropped with "in sync"."""
+    data = ObservedDisk("sdb", "scsi", DATA_VOLUME, GIB)
+    wanted = spec(disks=[ROOT, {"name": "data", "volume": DATA_VOLUME, "bus": "virtio"}])
+    planned, unsupported = changes(wanted, shape(disks=(ROOT_DISK, data)))
+    assert planned == []
+    assert len(unsupported) == 1 and unsupported[0].startswith("disks[data]: bus scsi -> virtio")
+
+
+def test_a_scsi_disk_the_platform_made_virtio_for_its_cache_mode_is_in_sync() -> None:
+    data = ObservedDisk("vdb", "virtio", DATA_VOLUME, GIB, "writeback")
+    wanted = spec(disks=[ROOT, {"name": "data", "volume": DATA_VOLUME, "bus": "scsi", "cacheMode": "writeback"}])
+    assert changes(wanted, shape(disks=(ROOT_DISK, data))) == ([], [])
+
+
 def test_a_new_volume_after_create_is_unsupported() -> None:
     planned, unsupported = changes(spec(disks=[ROOT, {"name": "more", "size": "1Gi", "pool": POOL}]), shape())
     assert planned == []

@@ -6,7 +6,7 @@ import pytest
 
 from tests.support.reconcile import NOW, VM_UUID, memory, observed, spec
 from vmop.compute.requests import DeleteRequest
-from vmop.reconcile.deletion import DeletionPlan, plan_vm_deletion, resolve_deletion_policy
+from vmop.reconcile.deletion import DeletionPlan, plan_vm_deletion, release_message, resolve_deletion_policy
 from vmop.reconcile.virtualmachine import WAIT_SECONDS
 
 
@@ -122,3 +122,10 @@ def test_a_vm_no_call_can_stop_is_deleted_as_it_is(state: str) -> None:
     # cannot come would hold the finalizer forever.
     plan = plan_vm_deletion(spec(), "Delete", memory(), observed(state, agent="disconnected"), now=NOW)
     assert (operations(plan), plan.done) == (["delete"], True)
+
+
+def test_a_release_says_the_vm_stays() -> None:
+    paused = release_message(paused=True, uuid="u-1")
+    assert "paused" in paused and "u-1 stays" in paused and "deletionPolicy Delete" in paused
+    forced = release_message(paused=False, uuid=None)
+    assert "force-release" in forced and "any VM stays" in forced

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from tests.support.reconcile import DATA_VOLUME, MAC_A, NOW, ROOT_DISK, VM_UUID, context, memory, observed, shape, spec
-from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED, Condition, Reason
+from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED, WARNED_REASONS, Condition, Reason
 from vmop.api.virtualmachine import VirtualMachineStatus
 from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.rules import GIB
 from vmop.reconcile.changes import Owned
+from vmop.reconcile.conditions import attention_events
 from vmop.reconcile.observed import Observed, ObservedDisk
 from vmop.reconcile.status import memory_from_status, parse_rfc3339, render_status, rfc3339
 from vmop.reconcile.virtualmachine import Memory, Plan, plan_virtual_machine
@@ -147,3 +150,27 @@ def test_memory_round_trips_through_status() -> None:
     located = status.model_copy(update={"cluster": "c-2", "tenant": "t-2"})
     assert memory_from_status(located, None).location == ("c-2", "t-2")
     assert parse_rfc3339(rfc3339(NOW)) == NOW
+
+
+# --- Warning Events for what waits for a person ---------------------------------------------------
+
+
+def _status_with_synced(status: str, reason: str, message: str = "m") -> dict[str, object]:
+    return {"conditions": [{"type": "Synced", "status": status, "reason": reason, "message": message}]}
+
+
+@pytest.mark.parametrize("reason", sorted(WARNED_REASONS))
+def test_a_wait_for_a_person_is_a_warning_event_once(reason: str) -> None:
+    blocked = _status_with_synced("False", reason)
+    assert attention_events({}, blocked, []) == [("Warning", reason, "m")]
+    assert attention_events(_status_with_synced("True", Reason.RECONCILED), blocked, []) == [("Warning", reason, "m")]
+    assert attention_events(blocked, blocked, []) == []  # the next pass: said already
+    assert attention_events(blocked, None, []) == []  # nothing written
+    assert attention_events(blocked, _status_with_synced("False", reason, "other"), []) == []  # a countdown
+    assert attention_events({}, blocked, [("Warning", reason, "said by the controller")]) == []
+
+
+def test_waits_that_pass_by_themselves_raise_no_event() -> None:
+    for reason in (Reason.UNAVAILABLE, Reason.COMPUTE_ERROR, Reason.GROUP_NOT_READY, "ParentNotFound"):
+        assert attention_events({}, _status_with_synced("False", reason), []) == []
+    assert attention_events({}, _status_with_synced("True", Reason.RECONCILED), []) == []

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tests.support.reconcile import NOW, VM_UUID, observed
 from tests.support.simulation import CLUSTER, OTHER_CLUSTER, TENANT
 from vmop.api.conditions import SYNCED, Condition, Reason
-from vmop.api.vmmigration import COMPLETE, FINISHED, Location, VmMigrationSpec, VmMigrationStatus
+from vmop.api.vmmigration import COMPLETE, FAILED, FINISHED, Location, VmMigrationSpec, VmMigrationStatus
 from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import CrossClusterMigrateRequest, MigrateRequest
@@ -420,7 +420,8 @@ def test_a_repeated_poll_writes_nothing() -> None:
     assert render_status(first, again, generation=1, now=NOW + 2) == first
 
 
-def test_finished_status_is_complete_and_keeps_the_cause() -> None:
+def test_a_failed_migration_is_failed_not_complete_and_keeps_the_cause() -> None:
+    """As a Job: `kubectl wait --for=condition=Complete` must not pass a migration that failed."""
     failing = render_status(
         VmMigrationStatus(),
         plan(cross_spec(), Seen(TARGET, vm=migrating(), progress_error=REFUSED), running_memory()),
@@ -430,8 +431,35 @@ def test_finished_status_is_complete_and_keeps_the_cause() -> None:
     made = plan(cross_spec(), Seen(TARGET, vm=observed()), memory_from_status(failing, None))
     status = render_status(failing, made, generation=1, now=NOW + 2)
     assert (status.phase, status.completion_time) == ("Failed", rfc3339(NOW))
-    assert condition(status, COMPLETE).status == "True"
+    assert (condition(status, COMPLETE).status, condition(status, COMPLETE).reason) == (
+        "False",
+        Reason.MIGRATION_FAILED,
+    )
+    assert (condition(status, FAILED).status, condition(status, FAILED).reason) == ("True", Reason.MIGRATION_FAILED)
     assert status.last_error == failing.last_error
+
+
+def test_only_a_success_is_complete_and_an_abort_is_failed() -> None:
+    succeeded = render_status(
+        VmMigrationStatus(),
+        plan(spec(), Seen(TARGET, vm=observed(host=DESTINATION_HOST)), running_memory()),
+        generation=1,
+        now=NOW,
+    )
+    assert condition(succeeded, COMPLETE).status == "True"
+    assert FAILED not in [c.type for c in succeeded.conditions or []]
+    aborted = render_status(
+        VmMigrationStatus(),
+        plan(spec(cancel=True), Seen(TARGET, vm=migrating()), running_memory()),
+        generation=1,
+        now=NOW,
+    )
+    assert aborted.phase == "Aborted"
+    assert (condition(aborted, COMPLETE).status, condition(aborted, FAILED).status) == ("False", "True")
+    running = render_status(
+        VmMigrationStatus(), plan(spec(), Seen(TARGET, vm=migrating()), running_memory()), generation=1, now=NOW
+    )
+    assert FAILED not in [c.type for c in running.conditions or []]
 
 
 def test_a_success_clears_an_earlier_error() -> None:

@@ -1,4 +1,4 @@
-{{/* Names, labels and the checks values.schema.json cannot express with a clear message. */}}
+{{/* Names and labels. The checks values.schema.json cannot express are in _validate.tpl. */}}
 
 {{- define "vmop.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
@@ -75,30 +75,6 @@ app.kubernetes.io/part-of: vmop
 {{- end }}
 {{- end }}
 
-{{/* Cross-field rules; rendered by every template that needs them (fail stops the render). */}}
-{{- define "vmop.validate" -}}
-{{- $c := .Values.credentials }}
-{{- if and $c.existingSecret (include "vmop.credentialsFromValues" .) }}
-{{- fail "credentials: set either existingSecret or token/username/password/caCrt, not both (put ca.crt into the existing Secret)" }}
-{{- end }}
-{{- if and $c.token (or $c.username $c.password) }}
-{{- fail "credentials: set token, or username and password, not both" }}
-{{- end }}
-{{- if and (or $c.username $c.password) (not (and $c.username $c.password)) }}
-{{- fail "credentials: username and password go together; set both" }}
-{{- end }}
-{{- if and $c.caCrt (not (or $c.token $c.username)) }}
-{{- fail "credentials: caCrt alone makes no credentials; add token, or username and password" }}
-{{- end }}
-{{- $pdb := .Values.podDisruptionBudget }}
-{{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
-{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set the other to null)" }}
-{{- end }}
-{{- if and $pdb.enabled (kindIs "invalid" $pdb.minAvailable) (kindIs "invalid" $pdb.maxUnavailable) }}
-{{- fail "podDisruptionBudget: set minAvailable or maxUnavailable" }}
-{{- end }}
-{{- end }}
-
 {{/* The rules of vmop's own objects, in one namespace (Role) or all (ClusterRole). */}}
 {{- define "vmop.objectRules" -}}
 # The three kinds: watched, and patched for annotations and finalizers (kopf writes finalizers
@@ -121,14 +97,14 @@ app.kubernetes.io/part-of: vmop
 {{- define "vmop.peeringRules" -}}
 {{- if .Values.peering.enabled }}
 # kopf peering: watch the peers, and keep-alive in the peering object's status.
-{{- if .Values.watchNamespaces }}
+{{- $resource := ternary "kopfpeerings" "clusterkopfpeerings" (not (empty .Values.watchNamespaces)) }}
 - apiGroups: ["kopf.dev"]
-  resources: ["kopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
-{{- else }}
+  resources: [{{ $resource | quote }}]
+  verbs: ["list", "watch"]
+# Keep-alives go into this release's peering object only.
 - apiGroups: ["kopf.dev"]
-  resources: ["clusterkopfpeerings"]
-  verbs: ["get", "list", "watch", "patch"]
-{{- end }}
+  resources: [{{ $resource | quote }}]
+  resourceNames: [{{ include "vmop.peeringName" . | quote }}]
+  verbs: ["get", "patch"]
 {{- end }}
 {{- end }}

@@ -27,11 +27,14 @@ class Reason:
     UNAVAILABLE = "PlatformUnavailable"
     NOT_ANSWERING = "PlatformNotAnswering"  # no answer for two resync periods: Synced Unknown
     CONFLICT = "NameConflict"
+    UNSUPPORTED_CHANGE = "UnsupportedChange"
+    PARENT_CYCLE = "ParentCycle"
     LOST = "Lost"
     INVALID_SPEC = "InvalidSpec"  # a value the compute API's models refuse: fix the spec
     PAUSED = "ReconcilePaused"
     OBSERVE_ONLY = "ObserveOnly"
     DELETING = "Deleting"
+    RELEASED = "Released"  # the finalizer let go without touching the platform
     PENDING_CHANGES = "PendingPowerCycle"
     NO_CHANGES = "NoPendingChanges"
     STOPPED = "Stopped"
@@ -51,13 +54,30 @@ class Reason:
     TIMED_OUT = "TimedOut"
 
 
+# Synced=False for one of these needs a person to look (a spec change, a name taken on the
+# platform, a VM gone or in doubt): each time one begins, a Warning Event says so too
+# (reconcile/conditions.py), once, not at every pass.
+WARNED_REASONS: frozenset[str] = frozenset(
+    {
+        Reason.UNSUPPORTED_CHANGE,
+        Reason.PARENT_CYCLE,
+        Reason.CONFLICT,
+        Reason.INVALID_SPEC,
+        Reason.LOST,
+        Reason.IDENTITY_IN_DOUBT,
+        Reason.CREATE_IN_DOUBT,
+        Reason.ALREADY_MANAGED,
+    }
+)
+
+
 class Condition(ApiModel):
     """The latest observation of one aspect of the object's state."""
 
-    type: str = Field(max_length=64)
-    status: Literal["True", "False", "Unknown"]
-    reason: str = Field(max_length=128)
-    message: str = Field(default="", max_length=4096)
+    type: str = Field(max_length=64, description="which aspect: Ready, Synced, RestartRequired, Complete, Failed")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown")
+    reason: str = Field(max_length=128, description="why, in one CamelCase word (machine-readable)")
+    message: str = Field(default="", max_length=4096, description="why, for people")
     last_transition_time: str = Field(description="when status last changed (RFC 3339)")
     observed_generation: int = Field(default=0, ge=0, description="the .metadata.generation this was set for")
 
@@ -68,7 +88,7 @@ class LastError(ApiModel):
     scode: int | None = Field(
         default=None, description="the compute API's error code; empty when the platform did not answer"
     )
-    message: str = ""
+    message: str = Field(default="", description="the platform's English message")
     message_cn: str = Field(default="", description="the platform's Chinese message")
     desc: str = Field(default="", description="the platform's detail")
     operation: str = Field(default="", description="the compute API endpoint that failed")
@@ -78,5 +98,5 @@ class LastError(ApiModel):
 class Progress(ApiModel):
     """How far a long platform action (import, clone, export, migration) has come."""
 
-    operation: str
-    percent: int = Field(ge=0, le=100)
+    operation: str = Field(description="the platform action: import, clone, export, migration")
+    percent: int = Field(ge=0, le=100, description="percent done")

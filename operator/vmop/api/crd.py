@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel
 
 from vmop.api import GROUP, VERSION
+from vmop.api.conditions import SYNCED
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
@@ -22,6 +23,10 @@ KOPF_PEERING_CRDS = ("clusterkopfpeerings.yaml", "kopfpeerings.yaml")
 # annotations, so GitOps tools see no drift in metadata.
 KOPF_STATUS_FIELD = "kopf"
 VALIDATIONS = "x-kubernetes-validations"
+# What `kubectl explain` says of the fields every object has. metadata may carry nothing but its
+# type (the apiserver refuses more); explain describes it from ObjectMeta.
+API_VERSION_DESCRIPTION = "the versioned schema of this representation of an object (vmop.io/v1alpha1)"
+KIND_DESCRIPTION = "the REST resource this object represents"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,13 @@ def _column(name: str, path: str, type_: str = "string", priority: int = 0, desc
     return column
 
 
+# As Crossplane shows it: False when vmop cannot make the platform match (the condition says why).
+SYNCED_COLUMN = _column(
+    "Synced",
+    f'.status.conditions[?(@.type=="{SYNCED}")].status',
+    description="whether the last pass could make the platform match the spec",
+)
+
 VIRTUAL_MACHINE = Kind(
     kind="VirtualMachine",
     plural="virtualmachines",
@@ -63,6 +75,7 @@ VIRTUAL_MACHINE = Kind(
         _column("CPUs", ".status.cpus", "integer"),
         _column("Memory", ".status.memory"),
         _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        SYNCED_COLUMN,
         _column("UUID", ".status.uuid", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ],
@@ -81,6 +94,7 @@ VM_GROUP = Kind(
         _column("Depth", ".status.depth", "integer"),
         _column("VMs", ".status.vmCount", "integer"),
         _column("Ready", '.status.conditions[?(@.type=="Ready")].status'),
+        SYNCED_COLUMN,
         _column("UUID", ".status.uuid", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ],
@@ -99,6 +113,7 @@ VM_MIGRATION = Kind(
         _column("Progress", ".status.progress", "integer"),
         _column("Source Host", ".status.source.host"),
         _column("Destination", ".status.destination.host"),
+        SYNCED_COLUMN,
         _column("Destination Cluster", ".status.destination.cluster", priority=1),
         _column("Age", ".metadata.creationTimestamp", "date"),
     ],
@@ -198,8 +213,8 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
                             "description": kind.description,
                             "required": ["spec"],
                             "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
+                                "apiVersion": {"type": "string", "description": API_VERSION_DESCRIPTION},
+                                "kind": {"type": "string", "description": KIND_DESCRIPTION},
                                 "metadata": {"type": "object"},
                                 "spec": spec_schema,
                                 "status": _status_schema(kind),

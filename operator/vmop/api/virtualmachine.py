@@ -60,7 +60,7 @@ def _disks_per_device_family_rules() -> list[dict[str, object]]:
 class Cpu(ApiModel):
     """vCPU topology: sockets x cores is the maximum; current may be raised while running (hot-add)."""
 
-    sockets: int = Field(default=1, ge=1, le=64)
+    sockets: int = Field(default=1, ge=1, le=64, description="CPU sockets")
     cores: int = Field(default=1, ge=1, le=128, description="cores per socket")
     current: int | None = Field(default=None, ge=1, le=1024, description="vCPUs online; defaults to sockets*cores")
     max: int | None = Field(default=None, ge=1, le=1024, description="if set, must equal sockets*cores")
@@ -96,9 +96,11 @@ class Cpu(ApiModel):
 class DiskImage(ApiModel):
     """An image to import into a new volume when the VM is created (unified_import)."""
 
-    uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="image uuid")
     repository: str = Field(pattern=UUID_PATTERN, max_length=64, description="image repository uuid")
-    name: str | None = Field(default=None, max_length=255, json_schema_extra=validations(PRINTABLE))
+    name: str | None = Field(
+        default=None, max_length=255, description="image name", json_schema_extra=validations(PRINTABLE)
+    )
 
 
 class Disk(ApiModel):
@@ -161,21 +163,29 @@ class Disk(ApiModel):
 
 
 class Bandwidth(ApiModel):
+    """A bandwidth limit in one direction."""
+
     average: int = Field(default=0, ge=0, description="kB/s; 0 means no limit")
     peak: int = Field(default=0, ge=0, description="kB/s")
     burst: int = Field(default=0, ge=0, description="kB")
 
 
 class Qos(ApiModel):
-    inbound: Bandwidth | None = None
-    outbound: Bandwidth | None = None
+    """Bandwidth limits of a NIC."""
+
+    inbound: Bandwidth | None = Field(default=None, description="traffic into the VM")
+    outbound: Bandwidth | None = Field(default=None, description="traffic out of the VM")
 
 
 class NetworkInterface(ApiModel):
     """A NIC on a local network (port group) or the VPC network ("internal")."""
 
-    name: str = Field(max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    model: Literal["virtio", "e1000", "rtl8139"] = "virtio"
+    name: str = Field(
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="a name for the NIC within this VM (used in bootOrder and pendingChanges)",
+    )
+    model: Literal["virtio", "e1000", "rtl8139"] = Field(default="virtio", description="the emulated NIC model")
     network: str = Field(
         min_length=1,
         max_length=128,
@@ -203,7 +213,7 @@ class NetworkInterface(ApiModel):
         json_schema_extra=validations(cel("isIP(self)", "boundIp must be an IPv4 or IPv6 address")),
     )
     switch: str | None = Field(default=None, max_length=64, description="VPC switch uuid (network internal)")
-    qos: Qos | None = None
+    qos: Qos | None = Field(default=None, description="bandwidth limits; unset: none")
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
@@ -224,16 +234,23 @@ class NetworkInterface(ApiModel):
 
 
 class Cdrom(ApiModel):
+    """An ISO image in the VM's CD-ROM drive."""
+
     image: str = Field(max_length=255, description="ISO image name", json_schema_extra=validations(PRINTABLE))
-    repository: str = Field(pattern=UUID_PATTERN, max_length=64)
+    repository: str = Field(pattern=UUID_PATTERN, max_length=64, description="image repository uuid")
 
 
 class Template(ApiModel):
     """Create from a platform VM template (create/from_template) instead of from scratch."""
 
-    uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
-    linked_clone: bool = False
-    snapshot: str | None = Field(default=None, max_length=255, json_schema_extra=validations(PRINTABLE))
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="the template's uuid")
+    linked_clone: bool = Field(default=False, description="a linked clone: the new VM's disks share the template's")
+    snapshot: str | None = Field(
+        default=None,
+        max_length=255,
+        description="clone from this snapshot of the template",
+        json_schema_extra=validations(PRINTABLE),
+    )
     component_cache: bool = Field(default=False, description="needs linkedClone")
 
     model_config = ApiModel.model_config | {
@@ -254,18 +271,20 @@ class GroupRef(ApiModel):
 class Adopt(ApiModel):
     """Take over a VM that already exists on the platform instead of creating one."""
 
-    uuid: str = Field(pattern=UUID_PATTERN, max_length=64)
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="the platform VM's uuid")
     observe_only: bool = Field(default=False, description="only report its state; never change or delete it")
 
 
 class Meta(ApiModel):
     """Platform VM options (ComputeMeta)."""
 
-    os_loader: Literal["BIOS", "UEFI"] | None = None
-    vnc: bool | None = None
-    nested_virtualization: bool | None = None
-    panic_model: Literal["isa", "none"] | None = None
-    memory_security: bool | None = None
+    os_loader: Literal["BIOS", "UEFI"] | None = Field(default=None, description="firmware (os_loader_path)")
+    vnc: bool | None = Field(default=None, description="the VNC console (vnc_enable)")
+    nested_virtualization: bool | None = Field(
+        default=None, description="virtualization extensions in the guest (virt_nested_enable)"
+    )
+    panic_model: Literal["isa", "none"] | None = Field(default=None, description="the guest panic device (panic_model)")
+    memory_security: bool | None = Field(default=None, description="the platform's memory security (mem_sec_enabled)")
 
 
 class VirtualMachineSpec(ApiModel):
@@ -293,7 +312,12 @@ class VirtualMachineSpec(ApiModel):
         description="name on the platform; defaults to metadata.name",
         json_schema_extra=validations(PRINTABLE),
     )
-    os: str = Field(default="CentOS x64", max_length=128, json_schema_extra=validations(PRINTABLE))
+    os: str = Field(
+        default="CentOS x64",
+        max_length=128,
+        description="the guest OS as the platform names it",
+        json_schema_extra=validations(PRINTABLE),
+    )
     type: str = Field(
         default="GUS", max_length=32, description="platform VM type", json_schema_extra=validations(PRINTABLE)
     )
@@ -302,6 +326,7 @@ class VirtualMachineSpec(ApiModel):
         default="1Gi",
         pattern=QUANTITY_PATTERN,
         max_length=32,
+        description="RAM, a quantity such as 4Gi; more is added while running, less waits for a stop",
         json_schema_extra=validations(
             cel(
                 # Whole MiB through a double: isInteger() is false for "1.5Gi" (no fast int64 form),
@@ -314,16 +339,28 @@ class VirtualMachineSpec(ApiModel):
             )
         ),
     )
-    disks: list[Disk] = Field(default_factory=list, max_length=16, json_schema_extra=LIST_MAP_BY_NAME)
-    interfaces: list[NetworkInterface] = Field(default_factory=list, max_length=8, json_schema_extra=LIST_MAP_BY_NAME)
-    cdrom: Cdrom | None = None
+    disks: list[Disk] = Field(
+        default_factory=list,
+        max_length=16,
+        description="the VM's disks, by name; new volumes are made only with the VM",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    interfaces: list[NetworkInterface] = Field(
+        default_factory=list, max_length=8, description="the VM's NICs, by name", json_schema_extra=LIST_MAP_BY_NAME
+    )
+    cdrom: Cdrom | None = Field(default=None, description="an ISO in the CD-ROM drive; unset: empty")
     boot_order: list[Annotated[str, Field(max_length=63)]] | None = Field(
         default=None, max_length=16, description="disk names (devices), NIC names, in boot order"
     )
-    ha_mode: Literal["on", "off"] = "on"
+    ha_mode: Literal["on", "off"] = Field(
+        default="on", description="the platform restarts the VM elsewhere if its host fails"
+    )
     meta: Meta | None = None
     template: Template | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
-    power_state: PowerState = "Running"
+    power_state: PowerState = Field(
+        default="Running",
+        description="Running, Stopped (graceful, then hard after shutdownTimeoutSeconds), Suspended or Hibernated",
+    )
     shutdown_timeout_seconds: int = Field(
         default=120, ge=0, le=86400, description="graceful shutdown first; hard shutoff after this long"
     )
@@ -336,7 +373,7 @@ class VirtualMachineSpec(ApiModel):
     delete_mode: Literal["Trash", "Permanent"] = Field(
         default="Permanent", description="Trash moves the VM to the recycle bin"
     )
-    delete_volumes: bool = True
+    delete_volumes: bool = Field(default=True, description="deleting the VM (policy Delete) deletes its volumes too")
     recreate_on_loss: bool = Field(
         default=True, description="a VM deleted behind vmop's back is recreated; false: phase Lost"
     )
@@ -392,13 +429,13 @@ class VirtualMachineSpec(ApiModel):
 
 
 class DiskStatus(ApiModel):
-    name: str
+    name: str = Field(description="the disk's name in spec.disks")
     volume: str = Field(description="volume uuid on the platform")
 
 
 class InterfaceStatus(ApiModel):
-    name: str
-    mac: str
+    name: str = Field(description="the NIC's name in spec.interfaces")
+    mac: str = Field(description="its MAC address")
 
 
 Phase = Literal[
@@ -421,23 +458,25 @@ Phase = Literal[
 class VirtualMachineStatus(ApiModel):
     """What vmop sees on the platform, and how reconciling went."""
 
-    observed_generation: int | None = None
-    phase: Phase | None = None
+    observed_generation: int | None = Field(default=None, description="the .metadata.generation this status is for")
+    phase: Phase | None = Field(default=None, description="what the VM is doing, in one word")
     uuid: str | None = Field(default=None, description="the VM's uuid on the platform")
-    cluster: str | None = None
-    tenant: str | None = None
+    cluster: str | None = Field(default=None, description="the cluster the VM is in (after a migration, the new one)")
+    tenant: str | None = Field(default=None, description="the tenant the VM is in")
     name: str | None = Field(default=None, description="the VM's name on the platform")
     host: str | None = Field(default=None, description="host uuid it runs on")
     state: str | None = Field(default=None, description="platform state: running, shutoff, paused, ...")
     action: str | None = Field(default=None, description="platform action: noaction, migrating, cloning, ...")
     agent: str | None = Field(default=None, description="guest agent: connected, disconnected, pending")
-    ips: list[str] | None = None
-    macs: list[str] | None = None
-    volumes: list[str] | None = None
-    cpus: int | None = None
-    memory: str | None = None
+    ips: list[str] | None = Field(default=None, description="the guest's IP addresses")
+    macs: list[str] | None = Field(default=None, description="the NICs' MAC addresses")
+    volumes: list[str] | None = Field(default=None, description="uuids of the VM's volumes")
+    cpus: int | None = Field(default=None, description="vCPUs online")
+    memory: str | None = Field(default=None, description="RAM as the platform has it")
     group: str | None = Field(default=None, description="platform group uuid")
-    conditions: list[Condition] | None = None
+    conditions: list[Condition] | None = Field(
+        default=None, description="Ready, Synced, RestartRequired (see docs/operations.md for kubectl wait)"
+    )
     last_error: LastError | None = None
     progress: Progress | None = None
     disks: list[DiskStatus] | None = Field(default=None, description="disks vmop made or attached, by name")

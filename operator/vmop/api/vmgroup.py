@@ -16,14 +16,26 @@ class ParentRef(ApiModel):
 
 
 class GroupAdopt(ApiModel):
+    """Take over a group that already exists on the platform instead of creating one."""
+
     uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="an existing group's uuid to take over")
 
 
 class VmGroupSpec(ApiModel):
     """The group as it should be. vmop never writes here."""
 
-    cluster: str = Field(pattern=UUID_PATTERN, max_length=64, json_schema_extra=validations(IMMUTABLE))
-    tenant: str = Field(pattern=UUID_PATTERN, max_length=64, json_schema_extra=validations(IMMUTABLE))
+    cluster: str = Field(
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="platform cluster uuid",
+        json_schema_extra=validations(IMMUTABLE),
+    )
+    tenant: str = Field(
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="platform tenant uuid",
+        json_schema_extra=validations(IMMUTABLE),
+    )
     name: str | None = Field(
         default=None,
         min_length=1,
@@ -35,7 +47,9 @@ class VmGroupSpec(ApiModel):
     parent: str | None = Field(
         default=None, pattern=UUID_PATTERN, max_length=64, description="nest under this raw platform group uuid"
     )
-    adopt: GroupAdopt | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
+    adopt: GroupAdopt | None = Field(
+        default=None, description="take over an existing group", json_schema_extra=validations(IMMUTABLE)
+    )
     deletion_policy: Literal["Delete", "Retain"] = Field(
         default="Delete", description="Delete removes the group (only once no VM is inside); Retain leaves it"
     )
@@ -58,14 +72,18 @@ class VmGroupSpec(ApiModel):
 
 
 class VmGroupStatus(ApiModel):
-    observed_generation: int | None = None
-    phase: Literal["Pending", "Ready", "Deleting", "Failed", "Conflict"] | None = None
-    uuid: str | None = None
+    """What vmop sees of the group on the platform, and how reconciling went."""
+
+    observed_generation: int | None = Field(default=None, description="the .metadata.generation this status is for")
+    phase: Literal["Pending", "Ready", "Deleting", "Failed", "Conflict"] | None = Field(
+        default=None, description="Pending (waiting, e.g. for a parent), Ready, Deleting, Failed, Conflict"
+    )
+    uuid: str | None = Field(default=None, description="the group's uuid on the platform")
     name: str | None = Field(default=None, description="name on the platform")
     parent: str | None = Field(default=None, description="parent group uuid; empty at top level")
-    depth: int | None = Field(default=None, ge=1, le=GROUP_MAX_DEPTH)
+    depth: int | None = Field(default=None, ge=1, le=GROUP_MAX_DEPTH, description="1 at the top level")
     vm_count: int | None = Field(default=None, description="VMs directly in this group (the platform's RefCount)")
     blocking_vms: list[str] | None = Field(default=None, description="VMs that keep the group from being deleted")
-    conditions: list[Condition] | None = None
+    conditions: list[Condition] | None = Field(default=None, description="Ready, Synced")
     last_error: LastError | None = None
-    create_pending_since: str | None = None
+    create_pending_since: str | None = Field(default=None, description="a create was sent at this time (RFC 3339)")

@@ -1,9 +1,11 @@
 """VmMigration (vmop.io/v1alpha1): move one VirtualMachine's VM to another host (migrate) or another
 cluster (cross_cluster_migrate), once. A finished VmMigration is history: nothing is called again.
 
-Conditions: ``Complete`` (True once the phase is Succeeded, Failed or Aborted; while False its
-reason says what the migration waits for) and ``Synced`` (False while the platform cannot be read
-or refused the last call; lastError then has its words).
+Conditions, as a Job has them: ``Complete`` (True only once the phase is Succeeded; while False its
+reason says what the migration waits for, or how it ended), ``Failed`` (set, True, only once the
+phase is Failed or Aborted: the VM did not move) and ``Synced`` (False while the platform cannot be
+read or refused the last call; lastError then has its words). A pipeline waits for either of
+``kubectl wait --for=condition=Complete`` and ``--for=condition=Failed``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from vmop.api.base import FORBIDDEN, IMMUTABLE, UUID_PATTERN, ApiModel, cel, val
 from vmop.api.conditions import Condition, LastError
 
 COMPLETE = "Complete"
+FAILED = "Failed"  # the condition; also the phase of the same name
 DEFAULT_TIMEOUT_SECONDS = 1800
 # IPv4 or IPv6: the pattern keeps junk out cheaply, CEL's isIP checks the address.
 HOST_IP_PATTERN = r"^[0-9A-Fa-f.:]{2,45}$"
@@ -89,20 +92,21 @@ class VmMigrationSpec(ApiModel):
 
 Phase = Literal["Pending", "Running", "Succeeded", "Failed", "Aborted"]
 FINISHED: frozenset[str] = frozenset({"Succeeded", "Failed", "Aborted"})
+UNSUCCESSFUL: frozenset[str] = frozenset({"Failed", "Aborted"})  # final, and the VM did not move
 
 
 class Location(ApiModel):
     """A place on the platform."""
 
-    cluster: str | None = None
-    tenant: str | None = None
+    cluster: str | None = Field(default=None, description="cluster uuid")
+    tenant: str | None = Field(default=None, description="tenant uuid")
     host: str | None = Field(default=None, description="host uuid")
 
 
 class VmMigrationStatus(ApiModel):
     """How the migration goes. Phases: Pending -> Running -> Succeeded | Failed | Aborted."""
 
-    observed_generation: int | None = None
+    observed_generation: int | None = Field(default=None, description="the .metadata.generation this status is for")
     phase: Phase | None = Field(default=None, description="Succeeded, Failed and Aborted are final")
     progress: int | None = Field(default=None, ge=0, le=100, description="percent; never decreases")
     vm_uuid: str | None = Field(default=None, description="the platform VM being migrated")
@@ -113,7 +117,8 @@ class VmMigrationStatus(ApiModel):
     message: str | None = Field(default=None, description="what it waits for, does, or how it ended")
     conditions: list[Condition] | None = Field(
         default=None,
-        description="Complete: True once finished, else its reason says what it waits for; "
+        description="Complete: True only once it succeeded, else its reason says what it waits for or how it "
+        "ended; Failed: present, True, once it failed or was aborted; "
         "Synced: False while the platform cannot be read or refused the last call",
     )
     last_error: LastError | None = None

@@ -281,7 +281,8 @@ class ComputeClient:
         batch = await self._call(endpoint, request, _batch_envelope(item_type))
         items: list[ItemResult[M]] = [
             ItemResult(
-                item.data, ComputeError.from_output(endpoint.path, item, self._profile, self._redact) if item.scode != 0 else None
+                item.data,
+                ComputeError.from_output(endpoint.path, item, self._profile, self._redact) if item.scode != 0 else None,
             )
             for item in batch.results
         ]

@@ -32,7 +32,7 @@ from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
 from vmop.reconcile.conditions import set_condition
-from vmop.reconcile.deletion import plan_vm_deletion, resolve_deletion_policy
+from vmop.reconcile.deletion import plan_vm_deletion, release_message, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
@@ -208,10 +208,9 @@ class VirtualMachineController:
             spec = VirtualMachineSpec.model_validate(obj.spec)
         except ValidationError as error:  # stored before a CRD rule refused it: say so, call nothing
             message = invalid_spec_message(error)
-            outcome = _not_synced(
+            return _not_synced(
                 previous, Reason.INVALID_SPEC, message, obj.generation, now, observed_generation=obj.generation
             )
-            return _warn_once(outcome, previous, Reason.INVALID_SPEC)
         memory = _memory(obj, previous)
         if obj.annotations.get(ANNOTATION_PAUSED) == "true":
             return self._paused(previous, obj.generation, now)
@@ -291,9 +290,9 @@ class VirtualMachineController:
         outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
-        outcome.events += _identity_warnings(previous, final.verdict.synced_reason, final.verdict.message)
-        if final.verdict.synced_reason == Reason.INVALID_SPEC:
-            _warn_once(outcome, previous, Reason.INVALID_SPEC)
+        if final.verdict.synced_reason == Reason.DUPLICATE_GUARD:  # at every pass: a person must act
+            metrics.DUPLICATE_GUARD.labels("VirtualMachine").inc()
+            outcome.events.append(("Warning", Reason.DUPLICATE_GUARD, final.verdict.message))
         outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
 
@@ -413,8 +412,10 @@ class VirtualMachineController:
     ) -> Outcome:
         """``fresh_after`` (the inventory's clock): read a list started after it (a pass waiting
         for the guest to stop: one newer than its previous look)."""
-        if obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true" or obj.annotations.get(ANNOTATION_PAUSED) == "true":
-            return Outcome(None, events=[("Warning", "Released", "finalizer released without touching the platform")])
+        paused = obj.annotations.get(ANNOTATION_PAUSED) == "true"
+        if paused or obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true":
+            uuid = obj.annotations.get(ANNOTATION_UUID) or obj.status.get("uuid")
+            return Outcome(None, events=[("Warning", Reason.RELEASED, release_message(paused=paused, uuid=uuid))])
         spec = VirtualMachineSpec.model_validate(obj.spec)
         previous = VirtualMachineStatus.model_validate(obj.status)
         memory = _memory(obj, previous)
@@ -484,19 +485,6 @@ class VirtualMachineController:
 
 # Situations a person should hear of: once when they begin (a VM gone missing, a create in doubt),
 # and for the duplicate guard at every pass until someone confirms.
-IDENTITY_WARNINGS = (Reason.LOST, Reason.IDENTITY_IN_DOUBT, Reason.CREATE_IN_DOUBT, Reason.DUPLICATE_GUARD)
-
-
-def _identity_warnings(previous: VirtualMachineStatus, reason: str, message: str) -> list[tuple[str, str, str]]:
-    if reason not in IDENTITY_WARNINGS:
-        return []
-    if reason == Reason.DUPLICATE_GUARD:
-        metrics.DUPLICATE_GUARD.labels("VirtualMachine").inc()
-    elif any(c.type == SYNCED and c.reason == reason for c in previous.conditions or []):
-        return []
-    return [("Warning", reason, message)]
-
-
 def _not_synced(
     previous: VirtualMachineStatus, reason: str, message: str, generation: int, now: float, **status: Any
 ) -> Outcome:
@@ -506,16 +494,6 @@ def _not_synced(
     )
     update = {"phase": previous.phase or "Pending"} | status | {"conditions": conditions}
     return Outcome(_changed(previous, previous.model_copy(update=update)))
-
-
-def _warn_once(outcome: Outcome, previous: VirtualMachineStatus, reason: str) -> Outcome:
-    """A Warning Event with the Synced message when it is new (not at every resync)."""
-    before = next((c for c in previous.conditions or [] if c.type == SYNCED), None)
-    conditions = (outcome.status or {}).get("conditions") or []
-    synced = next((c for c in conditions if c["type"] == SYNCED and c["reason"] == reason), None)
-    if synced is not None and (before is None or (before.reason, before.message) != (reason, synced["message"])):
-        outcome.events.append(("Warning", reason, synced["message"]))
-    return outcome
 
 
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:

@@ -1,4 +1,4 @@
-"""``vmop dev up|down|status|kubectl|helm``: a local control plane that outlives the command.
+"""``vmop dev up|down|status|restart|kubectl|helm``: a local control plane that outlives the command.
 
 ``up`` prints only shell lines on stdout (``export KUBECONFIG=...`` and comments), so
 ``eval "$(vmop dev up)"`` works; progress and errors go to stderr.
@@ -25,6 +25,16 @@ from vmop.dev.pki import PkiError
 from vmop.dev.processes import StartupError
 
 NOT_UP = 1
+# `vmop dev restart NAME`: the recorded names, and the short ones people type.
+COMPONENTS = {
+    "etcd": "etcd",
+    "apiserver": "kube-apiserver",
+    "kube-apiserver": "kube-apiserver",
+    "controller-manager": "kube-controller-manager",
+    "kube-controller-manager": "kube-controller-manager",
+    "sim": "sim",
+    "operator": "operator",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub.add_parser("status", parents=[common], help="which processes are alive, ports, readyz").set_defaults(
         dev_func=_status
     )
+    restart = sub.add_parser(
+        "restart",
+        parents=[common],
+        help="stop one component and start it again: same port, data and credentials; its log continues",
+    )
+    restart.add_argument("component", choices=sorted(COMPONENTS), help="e.g. operator (after a code change), sim")
+    restart.set_defaults(dev_func=_restart)
     for tool in ("kubectl", "helm"):
         passthrough = sub.add_parser(tool, parents=[common], help=f"run the cached {tool} against the dev cluster")
         passthrough.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments for {tool}, after --")
@@ -78,15 +95,32 @@ def _print_env(plane: ControlPlane) -> None:
     print(f"# logs and state: {plane.state_dir}")
 
 
+def _restart_dead(plane: ControlPlane) -> bool:
+    """Start again, in start order, the recorded components that stopped (by hand, or crashed):
+    same ports, data and credentials, so the KUBECONFIG exported before stays good. False when
+    that cannot be done (a state file without the commands, a component that will not start)."""
+    for name, alive in plane.alive().items():
+        if not alive:
+            print(f"vmop dev: {name} is not running; starting it again", file=sys.stderr)
+            try:
+                plane.restart(name)
+            except StartupError as error:
+                print(f"vmop dev: {error}", file=sys.stderr)
+                return False
+    return True
+
+
 def _up(args: argparse.Namespace, state_dir: Path) -> int:
     running = ControlPlane.load(state_dir)
     if running and all(running.alive().values()):
         print(f"vmop dev: already up (state in {state_dir})", file=sys.stderr)
         _print_env(running)
         return 0
+    if running and _restart_dead(running):
+        _print_env(running)
+        return 0
     if running:
-        dead = ", ".join(name for name, alive in running.alive().items() if not alive)
-        print(f"vmop dev: {dead} no longer running; restarting everything", file=sys.stderr)
+        print("vmop dev: restarting everything", file=sys.stderr)
     binaries = ensure_binaries()
     print(f"vmop dev: starting in {state_dir} (logs: <name>.log there)", file=sys.stderr)
     plane = start(
@@ -121,11 +155,28 @@ def _status(_: argparse.Namespace, state_dir: Path) -> int:
         state = "running" if alive[process.name] else "DEAD"
         port = plane.ports.get(process.name)
         print(f"{process.name:<24} pid {process.pid:<8} port {port!s:<6} {state:<8} log {process.log}")
+    for name in (name for name, up in alive.items() if not up):
+        print(f"{name} is not running: `vmop dev restart {name}` (or `vmop dev up`) starts it again")
     ready = plane.ready()
     where = "existing cluster" if plane.existing_cluster else plane.server
     print(f"readyz ({where}): {'ok' if ready else 'NOT READY'}")
     print(f"kubeconfig: {plane.kubeconfig}")
     return 0 if ready and all(alive.values()) else NOT_UP
+
+
+def _restart(args: argparse.Namespace, state_dir: Path) -> int:
+    plane = ControlPlane.load(state_dir)
+    if plane is None:
+        print(f"vmop dev restart: not up (nothing recorded in {state_dir}); run `vmop dev up`", file=sys.stderr)
+        return NOT_UP
+    name = COMPONENTS[args.component]
+    if name not in plane.alive():
+        started = ", ".join(plane.alive())
+        print(f"vmop dev restart: {name} was not started by `vmop dev up` (started: {started})", file=sys.stderr)
+        return NOT_UP
+    process = plane.restart(name)
+    print(f"vmop dev: {name} restarted (pid {process.pid}, log {process.log})", file=sys.stderr)
+    return 0
 
 
 def _passthrough(args: argparse.Namespace, state_dir: Path) -> int:

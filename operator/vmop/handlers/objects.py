@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import kopf
@@ -9,8 +10,26 @@ import kopf
 from vmop import metrics
 from vmop.compute.errors import is_transient
 from vmop.controller.objects import ObjectView, Outcome
+from vmop.reconcile.conditions import attention_events
 
 MAX_BACKOFF = 300.0
+
+
+class Wait(kopf.TemporaryError):
+    """A retry that is part of the work, not a failure: kopf logs each TemporaryError as ERROR,
+    and vmop.logs.ExpectedWaits logs this one at ``log_level`` instead."""
+
+    def __init__(self, message: str, *, delay: float, log_level: int) -> None:
+        super().__init__(message, delay=delay)
+        self.log_level = log_level
+
+
+def retry_unfinished(outcome: Outcome, delay: float, waiting: str) -> Wait:
+    """The retry of a deletion that is not done: the platform's error (WARNING: it is retried,
+    and a person need not act yet), or what it waits for (INFO)."""
+    if outcome.error is not None:
+        return Wait(str(outcome.error), delay=delay, log_level=logging.WARNING)
+    return Wait(waiting, delay=delay, log_level=logging.INFO)
 
 
 def view(body: kopf.Body) -> ObjectView:
@@ -38,7 +57,7 @@ def apply(
     for key, value in outcome.annotations.items():
         if current.get(key) != value:
             patch.metadata.annotations[key] = value
-    announce(outcome.events, body)
+    announce([*outcome.events, *attention_events(body.status, outcome.status, outcome.events)], body)
 
 
 def announce(events: list[tuple[str, str, str]], body: kopf.Body) -> None:
@@ -53,10 +72,10 @@ def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
     scodes to tell a lasting refusal apart. A platform mid-transition is looked at again soon."""
     if outcome.error is not None:
         if (is_transient(outcome.error) or outcome.error.refused) and retry is not None:
-            raise kopf.TemporaryError(str(outcome.error), delay=min(MAX_BACKOFF, 2.0 * 2**retry))
+            raise Wait(str(outcome.error), delay=min(MAX_BACKOFF, 2.0 * 2**retry), log_level=logging.WARNING)
         return
-    if outcome.requeue_after is not None:
-        raise kopf.TemporaryError("waiting for the platform", delay=outcome.requeue_after)
+    if outcome.requeue_after is not None:  # routine: only DEBUG shows it
+        raise Wait("waiting for the platform", delay=outcome.requeue_after, log_level=logging.DEBUG)
 
 
 def record(kind: str, obj: ObjectView, outcome: Outcome, seconds: float) -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import hashlib
+import json
 import logging
 import os
+import socket
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from pydantic import SecretStr
@@ -34,6 +38,7 @@ from vmop.handlers.written import Written
 from vmop.reconcile.virtualmachine import Safety
 
 FINALIZER = "vmop.io/finalizer"
+EVENT_COMPONENT = "vmop"
 M_ARENA_MAX = -8  # mallopt(3)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 * 1024
@@ -80,16 +85,21 @@ class Runtime:
         self.written.forget(uid)
 
 
-class SpecDiffBaseStorage(kopf.StatusDiffBaseStorage):
-    """kopf's diff-base (status.kopf.last-handled-configuration, a JSON string written with the
-    handlers' status patches) holds what a change is detected in: kopf's default copies every
-    label and annotation, so an object with 16,000 labels (1.2 MB) made each such status patch
-    2.47 MB, which etcd refuses. vmop reacts to its spec and its own annotations only: the rest
-    is left out, and the diff-base stays as small as the spec whatever the object's size."""
+class CompactDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's diff-base (status.kopf.last-handled-configuration, written with the handlers' status
+    patches) holds only what vmop reacts to, small whatever the object's size: the spec as its
+    digest and vmop's own ``vmop.io/`` annotations. kopf's default copies the spec and every label
+    and annotation: an object with 16,000 labels (1.2 MB) made each status patch 2.47 MB, which
+    etcd refuses, and the copy of the spec made most of `kubectl describe`. vmop's handlers read
+    the object, never kopf's old/new/diff; a handler on a field inside spec would need it back."""
 
-    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+    def build(self, *, body: kopf.Body, extra_fields: Iterable[kopf.FieldSpec] | None = None) -> kopf.BodyEssence:
         essence = super().build(body=body, extra_fields=extra_fields)
-        metadata: dict[str, Any] = essence.get("metadata", {})  # type: ignore[assignment]
+        fields = cast(dict[str, Any], essence)  # kopf types the spec as a dict; here it is its digest
+        if "spec" in fields:
+            canonical = json.dumps(fields["spec"], sort_keys=True, separators=(",", ":"))
+            fields["spec"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+        metadata: dict[str, Any] = fields.get("metadata", {})
         metadata.pop("labels", None)
         annotations = metadata.get("annotations", {})
         for key in [key for key in annotations if not key.startswith(f"{GROUP}/")]:
@@ -97,7 +107,7 @@ class SpecDiffBaseStorage(kopf.StatusDiffBaseStorage):
         if not annotations:
             metadata.pop("annotations", None)
         if not metadata:
-            essence.pop("metadata", None)
+            fields.pop("metadata", None)
         return essence
 
 
@@ -107,13 +117,17 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.persistence.progress_storage = kopf.StatusProgressStorage()
     # vmop's own bookkeeping annotations are no change to react to: left in the diff-base, each
     # write of them costs kopf a second status patch (measured in bench/: one per VM created).
-    settings.persistence.diffbase_storage = SpecDiffBaseStorage(
+    settings.persistence.diffbase_storage = CompactDiffBaseStorage(
         ignored_fields=[("metadata", "annotations", key) for key in (ANNOTATION_UUID, ANNOTATION_CREATE_PENDING)]
     )
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     settings.posting.level = logging.WARNING
+    # Events are signed by vmop (`kubectl describe`'s "From"), with the pod's name as the instance.
+    settings.posting.reporting_component = EVENT_COMPONENT
+    settings.posting.reporting_instance = socket.gethostname()
+    settings.posting.event_name_prefix = f"{EVENT_COMPONENT}-"
     settings.execution.max_workers = max(4, config.max_concurrency)
     # kopf releases a deleted object's finalizer only once its resync timer has exited; a timer
     # still waiting for its turn behind the deletions is looked at again this soon, not after

@@ -5,21 +5,24 @@ tenth of the operator's CPU while a thousand VMs are created, for the few migrat
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import kopf
 
+from vmop import metrics
 from vmop.api import GROUP, VERSION
 from vmop.api.vmmigration import FINISHED
 from vmop.controller.objects import Outcome
 from vmop.controller.virtualmachine import ANNOTATION_MIGRATION, ANNOTATION_UUID
-from vmop.handlers.objects import MAX_BACKOFF, apply, view
+from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.reconcile.identity import MigrationRecord
 from vmop.reconcile.status import parse_rfc3339
 from vmop.reconcile.vmmigration import Target
 
 RESOURCE = (GROUP, VERSION, "vmmigrations")
+KIND = "VmMigration"
 BY_VM = "vmmigrations_by_vm"  # (namespace, VirtualMachine name) -> its VmMigrations
 MigrationIndex = kopf.Index[tuple[str, str], MigrationRecord]
 # Running migrations are polled this often (progress, outcome, timeout); progress is written at
@@ -73,8 +76,11 @@ async def _sync(body: kopf.Body, memo: kopf.Memo, indexes: dict[str, Any], *, de
     found = await runtime.kube.get("virtualmachines", obj.namespace, vm) if vm else None
     target = target_of(found) if found is not None else None
     rivals = _rivals(indexes[BY_VM], obj.namespace, vm, obj.name)
+    started = time.monotonic()
     async with runtime.lock(obj.uid):
-        return await runtime.migrations.sync(obj, target, rivals, deleting=deleting)
+        outcome = await runtime.migrations.sync(obj, target, rivals, deleting=deleting)
+    record(KIND, obj, outcome, time.monotonic() - started)
+    return outcome
 
 
 async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
@@ -86,10 +92,11 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     outcome = await _sync(body, memo, kwargs, deleting=True)
     apply(outcome, body, patch)
     if not outcome.done:  # still running: the abort did not go through yet
-        raise kopf.TemporaryError(str(outcome.error or "aborting"), delay=min(MAX_BACKOFF, 2.0 * 2**retry))
+        raise retry_unfinished(outcome, min(MAX_BACKOFF, 2.0 * 2**retry), "aborting the migration")
     runtime: Runtime = memo.runtime
     runtime.migrations.forget(body.metadata.uid or "")
     runtime.forget(body.metadata.uid or "")
+    metrics.PHASES.set(KIND, body.metadata.uid or "", None)
 
 
 def _running(status: kopf.Status, meta: kopf.Meta, **_: Any) -> bool:

@@ -21,7 +21,7 @@ from vmop.compute.requests import (
     VcpuSetRequest,
     VmemorySetRequest,
 )
-from vmop.compute.rules import HOT_DETACH_BUSES, os_family
+from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, HOT_DETACH_BUSES, os_family
 from vmop.reconcile.calls import Call
 from vmop.reconcile.observed import Observed, ObservedNic, Shape
 
@@ -143,13 +143,19 @@ def _detaches(shape: Shape, vm: ComputeIdentifier, owned: Owned, wanted_volumes:
     return changes
 
 
+def _platform_bus(bus: str, cache_mode: str | None) -> str:
+    """The bus the platform gives a disk declared on ``bus`` (disk/attach: writeback or
+    writethrough on scsi is switched to virtio)."""
+    return "virtio" if bus == "scsi" and cache_mode in CACHE_MODES_FORCING_VIRTIO else bus
+
+
 def _disks(
     spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned
 ) -> tuple[list[Change], list[str]]:
     """Detaches first: an attach may need the device a detach frees, and then waits with it.
     Attaches to a named device go before those the platform assigns one to, which could pick it."""
     unsupported: list[str] = []
-    attached = {d.volume for d in shape.disks if d.volume}
+    attached = {d.volume: d for d in shape.disks if d.volume}
     wanted_volumes = {disk.volume or owned.disks.get(disk.name, "") for disk in spec.disks}
     detaches = _detaches(shape, vm, owned, wanted_volumes)
     in_use = {d.device for d in shape.disks}
@@ -158,6 +164,13 @@ def _disks(
     for disk in spec.disks:
         volume = disk.volume or owned.disks.get(disk.name, "")
         if volume and volume in attached:
+            bus = attached[volume].bus
+            if bus and bus != _platform_bus(disk.bus, disk.cache_mode):
+                # The doc has no call that changes an attached disk's bus: say so rather than "in sync".
+                unsupported.append(
+                    f"disks[{disk.name}]: bus {bus} -> {disk.bus}: an attached disk's bus cannot change; "
+                    "detach it and attach it again under another name"
+                )
             continue
         if not volume:
             unsupported.append(

@@ -36,6 +36,19 @@ def resolve_deletion_policy(spec_policy: str | None, namespace_policy: str | Non
     return "Delete"
 
 
+def release_message(*, paused: bool, uuid: str | None) -> str:
+    """The Warning Event of a deletion that lets go without the platform. Paused means no
+    platform calls at all, deletion included: the VM stays, whatever the deletionPolicy says
+    (docs/operations.md); unpause first to delete it with the object."""
+    vm = f"VM {uuid}" if uuid else "any VM"
+    if paused:
+        return (
+            f"deleted while paused (vmop.io/paused): released without touching the platform; {vm} stays "
+            "there even under deletionPolicy Delete"
+        )
+    return f"released by vmop.io/force-release without touching the platform; {vm} stays there"
+
+
 def plan_vm_deletion(
     spec: VirtualMachineSpec, policy: DeletionPolicy, memory: Memory, observed: Observed | None, *, now: float
 ) -> DeletionPlan:

@@ -360,7 +360,7 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     pending_fields = [c.field for c in pending]
     in_sync = current_power(vm) == spec.power_state and not calls
     if unsupported:
-        message, synced_reason, synced = "; ".join(unsupported), "UnsupportedChange", False
+        message, synced_reason, synced = "; ".join(unsupported), Reason.UNSUPPORTED_CHANGE, False
     elif step.stuck:
         message, synced_reason, synced = step.reason, Reason.COMPUTE_ERROR, False
     elif restarting:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from vmop.api.conditions import Reason
 from vmop.api.vmgroup import VmGroupSpec
 from vmop.compute.models import ComputeGroupObjectMeta, GroupTree
 from vmop.compute.requests import GroupCreateRequest, GroupMoveRequest, GroupRef, GroupUpdateRequest
@@ -121,7 +122,7 @@ def _placement_problem(
         if target.is_default:
             return "DefaultHasNoChildren", "the platform allows no groups under default"
         if moving is not None and target.uuid in {n.uuid for n in tree.subtree(moving)}:
-            return "ParentCycle", "a group cannot move under itself or its descendants"
+            return Reason.PARENT_CYCLE, "a group cannot move under itself or its descendants"
         base = target.depth
     if base + height > GROUP_MAX_DEPTH:
         return "DepthExceeded", (
@@ -129,7 +130,7 @@ def _placement_problem(
         )
     clash = [n for n in tree.children_named(parent.uuid, name) if n.uuid != moving]
     if clash:
-        return "NameConflict", f"a sibling group is already named {name!r} ({clash[0].uuid})"
+        return Reason.CONFLICT, f"a sibling group is already named {name!r} ({clash[0].uuid})"
     return None
 
 
@@ -149,7 +150,7 @@ def plan_vm_group(
     problem = _placement_problem(tree, parent, platform_name, 1, None)
     if problem is not None:
         reason, message = problem
-        if reason == "NameConflict":
+        if reason == Reason.CONFLICT:
             message += "; set spec.adopt.uuid to take it over, or choose another spec.name"
             return GroupPlan([], memory, False, reason, message, "Conflict", refused=True)
         return _refuse(memory, reason, message)
@@ -175,7 +176,7 @@ def _plan_existing(
     elif node.name != platform_name:
         clash = [n for n in tree.children_named(node.parent, platform_name) if n.uuid != node.uuid]
         if clash:
-            return _refuse(memory, "NameConflict", f"a sibling group is already named {platform_name!r}", node)
+            return _refuse(memory, Reason.CONFLICT, f"a sibling group is already named {platform_name!r}", node)
     if node.name != platform_name:
         update = GroupUpdateRequest(**_scope(spec), group_uuid=node.uuid, group_name=platform_name)
         calls.append(Call("group/update", update, f"rename {node.name} -> {platform_name}"))
@@ -248,7 +249,9 @@ def resolve_parent(spec: VmGroupSpec, namespace: str, name: str, lookup: dict[tu
             break
         current = entry.parent_ref
     else:
-        return Parent("waiting", reason="ParentCycle", message=f"parentRef cycle: {' -> '.join([*chain, current])}")
+        return Parent(
+            "waiting", reason=Reason.PARENT_CYCLE, message=f"parentRef cycle: {' -> '.join([*chain, current])}"
+        )
     parent = lookup[(namespace, spec.parent_ref.name)]
     if (parent.cluster, parent.tenant) != (spec.cluster, spec.tenant):
         return Parent(

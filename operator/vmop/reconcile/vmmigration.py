@@ -18,7 +18,16 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from vmop.api.conditions import SYNCED, Condition, LastError, Reason
-from vmop.api.vmmigration import COMPLETE, FINISHED, Location, Phase, VmMigrationSpec, VmMigrationStatus
+from vmop.api.vmmigration import (
+    COMPLETE,
+    FAILED,
+    FINISHED,
+    UNSUCCESSFUL,
+    Location,
+    Phase,
+    VmMigrationSpec,
+    VmMigrationStatus,
+)
 from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import CrossClusterMigrateRequest, MigrateRequest
@@ -83,7 +92,7 @@ class Context:
 @dataclass(frozen=True)
 class Plan:
     phase: Phase
-    reason: str  # of the Complete condition
+    reason: str  # of the Complete condition (and of Failed, once it failed)
     message: str
     memory: Memory
     calls: list[Call] = field(default_factory=list)
@@ -339,11 +348,15 @@ def _finish(
 def render_status(previous: VmMigrationStatus, plan: Plan, *, generation: int, now: float) -> VmMigrationStatus:
     """Pure: equal to ``previous`` when nothing worth writing changed (then nothing is written)."""
     when = rfc3339(now)
-    finished = plan.phase in FINISHED
     conditions: list[Condition] = list(previous.conditions or [])
+    # As a Job: Complete only on success, so `kubectl wait --for=condition=Complete` never passes a
+    # migration that did not happen; Failed appears only once it failed.
+    succeeded = plan.phase == "Succeeded"
     conditions = set_condition(
-        conditions, COMPLETE, finished, plan.reason, plan.message, now=when, generation=generation
+        conditions, COMPLETE, succeeded, plan.reason, plan.message, now=when, generation=generation
     )
+    if plan.phase in UNSUCCESSFUL:
+        conditions = set_condition(conditions, FAILED, True, plan.reason, plan.message, now=when, generation=generation)
     if plan.error is None:
         conditions = set_condition(conditions, SYNCED, True, Reason.RECONCILED, "", now=when, generation=generation)
     else:

@@ -334,7 +334,9 @@ def create_app(platform: Platform, *, token: str | None = None, state_file: Path
             return Response("Service Unavailable", status_code=503, media_type="text/plain")
         forced = dice.forced_scode(name)
         if forced is not None:
-            return await state.spoken(JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}{echo}"))))
+            return await state.spoken(
+                JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}{echo}")))
+            )
         late = dice.late_execution(name)
         if late:
             # The body is read now: once the caller has given up, the server has nothing left to read.

@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 from typing import get_args
 
-from vmop.sim.app import create_app
 from vmop.sim.dialect import Dialect
 from vmop.sim.faults import Faults, Timings
 from vmop.sim.platform import Platform
@@ -83,8 +82,18 @@ def build_platform(args: argparse.Namespace) -> Platform:
     return Platform(world, timings, Faults.model_validate(faults), dialect)
 
 
+SIM_EXTRA = "vmop[sim]"
+
+
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    try:  # not in the operator's image: the simulator's web stack is an extra
+        import uvicorn
+
+        from vmop.sim.app import create_app
+    except ModuleNotFoundError as missing:
+        raise SystemExit(
+            f"vmop sim needs {missing.name}, which comes with {SIM_EXTRA}: pip install '{SIM_EXTRA}'"
+        ) from None
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     token = args.token_file.read_text().strip() if args.token_file else None
