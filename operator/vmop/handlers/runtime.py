@@ -38,6 +38,9 @@ from vmop.handlers.written import Written
 from vmop.reconcile.virtualmachine import Safety
 
 FINALIZER = "vmop.io/finalizer"
+# A platform that answers 5xx is retried for a few seconds (RetryPolicy) and then reported as
+# unavailable: an answer, not silence. Short resync periods must not turn that into "not answering".
+MIN_PATIENCE_SECONDS = 10.0
 EVENT_COMPONENT = "vmop"
 M_ARENA_MAX = -8  # mallopt(3)
 M_MMAP_THRESHOLD = -3
@@ -238,7 +241,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         default_deletion_policy=config.default_deletion_policy,
         batcher=Batcher(client),
         safety=safety,
-        patience=2 * config.resync_seconds,
+        patience=max(2 * config.resync_seconds, MIN_PATIENCE_SECONDS),
     )
 
     async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:
