@@ -78,7 +78,15 @@ def test_lint_strict_with_ci_values(values: Path) -> None:
 def test_defaults_render_a_cluster_wide_operator() -> None:
     objects = render_objects()
     kinds = sorted(o["kind"] for o in objects)
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ]
     assert args_of(objects) == [
         f"--compute-url={COMPUTE_URL}",
         "--resync-seconds=60",
@@ -293,6 +301,43 @@ def test_rbac_is_least_privilege() -> None:
     assert not grants(cluster, "ClusterRole", "kopf.dev", "clusterkopfpeerings"), "no peering, no peering rights"
 
 
+def test_admission_policy_refuses_spec_changes_by_vmops_service_account() -> None:
+    """RBAC's `patch` covers spec too: the policy refuses an UPDATE by vmop's own ServiceAccount that
+    changes spec, for the three kinds, in either mode; admissionPolicy.enabled=false leaves it out."""
+    for values, namespace, account in (
+        ([], "vmop-system", "vmop"),
+        (["watchNamespaces={team-a}", "serviceAccount.create=false", "serviceAccount.name=ops"], "platform", "ops"),
+    ):
+        objects = render_objects(*values, namespace=namespace)
+        policy = one(objects, "ValidatingAdmissionPolicy")
+        name = policy["metadata"]["name"]
+        assert name == f"vmop-{namespace}-no-spec-writes", "cluster-scoped: named after the release namespace"
+        assert policy["spec"]["matchConstraints"]["resourceRules"] == [
+            {
+                "apiGroups": ["vmop.io"],
+                "apiVersions": ["*"],
+                "resources": ["virtualmachines", "vmgroups", "vmmigrations"],
+                "operations": ["UPDATE"],
+                "scope": "Namespaced",
+            }
+        ]
+        assert policy["spec"]["matchConditions"] == [
+            {
+                "name": "vmop-service-account",
+                "expression": f'request.userInfo.username == "system:serviceaccount:{namespace}:{account}"',
+            }
+        ]
+        (validation,) = policy["spec"]["validations"]
+        assert validation["expression"] == "object.spec == oldObject.spec"
+        assert validation["message"].startswith("vmop's ServiceAccount may not change spec")
+        assert policy["spec"]["failurePolicy"] == "Fail"
+        binding = one(objects, "ValidatingAdmissionPolicyBinding")
+        assert binding["metadata"]["name"] == name
+        assert binding["spec"] == {"policyName": name, "validationActions": ["Deny"]}
+    disabled = render_objects("admissionPolicy.enabled=false")
+    assert not [o for o in disabled if o["kind"].startswith("ValidatingAdmissionPolicy")]
+
+
 def peering_writes(objects: list[Manifest], kind: str, resource: str) -> list[dict[str, Any]]:
     """The rules that let the operator read or write single peering objects."""
     return [
@@ -389,6 +434,8 @@ BAD_VALUES = [
     (["metrics.prometheusRule.enabled=true"], "prometheusRule.enabled needs serviceMonitor.enabled"),
     (["metrics.prometheusRule.notReadyFor=soon"], "at '/metrics/prometheusRule/notReadyFor'"),
     (["networkPolicy.enabled=yes"], "at '/networkPolicy/enabled'"),
+    (["admissionPolicy.enabled=yes"], "at '/admissionPolicy/enabled'"),
+    (["admissionPolicy.enable=false"], "at '/admissionPolicy': additional properties 'enable' not allowed"),
 ]
 # Rules across values: reported by templates/validate.yaml (the checks are in _validate.tpl), not
 # by whichever object's template happened to render first.
@@ -592,6 +639,8 @@ def test_install_upgrade_and_least_privilege(
     get("rolebinding", f"{fullname}-credentials", "-n", namespace)
     get("clusterrole", cluster_name)
     get("clusterrolebinding", cluster_name)
+    get("validatingadmissionpolicy", f"{cluster_name}-no-spec-writes")
+    get("validatingadmissionpolicybinding", f"{cluster_name}-no-spec-writes")
 
     # What the ServiceAccount may do, as the apiserver's RBAC decides it.
     sa = as_sa(namespace, fullname)

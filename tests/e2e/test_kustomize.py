@@ -66,6 +66,8 @@ def test_base_holds_the_operator_and_the_crds() -> None:
         ("RoleBinding", NAMESPACE, "vmop-credentials"),
         ("Service", NAMESPACE, "vmop-metrics"),
         ("ServiceAccount", NAMESPACE, "vmop"),
+        ("ValidatingAdmissionPolicy", "", "vmop-no-spec-writes"),
+        ("ValidatingAdmissionPolicyBinding", "", "vmop-no-spec-writes"),
     ]
     shipped = [yaml.safe_load(p.read_text()) for p in sorted(CRDS.glob("*.yaml"))]
     assert sorted(by_kind(BASE, "CustomResourceDefinition"), key=key) == sorted(shipped, key=key), (
@@ -118,6 +120,34 @@ def test_overlay_example_sets_url_and_log_level() -> None:
     assert len(args) == len(base_args)
 
 
+def test_overlay_drops_the_admission_policy_for_older_clusters(tmp_path: Path) -> None:
+    """Before Kubernetes 1.30 there is no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy:
+    the overlay of docs/installation.md deletes both objects and keeps everything else."""
+    deletions = [
+        {
+            "patch": yaml.safe_dump(
+                {
+                    "$patch": "delete",
+                    "apiVersion": "admissionregistration.k8s.io/v1",
+                    "kind": kind,
+                    "metadata": {"name": "vmop-no-spec-writes"},
+                }
+            )
+        }
+        for kind in ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
+    ]
+    kustomization = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(DEPLOY, tmp_path)],
+        "patches": deletions,
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    kept = sorted(key(o) for o in build(tmp_path))
+    assert kept == sorted(key(o) for o in BASE if not o["kind"].startswith("ValidatingAdmissionPolicy"))
+    assert len(kept) == len(BASE) - 2
+
+
 def test_argocd_component_patches_argocd_cm(tmp_path: Path) -> None:
     """The component merges the health checks into an existing argocd-cm, in its namespace,
     keeping its other settings."""
@@ -159,6 +189,13 @@ def system_namespace(control_plane: ControlPlane) -> Iterator[bool]:
     yield True
     # Never the CRDs: the whole session's tests use them.
     control_plane.kubectl("delete", "clusterrolebinding,clusterrole", "vmop", "--ignore-not-found", check=False)
+    control_plane.kubectl(
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        "vmop-no-spec-writes",
+        "--ignore-not-found",
+        check=False,
+    )
     control_plane.kubectl("delete", "namespace", NAMESPACE, "--wait=false", "--ignore-not-found", check=False)
 
 

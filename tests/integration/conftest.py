@@ -40,11 +40,16 @@ def kube(control_plane: ControlPlane, namespace: str) -> Kube:
 
 
 @pytest.fixture(scope="module")
-def least_privilege(control_plane: ControlPlane, namespace: str, logs: Path) -> Path:
+def least_privilege(control_plane: ControlPlane, namespace: str, logs: Path) -> Iterator[Path]:
     """The chart's namespaced Role for the test namespace, as a ServiceAccount token: the whole
-    integration suite runs vmop with exactly the permissions the chart grants it."""
-    _, kubeconfig = install_chart_rbac(control_plane, logs, namespace, [], f"watchNamespaces={{{namespace}}}")
-    return kubeconfig
+    integration suite runs vmop with exactly the permissions the chart grants it, and under the
+    chart's admission policy (no spec change by that identity)."""
+    cluster_scoped: list[str] = []
+    _, kubeconfig = install_chart_rbac(
+        control_plane, logs, namespace, cluster_scoped, f"watchNamespaces={{{namespace}}}"
+    )
+    yield kubeconfig
+    control_plane.kubectl("delete", *cluster_scoped, "--ignore-not-found", check=False)
 
 
 @pytest.fixture(scope="module")

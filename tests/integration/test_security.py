@@ -4,14 +4,17 @@
 * TLS to the platform is verified by default: a CA from the Secret works, a missing CA fails with a
   clear TLS error in status, and --insecure-skip-verify works and says so in the log;
 * vmop runs under the Helm chart's own role (a ServiceAccount token bound to the rendered ClusterRole)
-  through a VM's lifecycle, and what that role does not grant fails loudly.
+  through a VM's lifecycle, and what that role does not grant fails loudly;
+* the chart's admission policy refuses a spec change made with that identity, and nothing vmop writes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import secrets
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -22,10 +25,19 @@ import httpx
 import pytest
 from tests.integration.test_virtualmachine_lifecycle import CLUSTER, GIB, TENANT, manifest, unique
 from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
-from tests.support.rbac import RBAC_KINDS, SECRET_NAME, as_identity, install_chart_rbac, kubeconfig_for
+from tests.support.rbac import (
+    ADMISSION_KINDS,
+    RBAC_KINDS,
+    SECRET_NAME,
+    as_identity,
+    install_chart_rbac,
+    kubeconfig_for,
+)
 
+from vmop.controller.kube import KubeAccess
 from vmop.dev.controlplane import ControlPlane
 from vmop.dev.pki import Pki, make_pki
+from vmop.handlers.runtime import FINALIZER
 
 pytestmark = pytest.mark.integration
 
@@ -289,7 +301,7 @@ def test_operator_runs_under_the_charts_role_and_forbidden_fails_loudly(
     namespace, other = namespaces(), namespaces()
     create_secret(control_plane, namespace, SECRET_NAME, token=token)
     rendered, kubeconfig = install_chart_rbac(control_plane, logs, namespace, cluster_rbac)
-    assert sorted(o["kind"] for o in rendered) == sorted(RBAC_KINDS), "the chart's cluster-wide RBAC"
+    assert sorted(o["kind"] for o in rendered) == sorted(RBAC_KINDS | ADMISSION_KINDS), "the chart's defaults"
     role = next(o for o in rendered if o["kind"] == "ClusterRole")
 
     operator = start_operator(
@@ -427,3 +439,66 @@ def test_operator_runs_under_the_charts_namespaced_role(
     assert token_sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
     assert "may not list namespaces cluster-wide" in operator.output()
     assert "Forbidden" not in operator.output()
+
+
+# --- the admission policy: no spec change by vmop's own identity ---------------------------------------
+
+
+def test_admission_policy_refuses_spec_changes_by_the_operators_identity(
+    control_plane: ControlPlane, logs: Path, namespaces: Callable[[], str], cluster_rbac: list[str]
+) -> None:
+    """RBAC lets vmop's ServiceAccount patch whole objects; the chart's ValidatingAdmissionPolicy
+    refuses a spec change with its token, and nothing else: status, annotations and finalizers (what
+    vmop writes) pass, and so does the admin's spec change."""
+    namespace = namespaces()
+    rendered, kubeconfig = install_chart_rbac(control_plane, logs, namespace, cluster_rbac)
+    policy = next(o for o in rendered if o["kind"] == "ValidatingAdmissionPolicy")
+    policy_name = policy["metadata"]["name"]
+    (rule,) = policy["spec"]["validations"]
+    kube = Kube(control_plane, namespace)
+    name = unique("vap")
+    kube.apply(manifest(name))  # by the admin; no operator runs, so no finalizer either
+
+    def patch(body: dict[str, Any], *flags: str) -> subprocess.CompletedProcess[str]:
+        """A merge patch of the VirtualMachine with the operator's token."""
+        args = ("patch", "virtualmachine", name, "-n", namespace, "--type=merge", "-p", json.dumps(body), *flags)
+        return as_identity(control_plane, kubeconfig, *args)
+
+    def refused(done: subprocess.CompletedProcess[str]) -> bool:
+        return done.returncode != 0 and rule["message"] in done.stderr
+
+    resize = {"spec": {"memory": "3Gi"}}
+
+    # The apiserver enforces a new policy once it has loaded it: ask with dry runs until it does.
+    def refused_dry_run() -> subprocess.CompletedProcess[str] | None:
+        done = patch(resize, "--dry-run=server")
+        return done if refused(done) else None
+
+    first = wait_for(refused_dry_run, timeout=30, interval=0.5, what="the policy enforced")
+    assert f"ValidatingAdmissionPolicy '{policy_name}' with binding '{policy_name}' denied request" in first.stderr
+    assert "is forbidden" in first.stderr, first.stderr
+
+    spec_change = patch(resize)
+    assert refused(spec_change), spec_change.stderr
+    smuggled = patch({"metadata": {"annotations": {"example.com/with-spec": "x"}}, **resize})
+    assert refused(smuggled), "a spec change refuses the whole patch"
+
+    # What vmop writes, with the same token: status and annotations through vmop's own client
+    # (kubectl would read /status first, which the role does not grant), finalizers as kopf does.
+    access = KubeAccess(str(kubeconfig))
+    asyncio.run(access.patch_status("virtualmachines", namespace, name, {"phase": "Pending", "observedGeneration": 1}))
+    asyncio.run(access.annotate("virtualmachines", namespace, name, {"example.com/probe": "yes"}))
+    for finalizers in ([FINALIZER], None):
+        done = patch({"metadata": {"finalizers": finalizers}})
+        assert done.returncode == 0, (finalizers, done.stderr)
+    found = kube.get("virtualmachine", name)
+    assert found is not None
+    assert found["status"]["phase"] == "Pending"
+    assert found["metadata"]["annotations"]["example.com/probe"] == "yes"
+    assert "example.com/with-spec" not in found["metadata"]["annotations"], "nothing of the refused patch"
+    assert "finalizers" not in found["metadata"]
+    assert found["spec"]["memory"] == "2Gi"
+
+    # Anyone else may change spec.
+    kube.patch_spec("virtualmachine", name, {"memory": "3Gi"})
+    assert (kube.get("virtualmachine", name) or {})["spec"]["memory"] == "3Gi"

@@ -1,5 +1,6 @@
 """The chart's RBAC as a real identity: the objects `helm template` renders, applied, and a
-kubeconfig with a token of their ServiceAccount (least privilege, as vmop runs in a cluster)."""
+kubeconfig with a token of their ServiceAccount (least privilege, as vmop runs in a cluster), under
+the chart's admission policy that refuses spec changes by that identity."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from vmop.dev.controlplane import ControlPlane
 SECRET_NAME = "platform-credentials"
 
 RBAC_KINDS = {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+ADMISSION_KINDS = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}  # cluster-scoped
 
 
 def kubeconfig_for(plane: ControlPlane, path: Path, user: str, user_token: str) -> Path:
@@ -48,21 +50,24 @@ def as_identity(plane: ControlPlane, kubeconfig: Path, *args: str) -> subprocess
 def install_chart_rbac(
     plane: ControlPlane, logs: Path, namespace: str, cluster_rbac: list[str], *values: str
 ) -> tuple[list[dict[str, Any]], Path]:
-    """The chart's RBAC objects as `helm template` renders them for a release in ``namespace`` (with
-    the credentials Secret), applied; and a kubeconfig with a token of its ServiceAccount."""
+    """The chart's RBAC objects and admission policy as `helm template` renders them for a release in
+    ``namespace`` (with the credentials Secret), applied; and a kubeconfig with a token of its
+    ServiceAccount. The cluster-scoped objects are added to ``cluster_rbac`` ("kind/name") to delete."""
     release = f"r{secrets.token_hex(3)}"
     rendered = [
         o
         for o in render_objects(
             f"credentials.existingSecret={SECRET_NAME}", *values, release=release, namespace=namespace
         )
-        if o["kind"] in RBAC_KINDS
+        if o["kind"] in RBAC_KINDS | ADMISSION_KINDS
     ]
     plane.kubectl(
         "apply", "-n", namespace, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rendered})
     )
     cluster_rbac += [
-        f"{o['kind'].lower()}/{o['metadata']['name']}" for o in rendered if o["kind"].startswith("Cluster")
+        f"{o['kind'].lower()}/{o['metadata']['name']}"
+        for o in rendered
+        if o["kind"].startswith("Cluster") or o["kind"] in ADMISSION_KINDS
     ]
     account = next(o for o in rendered if o["kind"] == "ServiceAccount")["metadata"]["name"]
     minted = plane.kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
