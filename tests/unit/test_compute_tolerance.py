@@ -13,9 +13,11 @@ import pytest
 from tests.support.simulation import CLUSTER, TENANT
 from tests.unit.test_compute_client import OK, VM, Recorder, make_client
 from vmop.compute import CallRecord, ComputeClient, ComputeError, ComputeSettings, ComputeUnavailable, RetryPolicy
+from vmop.compute import endpoints as ep
 from vmop.compute.errors import ComputeProtocolError
 from vmop.compute.profile import PlatformProfile
 from vmop.compute.requests import ListQuery
+from vmop.config import OperatorConfig
 from vmop.reconcile.observed import from_inspect
 from vmop.reconcile.power import current_power
 from vmop.reconcile.status import last_error
@@ -211,6 +213,17 @@ async def test_each_call_waits_as_long_as_its_kind_needs() -> None:
     settings = ComputeSettings(base_url="http://x")
     assert seen == {"list": settings.query_timeout, "start": settings.action_timeout, "save": settings.long_timeout}
     assert settings.query_timeout < settings.action_timeout < settings.long_timeout
+
+
+def test_the_create_grace_outlasts_every_create_call() -> None:
+    """A create answered after vmop gave up is found before a second create: the grace period
+    (twice --compute-timeout by default) is longer than any create call may wait."""
+    config = OperatorConfig(compute_url="http://x")
+    creates = [
+        endpoint for endpoint in vars(ep).values() if isinstance(endpoint, ep.Endpoint) and not endpoint.idempotent
+    ]
+    assert {endpoint.pace for endpoint in creates} == {"action"}, creates
+    assert config.create_grace > config.compute_timeout
 
 
 @pytest.mark.parametrize(("state", "action"), [("shutoff", "save"), ("pmsuspend", "noaction")])
