@@ -268,6 +268,36 @@ def test_a_guest_ignoring_the_shutdown_is_shut_off_after_its_timeout_then_delete
     assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
 
 
+@pytest.mark.usefixtures("operator")
+def test_a_refused_graceful_shutdown_at_deletion_is_asked_again(kube: Kube, sim: SimProcess) -> None:
+    """The platform refuses the first shutdown (its guest agent seemed away): vmop asks again
+    rather than waiting out shutdownTimeoutSeconds for a shutdown never sent and then powering
+    off hard. The deletion takes about one shutdown, not the timeout."""
+    name = unique("del-refused")
+    kube.apply(manifest(name, deletionPolicy="Delete", shutdownTimeoutSeconds=60))
+    uuid_ = wait_ready(kube, name)["status"]["uuid"]
+    wait_for(lambda: status(kube, name).get("agent") == "connected", what="guest agent connected")
+
+    def stops() -> dict[str, int]:
+        made = sim.stats()["calls"]
+        return {e: int(made.get(e, 0)) for e in ("shutdown", "batch_shutdown", "shutoff", "batch_shutoff")}
+
+    before = stops()
+    sim.faults(forced_scode={"shutdown": sim.dialect.agent_scode}, forced_scode_calls={"shutdown": 1})
+    try:
+        started = time.monotonic()
+        kube.delete("virtualmachine", name)
+        wait_gone(kube, name, timeout=60)
+        took = time.monotonic() - started
+    finally:
+        sim.faults()
+    made = {e: n - before[e] for e, n in stops().items()}
+    assert took < 30, (took, made)
+    assert (made["shutdown"], made["batch_shutdown"]) == (2, 0), made  # refused, then accepted
+    assert made["shutoff"] + made["batch_shutoff"] == 0, made
+    assert sim.inspect(CLUSTER, TENANT, uuid_)["scode"] != 0
+
+
 def _json_documents(text: str) -> list[dict[str, Any]]:
     """kubectl --watch -o json prints one pretty-printed object after another (the last one may
     still be half written)."""

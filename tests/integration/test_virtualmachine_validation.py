@@ -637,65 +637,62 @@ class Accepted:
     mutation: Mutation
 
 
-VALID = [
-    pytest.param(case, id=case.id)
-    for case in (
-        Accepted("template-without-disks", chain(put("disks", []), put("template", {"uuid": TEMPLATE}))),
-        Accepted("adopt-without-disks", chain(drop("disks"), put("adopt", {"uuid": ADOPTED}))),
-        Accepted("existing-volume-disk", put("disks", [volume_disk("root")])),
-        Accepted(
-            "internal-network-with-switch",
-            put("interfaces.0", {"name": "eth0", "network": "internal", "switch": OTHER}),
+# Also run through the operator and the simulator: tests/integration/test_odd_objects.py.
+ACCEPTED: Final[tuple[Accepted, ...]] = (
+    Accepted("template-without-disks", chain(put("disks", []), put("template", {"uuid": TEMPLATE}))),
+    Accepted("adopt-without-disks", chain(drop("disks"), put("adopt", {"uuid": ADOPTED}))),
+    Accepted("existing-volume-disk", put("disks", [volume_disk("root")])),
+    Accepted(
+        "internal-network-with-switch",
+        put("interfaces.0", {"name": "eth0", "network": "internal", "switch": OTHER}),
+    ),
+    *(
+        Accepted(f"powerState-{state}", put("powerState", state))
+        for state in ("Running", "Stopped", "Suspended", "Hibernated")
+    ),
+    Accepted("ide-device-hda", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "ide", "device": "hda"})),
+    Accepted("ide-device-ida", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "ide", "device": "ida"})),
+    Accepted("sata-device-sdb", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "sata", "device": "sdb"})),
+    Accepted(
+        "writeback-on-virtio", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "virtio", "cacheMode": "writeback"})
+    ),
+    Accepted("image-import", put("disks.0.image", {"uuid": TEMPLATE, "repository": POOL})),
+    Accepted(
+        "componentCache-with-linkedClone",
+        put("template", {"uuid": TEMPLATE, "linkedClone": True, "componentCache": True}),
+    ),
+    Accepted("cpu-current-and-max", put("cpu", {"sockets": 2, "cores": 4, "current": 2, "max": 8})),
+    Accepted("memory-at-the-limit", put("memory", "256Gi")),
+    Accepted("memory-fractional", put("memory", "1.5Gi")),
+    Accepted("bootOrder-disk-and-nic", put("bootOrder", ["root", "eth0"])),
+    Accepted("groupRef-alone", put("groupRef", {"name": "web"})),
+    Accepted("template-and-adopt", chain(put("template", {"uuid": TEMPLATE}), put("adopt", {"uuid": ADOPTED}))),
+    Accepted(
+        "distinct-devices",
+        chain(put("disks.0.device", "sda"), append("disks", volume_disk("data", bus="scsi", device="sdb"))),
+    ),
+    Accepted("sixteen-vlans", put("interfaces.0.vlanIds", list(range(1, 17)))),
+    # The edges of the limits above, and text that is merely unusual.
+    Accepted("vlan-ids-at-the-edges", put("interfaces.0.vlanIds", [0, 4094])),
+    Accepted("memory-1Mi", put("memory", "1Mi")),
+    Accepted("memory-in-Ki", put("memory", "1048576Ki")),
+    Accepted("vcpus-1024", put("cpu", {"sockets": 32, "cores": 32, "current": 1024})),
+    Accepted("fifteen-virtio-disks-and-one-scsi", put("disks", _disks(15, "virtio") + _disks(1, "scsi", first=15))),
+    Accepted("three-ide-disks", put("disks", _disks(3, "ide"))),
+    Accepted("unicast-mac", put("interfaces.0.mac", "02:00:00:00:00:01")),
+    Accepted(
+        "distinct-macs",
+        chain(
+            put("interfaces.0.mac", MAC),
+            append("interfaces", {"name": "eth1", "network": "internal", "switch": OTHER, "mac": "52:54:00:ab:cd:f0"}),
         ),
-        *(
-            Accepted(f"powerState-{state}", put("powerState", state))
-            for state in ("Running", "Stopped", "Suspended", "Hibernated")
-        ),
-        Accepted("ide-device-hda", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "ide", "device": "hda"})),
-        Accepted("ide-device-ida", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "ide", "device": "ida"})),
-        Accepted("sata-device-sdb", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "sata", "device": "sdb"})),
-        Accepted(
-            "writeback-on-virtio", put("disks.0", {**BASE_SPEC["disks"][0], "bus": "virtio", "cacheMode": "writeback"})
-        ),
-        Accepted("image-import", put("disks.0.image", {"uuid": TEMPLATE, "repository": POOL})),
-        Accepted(
-            "componentCache-with-linkedClone",
-            put("template", {"uuid": TEMPLATE, "linkedClone": True, "componentCache": True}),
-        ),
-        Accepted("cpu-current-and-max", put("cpu", {"sockets": 2, "cores": 4, "current": 2, "max": 8})),
-        Accepted("memory-at-the-limit", put("memory", "256Gi")),
-        Accepted("memory-fractional", put("memory", "1.5Gi")),
-        Accepted("bootOrder-disk-and-nic", put("bootOrder", ["root", "eth0"])),
-        Accepted("groupRef-alone", put("groupRef", {"name": "web"})),
-        Accepted("template-and-adopt", chain(put("template", {"uuid": TEMPLATE}), put("adopt", {"uuid": ADOPTED}))),
-        Accepted(
-            "distinct-devices",
-            chain(put("disks.0.device", "sda"), append("disks", volume_disk("data", bus="scsi", device="sdb"))),
-        ),
-        Accepted("sixteen-vlans", put("interfaces.0.vlanIds", list(range(1, 17)))),
-        # The edges of the limits above, and text that is merely unusual.
-        Accepted("vlan-ids-at-the-edges", put("interfaces.0.vlanIds", [0, 4094])),
-        Accepted("memory-1Mi", put("memory", "1Mi")),
-        Accepted("memory-in-Ki", put("memory", "1048576Ki")),
-        Accepted("vcpus-1024", put("cpu", {"sockets": 32, "cores": 32, "current": 1024})),
-        Accepted("fifteen-virtio-disks-and-one-scsi", put("disks", _disks(15, "virtio") + _disks(1, "scsi", first=15))),
-        Accepted("three-ide-disks", put("disks", _disks(3, "ide"))),
-        Accepted("unicast-mac", put("interfaces.0.mac", "02:00:00:00:00:01")),
-        Accepted(
-            "distinct-macs",
-            chain(
-                put("interfaces.0.mac", MAC),
-                append(
-                    "interfaces", {"name": "eth1", "network": "internal", "switch": OTHER, "mac": "52:54:00:ab:cd:f0"}
-                ),
-            ),
-        ),
-        Accepted("boundIp-v4", put("interfaces.0.boundIp", "192.123.123.10")),
-        Accepted("boundIp-v6", put("interfaces.0.boundIp", "fd00::10")),
-        Accepted("name-unicode-and-spaces", chain(put("name", "web 1 端口组 ü"), put("os", "Windows Server 2019 x64"))),
-        Accepted("network-unicode", put("interfaces.0.network", "voi端口组")),
-    )
-]
+    ),
+    Accepted("boundIp-v4", put("interfaces.0.boundIp", "192.123.123.10")),
+    Accepted("boundIp-v6", put("interfaces.0.boundIp", "fd00::10")),
+    Accepted("name-unicode-and-spaces", chain(put("name", "web 1 端口组 ü"), put("os", "Windows Server 2019 x64"))),
+    Accepted("network-unicode", put("interfaces.0.network", "voi端口组")),
+)
+VALID = [pytest.param(case, id=case.id) for case in ACCEPTED]
 
 
 @pytest.mark.parametrize("case", VALID)

@@ -35,6 +35,7 @@ def sim_profile() -> Dialect:
 
 
 T = TypeVar("T")
+RESYNC_SECONDS = 2  # the operator's --resync-seconds: short, the simulator answers in milliseconds
 
 
 def wait_for(probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = "") -> T:
@@ -169,7 +170,7 @@ class OperatorProcess:
             "--metrics-port",
             str(metrics_port),
             "--resync-seconds",
-            "2",
+            str(RESYNC_SECONDS),
             # The simulator answers in milliseconds: a create with no known outcome is settled long
             # before this (the default, twice the compute timeout, is for real platforms).
             "--create-grace-seconds",
