@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping
 
 import kopf
@@ -10,9 +11,8 @@ import kopf
 from vmop import metrics
 from vmop.compute.errors import is_transient
 from vmop.controller.objects import ObjectView, Outcome
+from vmop.engine.backoff import PASS_BACKOFF
 from vmop.reconcile.conditions import attention_events
-
-MAX_BACKOFF = 300.0
 
 
 class Wait(kopf.TemporaryError):
@@ -22,6 +22,11 @@ class Wait(kopf.TemporaryError):
     def __init__(self, message: str, *, delay: float, log_level: int) -> None:
         super().__init__(message, delay=delay)
         self.log_level = log_level
+
+
+def retry_delay(retry: int) -> float:
+    """kopf's retry ``retry`` of a handler waits the engine's one backoff (jittered)."""
+    return PASS_BACKOFF.delay(retry, random.random())
 
 
 def retry_unfinished(outcome: Outcome, delay: float, waiting: str) -> Wait:
@@ -72,7 +77,7 @@ def retry_or_wait(outcome: Outcome, retry: int | None) -> None:
     scodes to tell a lasting refusal apart. A platform mid-transition is looked at again soon."""
     if outcome.error is not None:
         if (is_transient(outcome.error) or outcome.error.refused) and retry is not None:
-            raise Wait(str(outcome.error), delay=min(MAX_BACKOFF, 2.0 * 2**retry), log_level=logging.WARNING)
+            raise Wait(str(outcome.error), delay=retry_delay(retry), log_level=logging.WARNING)
         return
     if outcome.requeue_after is not None:  # routine: only DEBUG shows it
         raise Wait("waiting for the platform", delay=outcome.requeue_after, log_level=logging.DEBUG)

@@ -22,7 +22,7 @@ from vmop.controller.virtualmachine import (
     ANNOTATION_UUID,
     Relations,
 )
-from vmop.handlers.objects import MAX_BACKOFF, announce, apply, record, retry_or_wait, retry_unfinished, view
+from vmop.handlers.objects import announce, apply, record, retry_delay, retry_or_wait, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
 from vmop.handlers.vmgroup import group_uuid
@@ -138,7 +138,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
         runtime.written.record(obj.uid, outcome.annotations, outcome.status)
     apply(outcome, body, patch)
     if not outcome.done:
-        delay = outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)
+        delay = outcome.requeue_after or retry_delay(retry)
         raise retry_unfinished(outcome, delay, "deleting: waiting for the platform")
     runtime.forget(obj.uid)
     metrics.PHASES.set("VirtualMachine", obj.uid, None)

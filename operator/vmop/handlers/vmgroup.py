@@ -9,7 +9,7 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
-from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_or_wait, retry_unfinished, view
+from vmop.handlers.objects import apply, record, retry_delay, retry_or_wait, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.reconcile.vmgroup import GroupEntry
 
@@ -78,7 +78,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
         outcome = await runtime.vm_groups.delete(obj, children)
     apply(outcome, body, patch)
     if not outcome.done:
-        delay = outcome.requeue_after or min(MAX_BACKOFF, 5.0 * 2**retry)
+        delay = outcome.requeue_after or retry_delay(retry)
         raise retry_unfinished(outcome, delay, "waiting to delete (the Synced condition says for what)")
     runtime.forget(obj.uid)
     metrics.PHASES.set("VmGroup", obj.uid, None)

@@ -15,7 +15,7 @@ from vmop.api import GROUP, VERSION
 from vmop.api.vmmigration import FINISHED
 from vmop.controller.objects import Outcome
 from vmop.controller.virtualmachine import ANNOTATION_MIGRATION, ANNOTATION_UUID
-from vmop.handlers.objects import MAX_BACKOFF, apply, record, retry_unfinished, view
+from vmop.handlers.objects import apply, record, retry_delay, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.reconcile.identity import MigrationRecord
 from vmop.reconcile.status import parse_rfc3339
@@ -92,7 +92,7 @@ async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int
     outcome = await _sync(body, memo, kwargs, deleting=True)
     apply(outcome, body, patch)
     if not outcome.done:  # still running: the abort did not go through yet
-        raise retry_unfinished(outcome, min(MAX_BACKOFF, 2.0 * 2**retry), "aborting the migration")
+        raise retry_unfinished(outcome, retry_delay(retry), "aborting the migration")
     runtime: Runtime = memo.runtime
     runtime.migrations.forget(body.metadata.uid or "")
     runtime.forget(body.metadata.uid or "")
