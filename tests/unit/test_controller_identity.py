@@ -10,13 +10,13 @@ from typing import Any
 import httpx
 
 from tests.support.simulation import CLUSTER, OTHER_CLUSTER, TENANT, FakeClock
-from tests.unit.test_controller_virtualmachine import controller, vm_object
+from tests.unit.test_controller_virtualmachine import after, controller, vm_object
 from tests.unit.test_controller_vmmigration import CROSS
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import CrossClusterMigrateRequest
 from vmop.compute.settings import RetryPolicy
-from vmop.controller.objects import ObjectView, Outcome
+from vmop.controller.objects import ObjectView
 from vmop.controller.virtualmachine import Relations
 from vmop.reconcile.identity import Claim, MigrationRecord
 from vmop.reconcile.status import rfc3339
@@ -27,12 +27,6 @@ from vmop.sim.platform import Platform
 
 def named(platform: Platform, name: str) -> list[Any]:
     return [vm for vm in platform.world.vms.values() if vm.name == name]
-
-
-def after(obj: ObjectView, outcome: Outcome) -> ObjectView:
-    """The object as the next event shows it, once kopf applied the outcome."""
-    annotations = {k: v for k, v in (obj.annotations | outcome.annotations).items() if v is not None}
-    return replace(obj, status=outcome.status or obj.status, annotations=annotations)
 
 
 async def created(client: ComputeClient, clock: FakeClock, name: str = "web-1") -> tuple[Any, ObjectView]:

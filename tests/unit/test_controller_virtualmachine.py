@@ -11,7 +11,7 @@ from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeCloc
 from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
 from vmop.compute.scodes import Scode
-from vmop.controller.objects import ObjectView
+from vmop.controller.objects import ObjectView, Outcome
 from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.reconcile.conditions import attention_events
@@ -254,8 +254,8 @@ async def test_a_refused_graceful_shutdown_is_asked_again_and_its_timeout_starts
     assert accepted.status is not None and accepted.status["shutdownRequestedAt"] is not None
 
 
-def known(obj: ObjectView, outcome: Any) -> ObjectView:
-    """The object once kopf applied a pass's outcome."""
+def after(obj: ObjectView, outcome: Outcome) -> ObjectView:
+    """The object as the next event shows it, once kopf applied the outcome."""
     annotations = {k: v for k, v in (obj.annotations | outcome.annotations).items() if v is not None}
     return replace(obj, status=outcome.status or obj.status, annotations=annotations)
 
@@ -273,7 +273,7 @@ async def test_host_and_agent_are_looked_for_soon_after_a_create_not_at_the_next
     assert created.requeue_after is None and soon is not None and soon < 5, created
     clock.advance(soon)  # the guest booted meanwhile
     tick.advance(soon)
-    looked = await vms.sync(known(obj, created), fresh_after=tick() - soon)
+    looked = await vms.sync(after(obj, created), fresh_after=tick() - soon)
     assert looked.status is not None and looked.status["host"] and looked.status["agent"] == "connected"
     ready = next(c for c in looked.status["conditions"] if c["type"] == "Ready")
     assert ready["message"] == f"running on host {looked.status['host']}; guest agent connected"
@@ -291,7 +291,7 @@ async def test_a_vm_gone_from_the_platform_is_lost_and_shows_no_state_from_befor
     created = await vms.sync(obj, fresh_after=tick())
     clock.advance(5)
     tick.advance(5)
-    running = known(obj, await vms.sync(known(obj, created), fresh_after=tick()))
+    running = after(obj, await vms.sync(after(obj, created), fresh_after=tick()))
     assert running.status["state"] == "running" and running.status["host"]
     del platform.world.vms[running.status["uuid"]]  # deleted behind vmop's back
     tick.advance(5)
@@ -308,7 +308,7 @@ async def test_deleting_a_paused_object_calls_nothing_and_says_the_vm_stays(
     client, called = calls
     vms, _ = controller(client, clock, FakeClock(100.0))
     obj = vm_object("web-1")
-    created = known(obj, await vms.sync(obj))
+    created = after(obj, await vms.sync(obj))
     before = len(called)
     paused = replace(created, annotations=created.annotations | {"vmop.io/paused": "true"})
     outcome = await vms.delete(paused, None)

@@ -7,7 +7,20 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import reduce
 
-from tests.support.reconcile import DATA_VOLUME, MAC_B, NOW, ROOT_DISK, context, memory, observed, shape, spec
+from tests.support.reconcile import (
+    DATA_VOLUME,
+    MAC_A,
+    MAC_B,
+    NOW,
+    ROOT_DISK,
+    context,
+    memory,
+    nic,
+    observed,
+    shape,
+    spec,
+)
+from tests.support.simulation import PORT_GROUP
 from tests.unit.test_reconcile_virtualmachine import cold_and_hot_spec, running_with_data_disk
 from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
@@ -77,3 +90,13 @@ def test_an_attach_leaves_the_shape_unknown_and_shows_what_is_known() -> None:
     answer = Interface(mac_address=MAC_B.upper())
     plugged = expect_after(attached, Call("interface/attach", nic, "attach eth1", owner="eth1"), answer)
     assert plugged.macs == (*vm.macs, MAC_B) and plugged.volumes == attached.volumes
+
+
+def test_a_nic_detached_and_a_qos_set_are_shown_and_leave_nothing_to_plan() -> None:
+    limits = {"average": 1, "peak": 2, "burst": 3}
+    kept = {"name": "eth1", "network": "ycb123", "portGroup": PORT_GROUP, "mac": MAC_B, "qos": {"inbound": limits}}
+    vm = observed(vm_shape=shape(nics=(nic(MAC_A), nic(MAC_B))), macs=(MAC_A.upper(), MAC_B))
+    owned = memory(nics={"eth0": MAC_A, "eth1": MAC_B})
+    again, status = status_after(spec(interfaces=[kept]), owned, vm)
+    assert again.calls == [] and again.verdict.ready
+    assert status.macs == [MAC_B]

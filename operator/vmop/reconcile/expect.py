@@ -79,10 +79,11 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
         case DiskDetachRequest() if vm.shape is not None:
             return _reshaped(vm, disks=tuple(d for d in vm.shape.disks if d.device != request.target_device))
         case InterfaceDetachRequest():
-            vm = replace(vm, macs=tuple(m for m in vm.macs if m != request.mac_address))
+            gone = request.mac_address.lower()
+            vm = replace(vm, macs=tuple(m for m in vm.macs if m.lower() != gone))
             if vm.shape is None:
                 return vm
-            return _reshaped(vm, nics=tuple(n for n in vm.shape.nics if n.mac != request.mac_address))
+            return _reshaped(vm, nics=tuple(n for n in vm.shape.nics if n.mac.lower() != gone))
         case DiskAttachRequest():
             added = (request.source_vsd.volume_uuid,) if request.source_vsd else ()
             known = vm.volumes
