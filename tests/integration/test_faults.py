@@ -99,7 +99,7 @@ def assert_exactly_one_each(sim: SimProcess, found: dict[str, dict[str, Any]], n
         assert obj["status"]["uuid"] == platform_uuid, name
         annotations = obj["metadata"].get("annotations") or {}
         assert annotations.get("vmop.io/uuid") == platform_uuid, name
-        assert "vmop.io/create-pending" not in annotations, name
+        assert obj["status"].get("createPendingSince") is None, name
 
 
 def assert_no_orphaned_volumes(sim: SimProcess) -> None:

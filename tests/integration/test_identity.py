@@ -135,7 +135,7 @@ def test_a_create_that_times_out_and_runs_late_makes_exactly_one_vm(kube: Kube, 
         kube.apply(vm_manifest(kept))
         kube.apply(vm_manifest(dropped))
         for name in (kept, dropped):
-            wait_for(lambda n=name: "vmop.io/create-pending" in kube.get(VM, n)["metadata"]["annotations"], what="mark")
+            wait_for(lambda n=name: status(kube, VM, n).get("createPendingSince"), what="mark")
         kube.delete(VM, dropped)  # deleted while its create is in doubt
         in_doubt = wait_for(
             lambda: (c := condition(kube.get(VM, kept), "Synced")) and c["reason"] == "CreateInDoubt" and c,
@@ -157,7 +157,7 @@ def test_a_crash_with_the_create_still_in_flight_makes_exactly_one_vm(
     name = unique("inflight")
     with faults(sim, late_execution_ms={"unified_create": 6000}):
         kube.apply(vm_manifest(name))
-        wait_for(lambda: "vmop.io/create-pending" in kube.get(VM, name)["metadata"]["annotations"], what="the mark")
+        wait_for(lambda: status(kube, VM, name).get("createPendingSince"), what="the mark")
         operator.kill()  # the create is held by the platform, not executed yet
         assert named(sim, name) == []
         operator.start()

@@ -426,7 +426,10 @@ def test_out_of_band_power_off_and_deletion_are_corrected(kube: Kube, sim: SimPr
     kube.apply(manifest(lost, recreateOnLoss=False))
     lost_uuid = wait_ready(kube, lost)["status"]["uuid"]
     sim.call("delete", {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": lost_uuid, "real_delete": True})
-    wait_for(lambda: status(kube, lost).get("phase") == "Lost", timeout=30, what="Lost phase")
+    missing = wait_for(lambda: (s := status(kube, lost)).get("phase") == "Lost" and s, timeout=30, what="Lost phase")
+    # Nothing runs to report: no state, host or IP from the last observation (docs/operations.md).
+    assert [missing.get(k) for k in ("state", "host", "ips")] == [None, None, None], missing
+    assert missing["uuid"] == lost_uuid
     assert_live_health(kube, "virtualmachine", lost, "Degraded", phase="Lost")
 
 
@@ -527,16 +530,16 @@ def test_killed_right_after_the_create_call_makes_exactly_one_vm(
     sim.faults(response_delay_ms={"unified_create": 8000})  # the VM exists; its uuid is not back yet
     kube.apply(manifest(name))
     wait_for(lambda: sim.vms(CLUSTER, TENANT, filter_name=name), timeout=30, what="the VM on the platform")
-    annotations = kube.get("virtualmachine", name)["metadata"].get("annotations", {})
-    assert "vmop.io/create-pending" in annotations
-    assert "vmop.io/uuid" not in annotations
+    pending = kube.get("virtualmachine", name)
+    assert pending["status"]["createPendingSince"] and pending["status"]["phase"] == "Creating"
+    assert "vmop.io/uuid" not in pending["metadata"].get("annotations", {})
     operator.kill()
     sim.faults()
     operator.start()
     found = wait_ready(kube, name, timeout=60)
     made = sim.vms(CLUSTER, TENANT, filter_name=name)
     assert [vm["uuid"] for vm in made] == [found["status"]["uuid"]]
-    assert "vmop.io/create-pending" not in found["metadata"]["annotations"]
+    assert found["status"].get("createPendingSince") is None
 
 
 def test_objects_without_a_platform_vm_delete_without_the_platform(

@@ -10,15 +10,16 @@ from typing import Any
 import httpx
 
 from tests.support.simulation import CLUSTER, OTHER_CLUSTER, TENANT, FakeClock
-from tests.unit.test_controller_virtualmachine import controller, vm_object
+from tests.unit.test_controller_virtualmachine import after, controller, vm_object
 from tests.unit.test_controller_vmmigration import CROSS
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import CrossClusterMigrateRequest
 from vmop.compute.settings import RetryPolicy
-from vmop.controller.objects import ObjectView, Outcome
-from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, Relations
+from vmop.controller.objects import ObjectView
+from vmop.controller.virtualmachine import Relations
 from vmop.reconcile.identity import Claim, MigrationRecord
+from vmop.reconcile.status import rfc3339
 from vmop.reconcile.virtualmachine import Safety
 from vmop.sim.app import create_app
 from vmop.sim.platform import Platform
@@ -26,12 +27,6 @@ from vmop.sim.platform import Platform
 
 def named(platform: Platform, name: str) -> list[Any]:
     return [vm for vm in platform.world.vms.values() if vm.name == name]
-
-
-def after(obj: ObjectView, outcome: Outcome) -> ObjectView:
-    """The object as the next event shows it, once kopf applied the outcome."""
-    annotations = {k: v for k, v in (obj.annotations | outcome.annotations).items() if v is not None}
-    return replace(obj, status=outcome.status or obj.status, annotations=annotations)
 
 
 async def created(client: ComputeClient, clock: FakeClock, name: str = "web-1") -> tuple[Any, ObjectView]:
@@ -104,7 +99,8 @@ async def test_a_create_whose_answer_was_lost_is_adopted_after_the_grace_period_
         vms, _ = controller(client, clock, FakeClock(100.0))
         obj = vm_object("web-1")
         first = await vms.sync(obj)
-        assert first.error is not None and first.annotations[ANNOTATION_CREATE_PENDING]  # the mark stays
+        assert first.error is not None and first.status is not None
+        assert first.status["createPendingSince"] and first.status["phase"] == "Creating"  # the mark stays
         assert len(named(platform, "web-1")) == 1  # the platform made it; vmop does not know
         transport.losing = False
         obj = after(obj, first)
@@ -112,7 +108,7 @@ async def test_a_create_whose_answer_was_lost_is_adopted_after_the_grace_period_
             clock.advance(5)
             obj = after(obj, await vms.sync(obj))
         assert [vm.uuid for vm in named(platform, "web-1")] == [obj.status["uuid"]]
-        assert obj.annotations.get(ANNOTATION_CREATE_PENDING) is None
+        assert obj.status.get("createPendingSince") is None
 
 
 async def test_a_create_with_no_outcome_and_no_vm_waits_the_grace_period_then_creates_once(
@@ -120,8 +116,8 @@ async def test_a_create_with_no_outcome_and_no_vm_waits_the_grace_period_then_cr
 ) -> None:
     client, called = calls
     vms, _ = controller(client, clock, FakeClock(100.0))
-    mark = f"{clock():.0f}"  # a crash right after the mark was written, before the call
-    obj = replace(vm_object("web-1"), annotations={ANNOTATION_CREATE_PENDING: mark})
+    # A crash right after the mark was written, before the call.
+    obj = replace(vm_object("web-1"), status={"phase": "Creating", "createPendingSince": rfc3339(clock())})
     waiting = await vms.sync(obj)
     assert waiting.status is not None and waiting.status["phase"] == "Creating"
     assert "unified_create" not in called and waiting.requeue_after is not None
@@ -140,7 +136,8 @@ async def test_a_refused_create_needs_no_grace_period(
     platform.faults.forced_scode = {"unified_create": 21011}
     refused = await vms.sync(vm_object("web-1"))
     assert refused.error is not None and refused.error.scode == 21011
-    assert refused.annotations[ANNOTATION_CREATE_PENDING] is None  # the platform said no: nothing in doubt
+    assert refused.status is not None
+    assert refused.status["createPendingSince"] is None  # the platform said no: nothing in doubt
     platform.faults.forced_scode = {}
     retried = await vms.sync(after(vm_object("web-1"), refused))
     assert called.count("unified_create") == 2 and retried.error is None

@@ -11,10 +11,11 @@ from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeCloc
 from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
 from vmop.compute.scodes import Scode
-from vmop.controller.objects import ObjectView
+from vmop.controller.objects import ObjectView, Outcome
 from vmop.controller.passes import PassHistory
-from vmop.controller.virtualmachine import ANNOTATION_CREATE_PENDING, VirtualMachineController
+from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.reconcile.conditions import attention_events
+from vmop.reconcile.status import rfc3339
 from vmop.sim.faults import Faults
 from vmop.sim.platform import Platform
 
@@ -36,8 +37,8 @@ def vm_object(name: str) -> ObjectView:
 def controller(client: ComputeClient, clock: FakeClock, tick: FakeClock) -> tuple[VirtualMachineController, list[Any]]:
     writes: list[Any] = []
 
-    async def persist(obj: ObjectView, annotations: dict[str, str | None]) -> None:
-        writes.append((obj.name, annotations))
+    async def persist(obj: ObjectView, status: dict[str, Any]) -> None:
+        writes.append((obj.name, status))
 
     inventory = Inventory(client, max_age=30.0, clock=tick)
     return VirtualMachineController(client, inventory, persist, clock=clock), writes
@@ -51,11 +52,16 @@ async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
     outcome = await vms.sync(vm_object("web-1"))
     assert outcome.error is None, outcome.error
     assert called == ["list", "unified_create", "start"]
-    # The mark before the create call is the only write of the pass; the uuid rides on the handler's patch.
-    assert [annotations for _, annotations in writes] == [
-        {"vmop.io/uuid": None, ANNOTATION_CREATE_PENDING: f"{clock():.0f}"}
-    ]
-    assert outcome.annotations["vmop.io/uuid"] and outcome.annotations[ANNOTATION_CREATE_PENDING] is None
+    # The mark before the create call is the only write of the pass, and shows the create under
+    # way; the uuid rides on the handler's patch, which also clears the mark.
+    ((_, marked),) = writes
+    assert (marked["phase"], marked["createPendingSince"], marked["uuid"]) == ("Creating", rfc3339(clock()), None)
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in marked["conditions"]}
+    assert conditions["Ready"] == ("False", "Creating") and conditions["Synced"] == ("Unknown", "Creating")
+    assert outcome.status is not None and outcome.status["createPendingSince"] is None
+    assert (
+        list(outcome.annotations) == ["vmop.io/uuid"] and outcome.annotations["vmop.io/uuid"] == outcome.status["uuid"]
+    )
     assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Normal", "UnifiedCreate")]
     message = outcome.events[0][2]
     assert message.startswith("unified_create (") and "; start (" in message, message
@@ -165,6 +171,18 @@ def test_a_pass_sooner_than_the_settling_takes_any_list_newer_than_the_acting_pa
     assert history.list_needed_after("a") == 122.0
 
 
+def test_a_pass_may_ask_to_be_looked_at_again_sooner_than_a_period() -> None:
+    """What the resync timer asks before an early run (handlers/virtualmachine.py resync)."""
+    tick = FakeClock(100.0)
+    history = PassHistory(tick, settle_seconds=15.0)
+    history.ended("a", acted=True, look_after=2.0)
+    assert history.look_due("a") == 2.0
+    tick.advance(3)
+    assert history.look_due("a") == -1.0  # due
+    history.ended("a", acted=False)  # a pass that asked for none
+    assert history.look_due("a") is None and history.look_due("never seen") is None
+
+
 async def test_a_platform_that_stops_answering_turns_synced_unknown_within_the_patience(
     calls: tuple[ComputeClient, list[str]], clock: FakeClock, platform: Platform
 ) -> None:
@@ -234,3 +252,67 @@ async def test_a_refused_graceful_shutdown_is_asked_again_and_its_timeout_starts
     assert accepted.error is None, accepted.error
     assert called.count("shutdown") == 2 and "shutoff" not in called, called
     assert accepted.status is not None and accepted.status["shutdownRequestedAt"] is not None
+
+
+def after(obj: ObjectView, outcome: Outcome) -> ObjectView:
+    """The object as the next event shows it, once kopf applied the outcome."""
+    annotations = {k: v for k, v in (obj.annotations | outcome.annotations).items() if v is not None}
+    return replace(obj, status=outcome.status or obj.status, annotations=annotations)
+
+
+async def test_host_and_agent_are_looked_for_soon_after_a_create_not_at_the_next_resync(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    client, _ = calls
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    obj = vm_object("web-1")
+    created = await vms.sync(obj, fresh_after=tick())
+    assert created.status is not None and (created.status["host"], created.status["agent"]) == (None, "pending")
+    soon = created.refresh_after
+    assert created.requeue_after is None and soon is not None and soon < 5, created
+    clock.advance(soon)  # the guest booted meanwhile
+    tick.advance(soon)
+    looked = await vms.sync(after(obj, created), fresh_after=tick() - soon)
+    assert looked.status is not None and looked.status["host"] and looked.status["agent"] == "connected"
+    ready = next(c for c in looked.status["conditions"] if c["type"] == "Ready")
+    assert ready["message"] == f"running on host {looked.status['host']}; guest agent connected"
+    assert looked.refresh_after is None  # both known: the next resync
+
+
+async def test_a_vm_gone_from_the_platform_is_lost_and_shows_no_state_from_before(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock, platform: Platform
+) -> None:
+    client, _ = calls
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    obj = vm_object("web-1")
+    obj = replace(obj, spec=obj.spec | {"recreateOnLoss": False})
+    created = await vms.sync(obj, fresh_after=tick())
+    clock.advance(5)
+    tick.advance(5)
+    running = after(obj, await vms.sync(after(obj, created), fresh_after=tick()))
+    assert running.status["state"] == "running" and running.status["host"]
+    del platform.world.vms[running.status["uuid"]]  # deleted behind vmop's back
+    tick.advance(5)
+    lost = await vms.sync(running, fresh_after=tick())
+    assert lost.status is not None and lost.status["phase"] == "Lost"
+    shown = {k: lost.status[k] for k in ("state", "action", "agent", "host", "ips")}
+    assert shown == dict.fromkeys(shown), shown
+    assert lost.status["uuid"] == running.status["uuid"] and lost.status["cluster"] == CLUSTER
+
+
+async def test_deleting_a_paused_object_calls_nothing_and_says_the_vm_stays(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    client, called = calls
+    vms, _ = controller(client, clock, FakeClock(100.0))
+    obj = vm_object("web-1")
+    created = after(obj, await vms.sync(obj))
+    before = len(called)
+    paused = replace(created, annotations=created.annotations | {"vmop.io/paused": "true"})
+    outcome = await vms.delete(paused, None)
+    assert (outcome.done, called[before:]) == (True, [])
+    ((kind, reason, message),) = outcome.events
+    assert (kind, reason) == ("Warning", "Released")
+    assert created.status["uuid"] in message and "deletionPolicy Delete" in message

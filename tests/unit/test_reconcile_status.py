@@ -174,3 +174,31 @@ def test_waits_that_pass_by_themselves_raise_no_event() -> None:
     for reason in (Reason.UNAVAILABLE, Reason.COMPUTE_ERROR, Reason.GROUP_NOT_READY, "ParentNotFound"):
         assert attention_events({}, _status_with_synced("False", reason), []) == []
     assert attention_events({}, _status_with_synced("True", Reason.RECONCILED), []) == []
+
+
+# --- neither lagging nor running ahead ----------------------------------------------------------
+
+
+def test_the_status_written_before_a_create_shows_it_under_way() -> None:
+    plan = plan_virtual_machine(spec(), context(), Memory(), None, [])
+    status = render_status(EMPTY, plan, None, error=None, generation=1, now=NOW, in_flight=True)
+    assert (status.phase, status.create_pending_since, status.uuid) == ("Creating", rfc3339(NOW), None)
+    assert (condition(status, READY).status, condition(status, READY).reason) == ("False", Reason.CREATING)
+    # The create has not answered: neither in sync nor failed.
+    assert (condition(status, SYNCED).status, condition(status, SYNCED).reason) == ("Unknown", Reason.CREATING)
+
+
+def test_a_lost_vm_claims_no_state_host_or_ip_from_its_last_observation() -> None:
+    seen = render(EMPTY, observed(ips=("10.0.0.5",)), now=NOW)
+    assert (seen.state, seen.agent, seen.ips) == ("running", "connected", ["10.0.0.5"]) and seen.host
+    plan = plan_virtual_machine(spec(recreate_on_loss=False), context(NOW + 60), memory(), None, [])
+    lost = render_status(seen, plan, None, error=None, generation=1, now=NOW + 60)
+    assert lost.phase == "Lost"
+    assert (lost.state, lost.action, lost.agent, lost.host, lost.ips) == (None, None, None, None, None)
+    # What vmop looks for, and where it was last seen, stay.
+    assert (lost.uuid, lost.cluster, lost.tenant, lost.lost_since) == (
+        VM_UUID,
+        seen.cluster,
+        seen.tenant,
+        rfc3339(NOW + 60),
+    )

@@ -30,6 +30,8 @@ from vmop.compute.rules import GIB
 from vmop.reconcile.create import assigned_vm_uuid
 from vmop.reconcile.observed import Observed, ObservedDisk
 from vmop.reconcile.virtualmachine import (
+    BOOT_LOOK_SECONDS,
+    BOOT_WATCH_SECONDS,
     CREATE_MATCH_SKEW_SECONDS,
     WAIT_SECONDS,
     Memory,
@@ -321,6 +323,53 @@ def test_observe_only_never_plans_a_call(state: str, action: str) -> None:
     assert plan.calls == []
     assert plan.verdict.ready_reason == Reason.OBSERVE_ONLY
     assert plan.memory.uuid == VM_UUID
+
+
+def test_a_vm_a_migration_holds_waits_for_the_release_without_polling() -> None:
+    """The release is a change the VirtualMachine reacts to: a retry meanwhile would keep kopf from
+    recording the claim, and the release would then look like no change (the VM stayed Migrating)."""
+    plan = plan_virtual_machine(spec(), context(migration="move-1"), memory(), observed(), [])
+    assert (plan.calls, plan.verdict.phase, plan.requeue_after) == ([], "Migrating", None)
+
+
+@pytest.mark.parametrize(
+    ("vm", "power_state", "message"),
+    [
+        (observed(host="h-1"), "Running", "running on host h-1; guest agent connected"),
+        (
+            observed(agent="pending", host=""),
+            "Running",
+            "running on the platform; host not reported yet; guest agent not connected yet",
+        ),
+        (observed(agent="disconnected", host="h-1"), "Running", "running on host h-1; guest agent disconnected"),
+        (observed("shutoff", agent="disconnected"), "Stopped", "shut off on the platform, as declared"),
+    ],
+)
+def test_ready_says_what_it_means(vm: Observed, power_state: str, message: str) -> None:
+    """Ready: in the declared power state on the platform; it does not wait for the guest agent."""
+    plan = plan_virtual_machine(spec(power_state=power_state), context(), memory(), vm, [])
+    assert (plan.verdict.ready, plan.verdict.ready_message) == (True, message)
+    assert plan.verdict.message == "in sync"  # Synced's
+
+
+@pytest.mark.parametrize(
+    ("created_ago", "agent", "host", "look_again"),
+    [
+        (1.0, "pending", "", BOOT_LOOK_SECONDS),
+        (10.0, "pending", "h-1", 10.0),  # as long as it has been: 2 s, 4 s, 8 s, ...
+        (10.0, "connected", "", 10.0),
+        (10.0, "connected", "h-1", None),  # both known: the next resync
+        (BOOT_WATCH_SECONDS, "pending", "", None),  # long enough: the next resync
+        (None, "pending", "", None),  # not created by vmop (adopted, found after a crash)
+    ],
+)
+def test_a_vm_created_moments_ago_is_looked_at_again_until_host_and_agent_show(
+    created_ago: float | None, agent: str, host: str, look_again: float | None
+) -> None:
+    remembered = replace(memory(), last_created_at=None if created_ago is None else NOW - created_ago)
+    plan = plan_virtual_machine(spec(), context(), remembered, observed(agent=agent, host=host), [])
+    # Nothing to wait for (no retry), only news to pick up: the next resync comes sooner.
+    assert (plan.calls, plan.verdict.ready, plan.requeue_after, plan.refresh_after) == ([], True, None, look_again)
 
 
 def test_in_sync_is_ready_with_no_calls() -> None:

@@ -483,7 +483,8 @@ class VirtualMachineStatus(ApiModel):
     interfaces: list[InterfaceStatus] | None = Field(default=None, description="NICs vmop made, by name")
     pending_changes: list[str] | None = Field(default=None, description="fields the next power cycle applies")
     create_pending_since: str | None = Field(
-        default=None, description="a create was sent at this time and its outcome is not known yet (RFC 3339)"
+        default=None,
+        description="a create was sent (or is about to be) at this time and its outcome is not known yet (RFC 3339)",
     )
     last_create_time: str | None = Field(
         default=None, description="when vmop last created a VM for this object (RFC 3339): the duplicate guard's clock"

@@ -28,6 +28,7 @@ class Outcome:
     annotations: dict[str, str | None] = field(default_factory=dict)
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
     requeue_after: float | None = None
+    refresh_after: float | None = None  # the next resync may come this soon (reconcile Plan.refresh_after)
     error: ComputeError | None = None
     done: bool = True  # deletion: the finalizer may be released
     acted: bool = False  # a platform call succeeded: the platform may still be settling

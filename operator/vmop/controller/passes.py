@@ -8,6 +8,8 @@ check during a burst, would show it still under way and satisfy the next resync 
 which would then report the boot only at the period after. So after an acting pass the next one
 wants a list made half a period later, once that moment has passed (a pass sooner, a retry or a
 change, takes any list newer than the end, as a forced list each would cost one list per pass).
+A pass may also ask to be looked at again sooner than a period (a new VM's host and guest agent:
+reconcile Plan.refresh_after); the resync timer asks ``look_due``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 class _Ended:
     at: float
     settled: float  # when the platform should show what the pass's calls set going (= at if none)
+    look_at: float | None = None  # when the pass asked to be looked at again, if it did
 
 
 class PassHistory:
@@ -41,9 +44,18 @@ class PassHistory:
         """Whether a pass of this object has ended (in this process)."""
         return key in self._ended
 
-    def ended(self, key: str, *, acted: bool) -> None:
+    def ended(self, key: str, *, acted: bool, look_after: float | None = None) -> None:
         now = self._clock()
-        self._ended[key] = _Ended(now, now + self._settle if acted else now)
+        look_at = now + look_after if look_after is not None else None
+        self._ended[key] = _Ended(now, now + self._settle if acted else now, look_at)
+
+    def look_due(self, key: str) -> float | None:
+        """Seconds until the look the object's last pass asked for (0 or less: now); None if it
+        asked none."""
+        ended = self._ended.get(key)
+        if ended is None or ended.look_at is None:
+            return None
+        return ended.look_at - self._clock()
 
     def forget(self, key: str) -> None:
         self._ended.pop(key, None)

@@ -1,9 +1,10 @@
 """One VirtualMachine pass: observe (shared list, inspect only when needed) -> plan (pure) ->
 perform the calls -> the status to show. No kopf here: handlers/ wires it to events.
 
-Crash safety of creates: the pending mark (and, for templates, the uuid vmop chose) is written
-to the object before the create call; the uuid comes with the pass's own patch, which also
-clears the mark. A restart in between finds the VM by name and creation time and adopts it.
+Crash safety of creates: the pending mark (status.createPendingSince, and for templates the uuid
+vmop chose) is written to the object's status before the create call, in one write that also shows
+the phase Creating; the uuid comes with the pass's own patch, which also clears the mark. A restart
+in between finds the VM by name and creation time and adopts it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,6 @@ from vmop.reconcile.virtualmachine import (
 log = logging.getLogger(__name__)
 
 ANNOTATION_UUID = "vmop.io/uuid"
-ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
 ANNOTATION_PAUSED = "vmop.io/paused"
 ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
 ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
@@ -82,7 +82,8 @@ class Relations:
 class VirtualMachineController:
     client: ComputeClient
     inventory: Inventory
-    persist: Callable[[ObjectView, dict[str, str | None]], Awaitable[None]]
+    # Writes these status fields to the object at once (the create mark, before the create call).
+    persist: Callable[[ObjectView, dict[str, Any]], Awaitable[None]]
     default_deletion_policy: str = "Delete"
     clock: Callable[[], float] = time.time
     batcher: Batcher | None = None  # starts, shutdowns, deletes of many VMs at once: batch calls
@@ -254,6 +255,7 @@ class VirtualMachineController:
             return self._not_answering(previous, obj.generation, self.clock())
         ctx = replace(ctx, taken=self._taken(obj, same_name, relations))
         outcome = Outcome(status=None)
+        written = previous  # the status on the object: the pass's patch carries what differs from it
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
         if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
             observed = await self._inspect(
@@ -266,7 +268,17 @@ class VirtualMachineController:
             memory = plan.memory
             observed = plan.subject or observed
             if plan.persist_first:
-                await self.persist(obj, _identity_annotations(memory))
+                written = render_status(
+                    previous,
+                    plan,
+                    None,
+                    error=None,
+                    generation=obj.generation,
+                    now=self.clock(),
+                    reconcile_request=request,
+                    in_flight=True,
+                )
+                await self.persist(obj, _dump(written))
             observed, memory, outcome.error = await self._perform(plan.calls, observed, memory, spec, obj, outcome)
             if outcome.error is not None or plan.requeue_after is not None:
                 break
@@ -286,8 +298,9 @@ class VirtualMachineController:
             reconcile_request=request,
         )
         status = status.model_copy(update={"progress": await self._progress(observed, previous)})
-        outcome.status = _changed(previous, status)
+        outcome.status = _changed(written, status)
         outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
+        outcome.refresh_after = plan.refresh_after if outcome.error is None else None
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
         if final.verdict.synced_reason == Reason.DUPLICATE_GUARD:  # at every pass: a person must act
@@ -344,9 +357,10 @@ class VirtualMachineController:
                     now=self.clock(),
                     cpus=desired_cpus(spec),
                     memory=memory_bytes(spec.memory),
+                    volumes=tuple(memory.owned.disks.values()),
                 )
             elif observed is not None:
-                observed = expect_after(observed, call)
+                observed = expect_after(observed, call, result)
             memory = _owned_after(memory, call, result)
             if observed is not None:
                 self.inventory.touched(observed.uuid)
@@ -499,11 +513,7 @@ def _not_synced(
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:
     """The uuid from status (a migration's hand-over writes it there with the location), else
     from the annotation, which survives a backup/restore that drops status."""
-    memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
-    pending_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
-    if memory.create_pending_since is None and pending_mark:
-        memory = replace(memory, create_pending_since=float(pending_mark))
-    return memory
+    return memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
 
 
 def _outcome_unknown(error: ComputeError) -> bool:
@@ -544,17 +554,18 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
 
 
 def _identity_annotations(memory: Memory) -> dict[str, str | None]:
-    return {
-        ANNOTATION_UUID: memory.uuid,
-        ANNOTATION_CREATE_PENDING: f"{memory.create_pending_since:.0f}" if memory.create_pending_since else None,
-    }
+    return {ANNOTATION_UUID: memory.uuid}
+
+
+def _dump(status: VirtualMachineStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=False)
 
 
 def _changed(previous: VirtualMachineStatus, status: VirtualMachineStatus) -> dict[str, Any] | None:
     """The status to write, or None when it equals what is there (no write when nothing changed)."""
     if status == previous:
         return None
-    return status.model_dump(mode="json", by_alias=True, exclude_none=False)
+    return _dump(status)
 
 
 def _one_event_for_the_calls(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:

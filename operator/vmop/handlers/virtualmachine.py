@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -11,7 +13,7 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
-from vmop.controller.objects import ObjectView
+from vmop.controller.objects import ObjectView, Outcome
 from vmop.controller.virtualmachine import (
     ANNOTATION_CONFIRM_RECREATE,
     ANNOTATION_DELETION_POLICY,
@@ -22,12 +24,14 @@ from vmop.controller.virtualmachine import (
     ANNOTATION_UUID,
     Relations,
 )
-from vmop.handlers.objects import announce, apply, record, retry_delay, retry_or_wait, retry_unfinished, view
+from vmop.handlers.objects import Wait, announce, apply, record, retry_delay, retry_or_wait, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX
 from vmop.handlers.vmgroup import group_uuid
 from vmop.handlers.vmmigration import BY_VM, migrations_of
 from vmop.reconcile.identity import Claim
+from vmop.reconcile.status import parse_rfc3339
+from vmop.reconcile.virtualmachine import BOOT_LOOK_SECONDS
 
 RESOURCE = (GROUP, VERSION, "virtualmachines")
 CLAIMS = "virtualmachines_by_uuid"  # platform uuid -> the objects naming it (two must never drive one VM)
@@ -65,7 +69,7 @@ def _relations(obj: ObjectView, indexes: dict[str, Any]) -> Relations:
 
 async def _sync(
     body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int | None, indexes: dict[str, Any]
-) -> None:
+) -> Outcome | None:
     runtime: Runtime = memo.runtime
     started = time.monotonic()
     uid = body.metadata.uid or ""
@@ -74,10 +78,10 @@ async def _sync(
     fresh_after = runtime.history.list_needed_after(uid)
     async with runtime.lock(uid), runtime.passes:
         if body.metadata.get("deletionTimestamp"):  # a resync that waited here: deletion owns it now
-            return
+            return None
         obj = runtime.written.view(view(body))  # read under the lock: the pass before may just have written
         outcome = await runtime.virtual_machines.sync(obj, _relations(obj, indexes), fresh_after=fresh_after)
-        runtime.history.ended(uid, acted=outcome.acted)
+        runtime.history.ended(uid, acted=outcome.acted, look_after=outcome.refresh_after)
         if body.metadata.get("deletionTimestamp"):  # deleted meanwhile: the status is the deletion's now
             outcome.status, outcome.requeue_after = None, None
         # The annotations as they are with the create mark this pass wrote itself (kopf's body may
@@ -87,6 +91,7 @@ async def _sync(
     record("VirtualMachine", obj, outcome, time.monotonic() - started)
     apply(outcome, body, patch, written)
     retry_or_wait(outcome, retry)
+    return outcome
 
 
 async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
@@ -94,13 +99,42 @@ async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: 
 
 
 async def resync(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, **kwargs: Any) -> None:
+    """Also the looks a pass asks for sooner than a period (Plan.refresh_after: a new VM's host and
+    guest agent): a timer's retry waits in memory, where a change handler's retry would cost kopf
+    writes (its progress, and a touch to wake itself). So a new object's timer first runs soon."""
     if kwargs["stopped"]:  # the object is being deleted (or vmop stops): the deletion owns it, do not queue
         return
+    runtime: Runtime = memo.runtime
+    uid, early = body.metadata.uid or "", _age(body) < runtime.config.resync_seconds
     # Its create (or, after a restart, resume) handler has not run yet, queued behind others in a
     # burst longer than a period: that pass is on the way, and a resync first would only make two.
-    if not memo.runtime.history.has_passed(body.metadata.uid or ""):
+    # A new object's timer comes back once that pass is done.
+    if not runtime.history.has_passed(uid):
+        if early:
+            raise Wait("waiting for the first pass", delay=BOOT_LOOK_SECONDS, log_level=logging.DEBUG)
         return
-    await _sync(body, patch, memo, None, kwargs)
+    due = runtime.history.look_due(uid)
+    if due is None and early:  # a new object's first run, and its pass asked for no look: the period
+        return
+    if due is not None and due > 0:
+        raise Wait("looking again soon", delay=due, log_level=logging.DEBUG)
+    outcome = await _sync(body, patch, memo, None, kwargs)
+    if outcome is not None and outcome.refresh_after is not None:
+        raise Wait("looking again soon", delay=outcome.refresh_after, log_level=logging.DEBUG)
+
+
+def _age(body: kopf.Body) -> float:
+    created = parse_rfc3339(body.metadata.get("creationTimestamp"))
+    return time.time() - created if created is not None else float("inf")
+
+
+def _first_resync(resync_seconds: float) -> Callable[..., float]:
+    """A new object's timer first runs soon, for the look its first pass may ask for."""
+
+    def delay(body: kopf.Body, **_: Any) -> float:
+        return BOOT_LOOK_SECONDS if _age(body) < resync_seconds else resync_seconds
+
+    return delay
 
 
 async def delete(body: kopf.Body, patch: kopf.Patch, memo: kopf.Memo, retry: int, **kwargs: Any) -> None:
@@ -162,5 +196,11 @@ def register(registry: kopf.OperatorRegistry, resync_seconds: float) -> None:
             field=("metadata", "annotations", annotation),
             registry=registry,
         )(reconcile)
-    kopf.timer(*RESOURCE, id="resync", interval=resync_seconds, initial_delay=resync_seconds, registry=registry)(resync)
+    kopf.timer(
+        *RESOURCE,
+        id="resync",
+        interval=resync_seconds,
+        initial_delay=_first_resync(resync_seconds),  # a new object's first look: soon after its create
+        registry=registry,
+    )(resync)
     kopf.on.delete(*RESOURCE, id="delete", registry=registry)(delete)

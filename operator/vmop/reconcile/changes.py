@@ -198,7 +198,7 @@ def _disks(
     return [*detaches.values(), *named, *assigned], unsupported
 
 
-def _bound(bandwidth: object) -> tuple[int, int, int]:
+def bound_triple(bandwidth: object) -> tuple[int, int, int]:
     if bandwidth is None:
         return (0, 0, 0)
     return (bandwidth.average, bandwidth.peak, bandwidth.burst)  # type: ignore[attr-defined]
@@ -206,7 +206,7 @@ def _bound(bandwidth: object) -> tuple[int, int, int]:
 
 def _qos(nic: NetworkInterface) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     qos = nic.qos
-    return (_bound(qos.inbound), _bound(qos.outbound)) if qos else ((0, 0, 0), (0, 0, 0))
+    return (bound_triple(qos.inbound), bound_triple(qos.outbound)) if qos else ((0, 0, 0), (0, 0, 0))
 
 
 def nic_interface(nic: NetworkInterface, mac: str = "") -> Interface:

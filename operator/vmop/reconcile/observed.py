@@ -61,6 +61,7 @@ class Observed:
     macs: tuple[str, ...] = ()
     memory_hint: int = 0  # from list statistics, when the shape is unknown
     cpu_hint: int = 0
+    volumes_hint: tuple[str, ...] | None = None  # when the shape is unknown: those vmop's calls left (None: unknown)
     shape: Shape | None = field(default=None, compare=False)
 
     @property
@@ -78,6 +79,10 @@ class Observed:
     @property
     def memory(self) -> int:
         return self.shape.memory if self.shape else self.memory_hint
+
+    @property
+    def volumes(self) -> tuple[str, ...] | None:
+        return tuple(d.volume for d in self.shape.disks) if self.shape else self.volumes_hint
 
 
 def _bounds(nic: Interface) -> tuple[tuple[int, int, int], tuple[int, int, int]]:

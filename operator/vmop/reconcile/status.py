@@ -67,18 +67,24 @@ def render_status(
     generation: int,
     now: float,
     reconcile_request: str | None = None,
+    in_flight: bool = False,
 ) -> VirtualMachineStatus:
+    """``observed``: the VM as the pass's successful calls left it (reconcile/expect.py), None
+    when there is none to show. ``in_flight``: the status written before the plan's calls (the
+    create mark): Synced is Unknown until they answer."""
     verdict = plan.verdict
     when = rfc3339(now)
     conditions: list[Condition] = list(previous.conditions or [])
     ready_reason, ready = verdict.ready_reason, verdict.ready
+    synced: bool | None
     if error is not None:
         synced_reason = Reason.UNAVAILABLE if isinstance(error, ComputeUnavailable) else Reason.COMPUTE_ERROR
         synced, message = False, error_message(error)
     else:
-        synced = True if verdict.synced is None else verdict.synced
+        synced = None if in_flight else (True if verdict.synced is None else verdict.synced)
         synced_reason, message = verdict.synced_reason, verdict.message
-    conditions = set_condition(conditions, READY, ready, ready_reason, verdict.message, now=when, generation=generation)
+    ready_message = verdict.ready_message or verdict.message
+    conditions = set_condition(conditions, READY, ready, ready_reason, ready_message, now=when, generation=generation)
     conditions = set_condition(conditions, SYNCED, synced, synced_reason, message, now=when, generation=generation)
     pending = plan.pending_changes
     conditions = set_condition(
@@ -108,6 +114,11 @@ def render_status(
             "reconcile_requested": reconcile_request or previous.reconcile_requested,
         }
     )
+    if observed is None and memory.lost_since is not None:
+        # Missing from every cluster it may be in: nothing runs anywhere to report. uuid, cluster
+        # and tenant stay (the VM looked for, and where it was last seen); so does its last shape.
+        gone = dict.fromkeys(("host", "state", "action", "agent", "ips"))
+        status = status.model_copy(update=gone)
     if observed is not None:
         status = status.model_copy(
             update={
@@ -123,7 +134,7 @@ def render_status(
                 "cpus": observed.cpus or previous.cpus,
                 "memory": quantity(observed.memory) if observed.memory else previous.memory,
                 "group": observed.group or previous.group,
-                "volumes": [d.volume for d in observed.shape.disks] if observed.shape else previous.volumes,
+                "volumes": list(observed.volumes) if observed.volumes is not None else previous.volumes,
             }
         )
     return status

@@ -31,6 +31,10 @@ from vmop.reconcile.power import PowerState, current_power, plan_power_transitio
 # (clock skew between the operator and the platform).
 CREATE_MATCH_SKEW_SECONDS = 120.0
 WAIT_SECONDS = 5.0
+# After vmop created a VM, its host and guest agent are looked for this long, first after 2 s, then
+# after as long again as it has been since the create (4 s, 8 s, ...): not only at the next resync.
+BOOT_WATCH_SECONDS = 120.0
+BOOT_LOOK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class Verdict:
     synced_reason: str
     message: str
     phase: str
+    ready_message: str = ""  # Ready's own message, when it says more than ``message``
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,9 @@ class Plan:
     verdict: Verdict
     pending_changes: list[str] = field(default_factory=list)
     requeue_after: float | None = None
+    # Nothing to wait for, only news to pick up (a new VM's host and guest agent): the next resync
+    # may come this soon. Not a retry of a change handler: kopf records each of those in a write.
+    refresh_after: float | None = None
     # The uuid to record before any call is made (create pending, adopted after a crash).
     persist_first: bool = False
     subject: Observed | None = None  # the platform VM this plan is about (e.g. the one just adopted)
@@ -234,7 +242,7 @@ def _identity_plan(identity: Identity, spec: VirtualMachineSpec, ctx: Context, m
         if spec.template is not None:  # the uuid is ours to choose: remember it before the call
             fresh = replace(fresh, uuid=assigned_vm_uuid(ctx.object_uid))
         message = identity.message or f"creating {ctx.platform_name}"
-        verdict = Verdict(False, Reason.CREATING, None, Reason.RECONCILED, message, "Creating")
+        verdict = Verdict(False, Reason.CREATING, None, Reason.CREATING, message, "Creating")
         return Plan([call], fresh, verdict, persist_first=True)
     creating = memory.create_pending_since is not None
     if identity.kind in ("lost", "doubt", "guarded") and not creating:  # the remembered VM is missing: since when
@@ -319,7 +327,10 @@ def _plan_observed(spec: VirtualMachineSpec, ctx: Context, memory: Memory, obser
             f"VmMigration {ctx.migration} is in progress: no power or shape changes",
             "Migrating",
         )
-        return Plan([], memory, verdict, requeue_after=WAIT_SECONDS)
+        # No polling: the hold ends with the migration's release of vmop.io/migration, a change
+        # the VirtualMachine reacts to at once. Were this pass to retry, kopf would never record
+        # the claim as handled, and the release would then look like no change at all.
+        return Plan([], memory, verdict)
     if observed.busy:
         message = f"waiting for the platform's {observed.action} to finish"
         ready = observed.action == "migrating" and current_power(observed) == "Busy" and spec.power_state == "Running"
@@ -371,6 +382,33 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     else:
         message, synced_reason, synced = (step.reason if calls else "in sync"), Reason.RECONCILED, None
     ready_reason = Reason.AVAILABLE if in_sync else Reason.POWERING
-    verdict = Verdict(in_sync, ready_reason, synced, synced_reason, message, _phase(vm))
+    verdict = Verdict(
+        in_sync, ready_reason, synced, synced_reason, message, _phase(vm), _ready_message(vm) if in_sync else ""
+    )
     requeue = WAIT_SECONDS if (step.waiting or step.operation == "shutdown" or restarting) else None
-    return Plan(calls, memory, verdict, pending_fields, requeue)
+    refresh = _boot_look(vm, memory, ctx.now) if in_sync else None
+    return Plan(calls, memory, verdict, pending_fields, requeue, refresh_after=refresh)
+
+
+def _ready_message(vm: Observed) -> str:
+    """What Ready=True means: the VM is in its declared power state on the platform. It does not
+    wait for the guest agent; for a running VM this says where it runs and whether the agent is
+    there yet."""
+    power = current_power(vm)
+    if power != "Running":
+        return f"{_AT_REST.get(power, power.lower())} on the platform, as declared"
+    where = f"running on host {vm.host}" if vm.host else "running on the platform; host not reported yet"
+    agent = {"connected": "guest agent connected", "pending": "guest agent not connected yet"}
+    return f"{where}; {agent.get(vm.agent, f'guest agent {vm.agent}')}"
+
+
+_AT_REST = {"Stopped": "shut off", "Suspended": "paused", "Hibernated": "hibernated"}
+
+
+def _boot_look(vm: Observed, memory: Memory, now: float) -> float | None:
+    """When to look again at a VM vmop created moments ago that runs with its host not reported
+    or its guest agent still pending (None: at the next resync)."""
+    if current_power(vm) != "Running" or (vm.host and vm.agent != "pending") or memory.last_created_at is None:
+        return None
+    since = now - memory.last_created_at
+    return max(BOOT_LOOK_SECONDS, since) if since < BOOT_WATCH_SECONDS else None
