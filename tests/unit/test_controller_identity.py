@@ -161,3 +161,21 @@ async def test_a_second_object_naming_a_managed_vm_is_refused_and_nothing_is_cal
     assert (synced["status"], synced["reason"]) == ("False", "AlreadyManaged") and "ns/web-1" in synced["message"]
     deleted = await vms.delete(adopter, None, relations)
     assert deleted.done and called[before:] == []  # deleting the refused one leaves the other's VM alone
+
+
+async def test_a_create_mark_an_older_vmop_left_in_the_annotation_is_honoured_then_cleared(
+    platform: Platform, clock: FakeClock, calls: tuple[ComputeClient, list[str]]
+) -> None:
+    """vmop before status.createPendingSince marked a create in vmop.io/create-pending. Stopped
+    mid-create and upgraded, the VM that create made is adopted, not made again."""
+    client, called = calls
+    _, made = await created(client, clock, "legacy-1")
+    uuid = made.status["uuid"]
+    vms, _ = controller(client, clock, FakeClock(200.0))
+    mark = {"vmop.io/create-pending": f"{clock() - 5:.0f}"}
+    upgraded = ObjectView("ns", "legacy-1b", "uid-legacy-1b", 1, made.spec | {"name": "legacy-1"}, {}, mark)
+    outcome = await vms.sync(upgraded)
+    assert called.count("unified_create") == 1, called
+    assert outcome.status is not None and outcome.status["uuid"] == uuid, outcome
+    assert outcome.annotations.get("vmop.io/create-pending", "kept") is None
+    assert len(named(platform, "legacy-1")) == 1

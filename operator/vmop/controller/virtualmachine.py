@@ -52,6 +52,9 @@ from vmop.reconcile.virtualmachine import (
 log = logging.getLogger(__name__)
 
 ANNOTATION_UUID = "vmop.io/uuid"
+# Where vmop wrote a VirtualMachine's create mark before it moved to status.createPendingSince: a
+# mark left there by an older vmop (stopped mid-create, then upgraded) is honoured, then cleared.
+ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
 ANNOTATION_PAUSED = "vmop.io/paused"
 ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
 ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
@@ -513,7 +516,11 @@ def _not_synced(
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:
     """The uuid from status (a migration's hand-over writes it there with the location), else
     from the annotation, which survives a backup/restore that drops status."""
-    return memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
+    memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
+    legacy_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
+    if memory.create_pending_since is None and memory.uuid is None and legacy_mark:
+        memory = replace(memory, create_pending_since=float(legacy_mark))
+    return memory
 
 
 def _outcome_unknown(error: ComputeError) -> bool:
@@ -554,7 +561,7 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
 
 
 def _identity_annotations(memory: Memory) -> dict[str, str | None]:
-    return {ANNOTATION_UUID: memory.uuid}
+    return {ANNOTATION_UUID: memory.uuid, ANNOTATION_CREATE_PENDING: None}
 
 
 def _dump(status: VirtualMachineStatus) -> dict[str, Any]:
