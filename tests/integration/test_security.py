@@ -34,10 +34,10 @@ from tests.support.rbac import (
     kubeconfig_for,
 )
 
+from vmop.api.annotations import FINALIZER
 from vmop.controller.kube import KubeAccess
 from vmop.dev.controlplane import ControlPlane
 from vmop.dev.pki import Pki, make_pki
-from vmop.handlers.runtime import FINALIZER
 
 pytestmark = pytest.mark.integration
 

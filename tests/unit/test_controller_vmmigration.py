@@ -8,12 +8,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tests.support.simulation import CLUSTER, OTHER_CLUSTER, POOL, TENANT, FakeClock
+from vmop.api.annotations import ANNOTATION_MIGRATION_STARTED
 from vmop.compute import ComputeClient
 from vmop.compute.models import ComputeIdentifier, ComputeMeta
 from vmop.compute.requests import UnifiedCreateRequest, UnifiedDisk, UnifiedVsd
 from vmop.compute.rules import GIB
 from vmop.controller.objects import ObjectView, Outcome
-from vmop.controller.vmmigration import ANNOTATION_STARTED, VmMigrationController
+from vmop.controller.vmmigration import VmMigrationController
 from vmop.reconcile.vmmigration import Target
 from vmop.sim.platform import Platform
 
@@ -103,7 +104,7 @@ async def test_the_claim_and_the_start_are_written_before_the_call(
     assert outcome.status is not None and outcome.status["phase"] == "Running"
     assert [(plural, name, list(a), action) for plural, name, a, action in writes(ctrl)] == [
         ("virtualmachines", "web-1", ["vmop.io/migration"], "noaction"),
-        ("vmmigrations", "m1", [ANNOTATION_STARTED], "noaction"),
+        ("vmmigrations", "m1", [ANNOTATION_MIGRATION_STARTED], "noaction"),
     ]
     assert platform.world.vms[target.uuid or ""].action == "migrating"
     assert made.count("migrate") == 1
@@ -132,7 +133,9 @@ async def test_a_restart_right_after_the_call_watches_instead_of_calling(
     await first.sync(obj, target, frozenset())
     # The process died before kopf wrote the status; the start annotation had been written.
     restarted = controller(platform, client, clock, target)
-    crashed = replace(obj, annotations={ANNOTATION_STARTED: writes(first)[1][2][ANNOTATION_STARTED] or ""})
+    crashed = replace(
+        obj, annotations={ANNOTATION_MIGRATION_STARTED: writes(first)[1][2][ANNOTATION_MIGRATION_STARTED] or ""}
+    )
     claimed = replace(target, migration="m1")
     outcome = await restarted.sync(crashed, claimed, frozenset())
     assert outcome.status is not None and outcome.status["phase"] == "Running"
@@ -242,7 +245,9 @@ async def test_a_finished_migration_is_deleted_without_any_call(
     target = await running_vm(client, clock)
     ctrl = controller(platform, client, clock, target)
     obj = migration("m1", platform, target)
-    obj = replace(obj, status={"phase": "Succeeded"}, annotations={ANNOTATION_STARTED: "2023-11-14T22:13:20Z"})
+    obj = replace(
+        obj, status={"phase": "Succeeded"}, annotations={ANNOTATION_MIGRATION_STARTED: "2023-11-14T22:13:20Z"}
+    )
     before = len(made)
     for deleting in (False, True):
         outcome = await ctrl.sync(obj, target, frozenset(), deleting=deleting)

@@ -10,8 +10,8 @@ from typing import Any
 
 import kopf
 
+from vmop.api.annotations import ANNOTATION_UUID
 from vmop.config import OperatorConfig
-from vmop.controller.virtualmachine import ANNOTATION_UUID
 from vmop.handlers.runtime import CompactDiffBaseStorage, configure_settings
 
 SPEC: dict[str, Any] = {

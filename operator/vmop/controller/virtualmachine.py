@@ -19,6 +19,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from vmop import metrics
+from vmop.api.annotations import (
+    ANNOTATION_CONFIRM_RECREATE,
+    ANNOTATION_CREATE_PENDING,
+    ANNOTATION_FORCE_RELEASE,
+    ANNOTATION_MIGRATION,
+    ANNOTATION_PAUSED,
+    ANNOTATION_RECONCILE_REQUEST,
+    ANNOTATION_UUID,
+)
 from vmop.api.conditions import SYNCED, Progress, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.compute.batching import Batcher
@@ -51,19 +60,6 @@ from vmop.reconcile.virtualmachine import (
 
 log = logging.getLogger(__name__)
 
-ANNOTATION_UUID = "vmop.io/uuid"
-# Where vmop wrote a VirtualMachine's create mark before it moved to status.createPendingSince: a
-# mark left there by an older vmop (stopped mid-create, then upgraded) is honoured, then cleared.
-ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
-ANNOTATION_PAUSED = "vmop.io/paused"
-ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
-ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
-# Written by the VmMigration controller: the name of a migration in progress (the VM controller
-# then holds still). Where the VM is lives in status.cluster/tenant only.
-ANNOTATION_MIGRATION = "vmop.io/migration"
-# A person's go-ahead for a second create within the duplicate guard's window: the lost uuid.
-ANNOTATION_CONFIRM_RECREATE = "vmop.io/confirm-recreate"
-ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
 CREATES = ("unified_create", "unified_import", "create/from_template")
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from vmop.api.annotations import ANNOTATION_CREATE_PENDING, ANNOTATION_UUID
 from vmop.api.conditions import READY, SYNCED, Reason
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.compute.client import ComputeClient
@@ -30,9 +31,6 @@ from vmop.reconcile.vmgroup import (
 )
 
 log = logging.getLogger(__name__)
-
-ANNOTATION_UUID = "vmop.io/uuid"
-ANNOTATION_CREATE_PENDING = "vmop.io/create-pending"
 
 
 @dataclass

@@ -15,6 +15,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vmop.api.annotations import (
+    ANNOTATION_FORCE_RELEASE,
+    ANNOTATION_MIGRATION,
+    ANNOTATION_MIGRATION_STARTED,
+    ANNOTATION_UUID,
+)
 from vmop.api.vmmigration import FINISHED, CrossCluster, VmMigrationSpec, VmMigrationStatus
 from vmop.compute.client import ComputeClient
 from vmop.compute.dispatch import perform
@@ -22,7 +28,6 @@ from vmop.compute.errors import ComputeError
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import ListQuery
 from vmop.controller.objects import ObjectView, Outcome
-from vmop.controller.virtualmachine import ANNOTATION_FORCE_RELEASE, ANNOTATION_MIGRATION, ANNOTATION_UUID
 from vmop.reconcile.observed import Observed, from_inspect, from_list
 from vmop.reconcile.status import rfc3339
 from vmop.reconcile.vmmigration import (
@@ -40,7 +45,6 @@ from vmop.reconcile.vmmigration import (
 
 log = logging.getLogger(__name__)
 
-ANNOTATION_STARTED = "vmop.io/migration-started"
 PLURAL = "vmmigrations"
 VIRTUAL_MACHINES = "virtualmachines"
 
@@ -98,8 +102,10 @@ class VmMigrationController:
                 assert plan is not None
         plan = await self._act(obj, key, plan, target, ctx)
         status = render_status(previous, plan, generation=obj.generation, now=self.clock())
-        annotations = {ANNOTATION_STARTED: rfc3339(plan.memory.started_at) if plan.memory.started_at else None}
-        self._records[obj.uid] = Record(status, annotations[ANNOTATION_STARTED])
+        annotations = {
+            ANNOTATION_MIGRATION_STARTED: rfc3339(plan.memory.started_at) if plan.memory.started_at else None
+        }
+        self._records[obj.uid] = Record(status, annotations[ANNOTATION_MIGRATION_STARTED])
         body_status = VmMigrationStatus.model_validate(obj.status)
         return Outcome(
             None if status == body_status else status.model_dump(mode="json", by_alias=True),
@@ -116,7 +122,7 @@ class VmMigrationController:
         record = self._records.get(obj.uid)
         if record is not None:
             return record.status, record.started
-        return VmMigrationStatus.model_validate(obj.status), obj.annotations.get(ANNOTATION_STARTED)
+        return VmMigrationStatus.model_validate(obj.status), obj.annotations.get(ANNOTATION_MIGRATION_STARTED)
 
     # ------------------------------------------------------------ holding the VM
 
@@ -143,7 +149,7 @@ class VmMigrationController:
             await self.annotate(VIRTUAL_MACHINES, obj.namespace, target.name, {ANNOTATION_MIGRATION: obj.name})
         if plan.starts:
             started = rfc3339(ctx.now)
-            await self.annotate(PLURAL, obj.namespace, obj.name, {ANNOTATION_STARTED: started})
+            await self.annotate(PLURAL, obj.namespace, obj.name, {ANNOTATION_MIGRATION_STARTED: started})
             previous, _ = self._previous(obj)
             self._records[obj.uid] = Record(previous, started)  # should anything below fail
         error: ComputeError | None = None

@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from vmop import metrics
 from vmop.api import GROUP
+from vmop.api.annotations import ANNOTATION_CREATE_PENDING, ANNOTATION_UUID, FINALIZER
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
@@ -31,13 +32,12 @@ from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import PassHistory
-from vmop.controller.virtualmachine import ANNOTATION_UUID, VirtualMachineController
-from vmop.controller.vmgroup import ANNOTATION_CREATE_PENDING, VmGroupController
+from vmop.controller.virtualmachine import VirtualMachineController
+from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
 from vmop.handlers.written import Written
 from vmop.reconcile.virtualmachine import Safety
 
-FINALIZER = "vmop.io/finalizer"
 # A platform that answers 5xx is retried for a few seconds (RetryPolicy) and then reported as
 # unavailable: an answer, not silence. Short resync periods must not turn that into "not answering".
 MIN_PATIENCE_SECONDS = 10.0

@@ -13,8 +13,7 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
-from vmop.controller.objects import ObjectView, Outcome
-from vmop.controller.virtualmachine import (
+from vmop.api.annotations import (
     ANNOTATION_CONFIRM_RECREATE,
     ANNOTATION_DELETION_POLICY,
     ANNOTATION_FORCE_RELEASE,
@@ -22,8 +21,9 @@ from vmop.controller.virtualmachine import (
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
     ANNOTATION_UUID,
-    Relations,
 )
+from vmop.controller.objects import ObjectView, Outcome
+from vmop.controller.virtualmachine import Relations
 from vmop.handlers.objects import Wait, announce, apply, record, retry_delay, retry_or_wait, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.handlers.vmgroup import INDEX as GROUP_INDEX

@@ -9,6 +9,7 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
+from vmop.api.annotations import ANNOTATION_UUID
 from vmop.handlers.objects import apply, record, retry_delay, retry_or_wait, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.reconcile.vmgroup import GroupEntry
@@ -27,7 +28,7 @@ def index_entry(
     **_: Any,
 ) -> dict[tuple[str, str], GroupEntry]:
     parent = spec.get("parentRef") or {}
-    uuid = annotations.get("vmop.io/uuid") or status.get("uuid")
+    uuid = annotations.get(ANNOTATION_UUID) or status.get("uuid")
     ready = any(c.get("type") == "Ready" for c in status.get("conditions") or [])
     entry = GroupEntry(
         uuid if (uuid and ready) else None, parent.get("name"), spec.get("cluster", ""), spec.get("tenant", "")

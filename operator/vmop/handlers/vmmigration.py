@@ -12,9 +12,9 @@ import kopf
 
 from vmop import metrics
 from vmop.api import GROUP, VERSION
+from vmop.api.annotations import ANNOTATION_MIGRATION, ANNOTATION_UUID
 from vmop.api.vmmigration import FINISHED
 from vmop.controller.objects import Outcome
-from vmop.controller.virtualmachine import ANNOTATION_MIGRATION, ANNOTATION_UUID
 from vmop.handlers.objects import apply, record, retry_delay, retry_unfinished, view
 from vmop.handlers.runtime import Runtime
 from vmop.reconcile.identity import MigrationRecord

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import ValidationError
 
+from vmop.api.annotations import ANNOTATION_CONFIRM_RECREATE
 from vmop.api.conditions import Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier
@@ -210,7 +211,7 @@ def _after_loss(
             wanted,
             f"VM {wanted} disappeared, and vmop created this object's VM at {_clock(memory.last_created_at)}, less "
             f"than {guard:.0f} s ago: a second create waits for a person (annotate "
-            f"vmop.io/confirm-recreate={wanted} to allow it)",
+            f"{ANNOTATION_CONFIRM_RECREATE}={wanted} to allow it)",
         )
     return Identity("create", None, f"VM {wanted} disappeared from the platform; recreating it")
 
