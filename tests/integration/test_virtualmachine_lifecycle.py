@@ -413,6 +413,8 @@ def test_out_of_band_power_off_and_deletion_are_corrected(kube: Kube, sim: SimPr
         what="the duplicate guard",
     )
     assert f"vmop.io/confirm-recreate={uuid_}" in guarded["message"]
+    warning_from_vmop(kube, name, "Lost")  # seen missing: said once, in an Event as well
+    assert f"vmop.io/confirm-recreate={uuid_}" in warning_from_vmop(kube, name, "DuplicateGuard")["message"]
     creates = sim.stats()["calls"].get("unified_create", 0)
     time.sleep(3)  # more than a resync: still no create without the person's word
     assert sim.stats()["calls"].get("unified_create", 0) == creates
@@ -430,6 +432,7 @@ def test_out_of_band_power_off_and_deletion_are_corrected(kube: Kube, sim: SimPr
     # Nothing runs to report: no state, host or IP from the last observation (docs/operations.md).
     assert [missing.get(k) for k in ("state", "host", "ips")] == [None, None, None], missing
     assert missing["uuid"] == lost_uuid
+    warning_from_vmop(kube, lost, "Lost")
     assert_live_health(kube, "virtualmachine", lost, "Degraded", phase="Lost")
 
 
