@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vmop.compute.client import ComputeClient
+from vmop.compute.errors import ComputeError
 from vmop.compute.models import ComputeInfo
 
 Scope = tuple[str, str]  # (cluster uuid, tenant uuid)
@@ -48,6 +49,8 @@ class Inventory:
         self._snapshots: dict[Scope, Snapshot] = {}
         self._locks: dict[Scope, asyncio.Lock] = {}
         self._touched: dict[str, float] = {}  # vm uuid -> when vmop last changed it
+        # The last failed list of each scope: (when it failed, its error).
+        self._failures: dict[Scope, tuple[float, ComputeError]] = {}
 
     def now(self) -> float:
         return self._clock()
@@ -61,10 +64,16 @@ class Inventory:
     ) -> Snapshot:
         """The VMs of a scope, listed at most ``max_age`` seconds ago, or (``newer_than``) by a list
         that started after that moment. Concurrent callers share one refresh (single flight), so
-        a burst of creates costs one list, not one each."""
+        a burst of creates costs one list, not one each; and its failure: callers that waited
+        for a list that failed get its error at once, not one retry run each after the other
+        (during an outage that queue made objects wait for minutes)."""
         limit = self._max_age if max_age is None else max_age
         lock = self._locks.setdefault(scope, asyncio.Lock())
+        arrived = self._clock()
         async with lock:
+            failed = self._failures.get(scope)
+            if failed is not None and failed[0] > arrived:  # it failed while this caller waited for it
+                raise failed[1]
             current = self._snapshots.get(scope)
             if current is not None and (
                 current.fetched_at > newer_than
@@ -73,7 +82,12 @@ class Inventory:
             ):
                 return current
             started = self._clock()
-            listing = await self._client.list_all_vms(scope[0], scope[1], page_size=self._page_size)
+            try:
+                listing = await self._client.list_all_vms(scope[0], scope[1], page_size=self._page_size)
+            except ComputeError as error:
+                self._failures[scope] = (self._clock(), error)
+                raise
+            self._failures.pop(scope, None)
             fresh = Snapshot(started, {vm.uuid: vm for vm in listing.domains}, unreadable=frozenset(listing.unreadable))
             self._snapshots[scope] = fresh
             return fresh
