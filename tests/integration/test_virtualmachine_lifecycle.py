@@ -75,6 +75,12 @@ def warning_from_vmop(kube: Kube, name: str, reason: str) -> dict[str, Any]:
     return event
 
 
+def stop_calls(sim: SimProcess) -> dict[str, int]:
+    """How many shutdown and shutoff calls (single and batch) the platform has had."""
+    made = sim.stats()["calls"]
+    return {e: int(made.get(e, 0)) for e in ("shutdown", "batch_shutdown", "shutoff", "batch_shutoff")}
+
+
 def platform_vm(sim: SimProcess, uuid_: str) -> dict[str, Any]:
     answer = sim.inspect(CLUSTER, TENANT, uuid_)
     assert answer["scode"] == 0, answer
@@ -248,11 +254,7 @@ def test_a_guest_ignoring_the_shutdown_is_shut_off_after_its_timeout_then_delete
     # Booted: a graceful shutdown needs the guest agent (without it vmop shuts off at once).
     wait_for(lambda: status(kube, name).get("agent") == "connected", what="guest agent connected")
 
-    def stops() -> dict[str, int]:
-        made = sim.stats()["calls"]
-        return {e: int(made.get(e, 0)) for e in ("shutdown", "batch_shutdown", "shutoff", "batch_shutoff")}
-
-    before = stops()
+    before = stop_calls(sim)
     sim.faults(guest_ignores_shutdown=True)
     try:
         started = time.monotonic()
@@ -261,7 +263,7 @@ def test_a_guest_ignoring_the_shutdown_is_shut_off_after_its_timeout_then_delete
         took = time.monotonic() - started
     finally:
         sim.faults()
-    made = {e: n - before[e] for e, n in stops().items()}
+    made = {e: n - before[e] for e, n in stop_calls(sim).items()}
     assert took >= 4, (took, made)
     assert made["shutdown"] + made["batch_shutdown"] == 1, made
     assert made["shutoff"] + made["batch_shutoff"] == 1, made
@@ -278,11 +280,7 @@ def test_a_refused_graceful_shutdown_at_deletion_is_asked_again(kube: Kube, sim:
     uuid_ = wait_ready(kube, name)["status"]["uuid"]
     wait_for(lambda: status(kube, name).get("agent") == "connected", what="guest agent connected")
 
-    def stops() -> dict[str, int]:
-        made = sim.stats()["calls"]
-        return {e: int(made.get(e, 0)) for e in ("shutdown", "batch_shutdown", "shutoff", "batch_shutoff")}
-
-    before = stops()
+    before = stop_calls(sim)
     sim.faults(forced_scode={"shutdown": sim.dialect.agent_scode}, forced_scode_calls={"shutdown": 1})
     try:
         started = time.monotonic()
@@ -291,7 +289,7 @@ def test_a_refused_graceful_shutdown_at_deletion_is_asked_again(kube: Kube, sim:
         took = time.monotonic() - started
     finally:
         sim.faults()
-    made = {e: n - before[e] for e, n in stops().items()}
+    made = {e: n - before[e] for e, n in stop_calls(sim).items()}
     assert took < 30, (took, made)
     assert (made["shutdown"], made["batch_shutdown"]) == (2, 0), made  # refused, then accepted
     assert made["shutoff"] + made["batch_shutoff"] == 0, made
