@@ -35,6 +35,8 @@ class OperatorConfig(BaseModel):
         default=60, ge=1, description="with peering: seconds a silent (killed) peer still counts as alive"
     )
     kubeconfig: Path | None = None
+    kube_qps: float = Field(default=100.0, gt=0, description="Kubernetes requests a second, after the burst")
+    kube_burst: int = Field(default=200, ge=1, description="Kubernetes requests at once before the rate applies")
     compute_timeout: float = Field(
         default=60.0,
         gt=0,

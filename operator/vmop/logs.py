@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
@@ -40,26 +39,25 @@ class VmopJsonFormatter(JsonFormatter):
 # kopf retries a failed Kubernetes API request (429, 5xx, a lost connection) and logs each retry as
 # ERROR; only the last attempt ("...failed; escalating") needs a person.
 KOPF_REQUEST_RETRY = re.compile(r"^Request attempt \S+ failed; will retry: ")
+# kopf logs each event handler's success at INFO: one line per watch event of every object.
+KOPF_HANDLER_SUCCESS = re.compile(r"^Handler '[^']+' succeeded\.$")
 
 
 class KopfLevels(logging.Filter):
-    """kopf logs what is routine for vmop as ERROR; this gives those records their level (and
-    drops them where that level is not logged). ERROR stays for what needs a person.
-
-    - A retry a handler asks for (a kopf.TemporaryError) is logged from inside the ``except``
-      that caught it. A retry that is part of normal work (the platform settling, a guest
-      stopping, children to go first) carries its own ``log_level`` (handlers/objects.py: Wait).
-    - A Kubernetes API request kopf will try again: WARNING.
-    """
+    """kopf's routine records at their level for vmop (dropped where that level is not logged):
+    a Kubernetes API request kopf will try again (a watch) is logged as ERROR, and is a WARNING;
+    the last attempt ("...failed; escalating") stays an ERROR: it needs a person. The success of
+    the handler that hands each watch event to the engine is logged at INFO, and is DEBUG."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR or not record.name.startswith("kopf"):
+        if not record.name.startswith("kopf"):
             return True
-        level = getattr(sys.exc_info()[1], "log_level", None)
-        if not isinstance(level, int):
-            if not KOPF_REQUEST_RETRY.match(record.getMessage()):
-                return True
+        if record.levelno >= logging.ERROR and KOPF_REQUEST_RETRY.match(record.getMessage()):
             level = logging.WARNING
+        elif record.levelno == logging.INFO and KOPF_HANDLER_SUCCESS.match(record.getMessage()):
+            level = logging.DEBUG
+        else:
+            return True
         record.levelno, record.levelname = level, logging.getLevelName(level)
         return logging.getLogger(record.name).isEnabledFor(level)
 

@@ -72,10 +72,16 @@ async def _settings(args: argparse.Namespace) -> ComputeSettings:
     secret: dict[str, str] = {}
     if args.credentials_secret:
         from vmop.controller.kube import KubeAccess
+        from vmop.engine import WriteLimiter
 
         namespace, _, name = args.credentials_secret.partition("/")
-        kube = KubeAccess(str(args.kubeconfig) if args.kubeconfig else None)
-        secret = await kube.secret_data(namespace, name)
+        kube = await KubeAccess.connect(
+            str(args.kubeconfig) if args.kubeconfig else None, WriteLimiter(5, 1), connections=1
+        )
+        try:
+            secret = await kube.secret_data(namespace, name)
+        finally:
+            await kube.close()
     elif args.token_file:
         secret = {"token": args.token_file.read_text().strip()}
     ca = args.ca_file

@@ -13,8 +13,8 @@ import uvloop
 from vmop.compute.profile import add_profile_arguments, profile_from_arguments
 from vmop.config import OperatorConfig
 from vmop.handlers.registry import build_registry
-from vmop.handlers.runtime import configure_settings
 from vmop.logs import configure_logging
+from vmop.runtime.kopf_settings import configure_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--kubeconfig", type=Path, default=None)
     parser.add_argument(
+        "--kube-qps",
+        type=float,
+        default=100.0,
+        help="vmop's Kubernetes requests a second after the burst (as client-go's qps); an overloaded "
+        "apiserver (429, timeouts) pauses all of them",
+    )
+    parser.add_argument(
+        "--kube-burst", type=int, default=200, help="Kubernetes requests at once before --kube-qps applies"
+    )
+    parser.add_argument(
         "--compute-timeout",
         type=float,
         default=60.0,
@@ -103,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         peering_priority=args.peering_priority,
         peering_lifetime=args.peering_lifetime,
         kubeconfig=args.kubeconfig,
+        kube_qps=args.kube_qps,
+        kube_burst=args.kube_burst,
         compute_timeout=args.compute_timeout,
         create_grace_seconds=args.create_grace_seconds,
         duplicate_guard_seconds=args.duplicate_guard_seconds,

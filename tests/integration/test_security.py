@@ -38,6 +38,7 @@ from vmop.api.annotations import FINALIZER
 from vmop.controller.kube import KubeAccess
 from vmop.dev.controlplane import ControlPlane
 from vmop.dev.pki import Pki, make_pki
+from vmop.engine import WriteLimiter
 
 pytestmark = pytest.mark.integration
 
@@ -483,14 +484,19 @@ def test_admission_policy_refuses_spec_changes_by_the_operators_identity(
     smuggled = patch({"metadata": {"annotations": {"example.com/with-spec": "x"}}, **resize})
     assert refused(smuggled), "a spec change refuses the whole patch"
 
-    # What vmop writes, with the same token: status and annotations through vmop's own client
-    # (kubectl would read /status first, which the role does not grant), finalizers as kopf does.
-    access = KubeAccess(str(kubeconfig))
-    asyncio.run(access.patch_status("virtualmachines", namespace, name, {"phase": "Pending", "observedGeneration": 1}))
-    asyncio.run(access.annotate("virtualmachines", namespace, name, {"example.com/probe": "yes"}))
-    for finalizers in ([FINALIZER], None):
-        done = patch({"metadata": {"finalizers": finalizers}})
-        assert done.returncode == 0, (finalizers, done.stderr)
+    # What vmop writes, with the same token, through vmop's own client: status, annotations and
+    # finalizers (kubectl would read /status first, which the role does not grant).
+    async def write_as_vmop() -> None:
+        access = await KubeAccess.connect(str(kubeconfig), WriteLimiter(50, 10), connections=2)
+        try:
+            await access.patch_status("virtualmachines", namespace, name, {"phase": "Pending", "observedGeneration": 1})
+            await access.patch_metadata("virtualmachines", namespace, name, annotations={"example.com/probe": "yes"})
+            for finalizers in ([FINALIZER], []):
+                await access.patch_metadata("virtualmachines", namespace, name, finalizers=finalizers)
+        finally:
+            await access.close()
+
+    asyncio.run(write_as_vmop())
     found = kube.get("virtualmachine", name)
     assert found is not None
     assert found["status"]["phase"] == "Pending"

@@ -12,8 +12,8 @@ from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
 from vmop.compute.scodes import Scode
 from vmop.controller.objects import ObjectView, Outcome
-from vmop.controller.passes import PassHistory
 from vmop.controller.virtualmachine import VirtualMachineController
+from vmop.engine.freshness import PassHistory
 from vmop.reconcile.conditions import attention_events
 from vmop.reconcile.status import rfc3339
 from vmop.sim.faults import Faults
@@ -151,35 +151,6 @@ async def test_the_resync_after_a_create_reads_a_list_made_after_the_boot_not_on
     assert called.count("list") == lists + 1, called
     assert not resynced.acted
     assert resynced.status is not None and resynced.status["agent"] == "connected", resynced.status
-
-
-def test_a_pass_sooner_than_the_settling_takes_any_list_newer_than_the_acting_pass() -> None:
-    tick = FakeClock(100.0)
-    history = PassHistory(tick, settle_seconds=15.0)
-    assert history.list_needed_after("a") == 100.0  # never seen: a list from now on
-    assert not history.has_passed("a")  # its resync waits for the create handler's pass
-    history.ended("a", acted=True)
-    assert history.has_passed("a")
-    tick.advance(2)
-    assert history.list_needed_after("a") == 100.0  # a retry: no list forced per pass
-    tick.advance(20)
-    assert history.list_needed_after("a") == 115.0
-    history.ended("a", acted=False)
-    assert history.list_needed_after("a") == 122.0
-    history.forget("a")
-    assert history.list_needed_after("a") == 122.0
-
-
-def test_a_pass_may_ask_to_be_looked_at_again_sooner_than_a_period() -> None:
-    """What the resync timer asks before an early run (handlers/virtualmachine.py resync)."""
-    tick = FakeClock(100.0)
-    history = PassHistory(tick, settle_seconds=15.0)
-    history.ended("a", acted=True, look_after=2.0)
-    assert history.look_due("a") == 2.0
-    tick.advance(3)
-    assert history.look_due("a") == -1.0  # due
-    history.ended("a", acted=False)  # a pass that asked for none
-    assert history.look_due("a") is None and history.look_due("never seen") is None
 
 
 async def test_a_platform_that_stops_answering_turns_synced_unknown_within_the_patience(

@@ -110,19 +110,6 @@ async def test_the_claim_and_the_start_are_written_before_the_call(
     assert made.count("migrate") == 1
 
 
-async def test_a_stale_body_never_starts_the_migration_again(
-    platform: Platform, clock: FakeClock, calls: tuple[ComputeClient, list[str]]
-) -> None:
-    client, made = calls
-    target = await running_vm(client, clock)
-    ctrl = controller(platform, client, clock, target)
-    obj = migration("m1", platform, target)
-    await ctrl.sync(obj, target, frozenset())
-    stale = await ctrl.sync(obj, target, frozenset())  # a timer holding the body from before the start
-    assert stale.status is not None and stale.status["phase"] == "Running"
-    assert made.count("migrate") == 1
-
-
 async def test_a_restart_right_after_the_call_watches_instead_of_calling(
     platform: Platform, clock: FakeClock, calls: tuple[ComputeClient, list[str]]
 ) -> None:

@@ -1,66 +1,133 @@
-"""The few Kubernetes reads and writes a pass makes outside kopf's own patching: the create
-mark before a create call, the VirtualMachine a migration is about, namespace annotations, the
-credentials Secret. Uses the official client (its calls are blocking, so they run in a thread)."""
+"""vmop's own Kubernetes reads and writes: the passes' status and metadata patches, the namespace
+annotations of deletion policy, the credentials Secret. Async end to end (kubernetes_asyncio), and
+every request through the engine's one rate limit, which pauses all of them when the apiserver
+says it is overloaded (engine/ratelimit.py): a burst never turns into a retry storm.
+
+A write answers the object as stored after it: passes put that into the engine's store, so the next
+pass reads what was written even before the watch echoes it (engine/store.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
-from kubernetes import client as k8s
-from kubernetes import config as k8s_config
-from kubernetes.client.exceptions import ApiException
+from kubernetes_asyncio import client as k8s
+from kubernetes_asyncio import config as k8s_config
+from kubernetes_asyncio.client.exceptions import ApiException
 
 from vmop.api import GROUP, VERSION
+from vmop.engine.ratelimit import Answered, Overloaded, WriteLimiter, outcome_of_status
+
+T = TypeVar("T")
+# Seconds one request may take: past it the apiserver is taken as overloaded (its own timeout for a
+# write is 60 s; a write that waited this long answers nothing a retry would not).
+REQUEST_TIMEOUT = 30.0
+# The generated client would send a dict body to a custom object as a JSON patch: ask for a merge.
+PATCH_OPTIONS: dict[str, Any] = {"_content_type": "application/merge-patch+json", "_request_timeout": REQUEST_TIMEOUT}
 
 
 class KubeAccess:
-    def __init__(self, kubeconfig: str | None = None, *, connections: int = 10) -> None:
-        """``connections``: kept open, one per thread that may call at once (beyond them each
-        call would open, and drop, a TLS connection of its own)."""
-        try:
-            k8s_config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            k8s_config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        configuration = k8s.Configuration.get_default_copy()
-        configuration.connection_pool_maxsize = connections
-        api = k8s.ApiClient(configuration)
+    def __init__(self, api: k8s.ApiClient, limiter: WriteLimiter) -> None:
+        self._api = api
         self._objects = k8s.CustomObjectsApi(api)
         self._core = k8s.CoreV1Api(api)
         self._authorization = k8s.AuthorizationV1Api(api)
+        self._limiter = limiter
 
-    async def annotate(self, plural: str, namespace: str, name: str, annotations: dict[str, str | None]) -> None:
-        body = {"metadata": {"annotations": annotations}}
-        await asyncio.to_thread(
-            self._objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, plural, name, body
-        )
-
-    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        body = {"status": status}
-        await asyncio.to_thread(
-            self._objects.patch_namespaced_custom_object_status, GROUP, VERSION, namespace, plural, name, body
-        )
-
-    async def get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """One of vmop's objects as the apiserver has it now; None if there is none."""
+    @classmethod
+    async def connect(cls, kubeconfig: str | None, limiter: WriteLimiter, *, connections: int) -> KubeAccess:
+        """In-cluster credentials, else the kubeconfig (``kubeconfig`` or $KUBECONFIG)."""
+        configuration = k8s.Configuration()
         try:
-            found: Any = await asyncio.to_thread(
-                self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
-            )
+            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except k8s_config.ConfigException:
+            await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        configuration.connection_pool_maxsize = connections
+        return cls(k8s.ApiClient(configuration), limiter)
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        permit = await self._limiter.acquire()
+        try:
+            answer = await request()
         except ApiException as exc:
-            if exc.status == 404:
-                return None
+            headers: Any = exc.headers or {}
+            self._limiter.report(permit, outcome_of_status(exc.status or 0, headers.get("Retry-After")))
             raise
-        return dict(found)
+        except TimeoutError:
+            self._limiter.report(permit, Overloaded())
+            raise
+        self._limiter.report(permit, Answered())
+        return answer
+
+    async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        body = {"status": status}
+        answer: Any = await self._call(
+            lambda: self._objects.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                body,
+                **PATCH_OPTIONS,
+            )
+        )
+        return dict(answer)
+
+    async def patch_metadata(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        *,
+        annotations: dict[str, str | None] | None = None,
+        finalizers: list[str] | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Annotations (None removes one) and the whole finalizer list. ``resource_version``: the
+        object must still be at it (a finalizer list is replaced whole: another controller's
+        change meanwhile must not be lost), else 409."""
+        metadata: dict[str, Any] = {}
+        if annotations:
+            metadata["annotations"] = annotations
+        if finalizers is not None:
+            metadata["finalizers"] = finalizers
+        if resource_version:
+            metadata["resourceVersion"] = resource_version
+        body = {"metadata": metadata}
+        answer: Any = await self._call(
+            lambda: self._objects.patch_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                body,
+                **PATCH_OPTIONS,
+            )
+        )
+        return dict(answer)
+
+    async def post_event(self, namespace: str, event: dict[str, Any]) -> None:
+        await self._call(
+            lambda: self._core.create_namespaced_event(namespace, cast(Any, event), _request_timeout=REQUEST_TIMEOUT)
+        )
 
     async def namespace_annotations(self, namespace: str) -> dict[str, str]:
-        found: Any = await asyncio.to_thread(self._core.read_namespace, namespace)
+        found: Any = await self._call(lambda: self._core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT))
         return dict(found.metadata.annotations or {})
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's values, decoded. Callers must keep them out of logs and errors."""
-        found: Any = await asyncio.to_thread(self._core.read_namespaced_secret, name, namespace)
+        found: Any = await self._call(
+            lambda: self._core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        )
         return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}
 
     async def may(self, verb: str, resource: str, group: str = "") -> bool:
@@ -68,5 +135,37 @@ class KubeAccess:
         which every authenticated identity may ask)."""
         attributes = k8s.V1ResourceAttributes(verb=verb, resource=resource, group=group)
         review = k8s.V1SelfSubjectAccessReview(spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
-        answer: Any = await asyncio.to_thread(self._authorization.create_self_subject_access_review, review)
+        answer: Any = await self._call(
+            lambda: self._authorization.create_self_subject_access_review(review, _request_timeout=REQUEST_TIMEOUT)
+        )
         return bool(answer.status.allowed)
+
+
+def is_gone(error: BaseException) -> bool:
+    """The object is no more (deleted meanwhile): nothing to write to."""
+    return isinstance(error, ApiException) and error.status == 404
+
+
+def is_conflict(error: BaseException) -> bool:
+    """The object changed since the view the write was based on."""
+    return isinstance(error, ApiException) and error.status == 409
+
+
+class NamespacePolicies:
+    """A namespace's annotation, read at most every ``ttl`` seconds, one read at a time: deleting a
+    thousand VMs of one namespace reads it a few times, not a thousand."""
+
+    def __init__(self, kube: KubeAccess, clock: Callable[[], float], ttl: float = 2.0) -> None:
+        self._kube = kube
+        self._clock = clock
+        self._ttl = ttl
+        self._read: dict[str, tuple[float, dict[str, str]]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def annotation(self, namespace: str, annotation: str) -> str | None:
+        async with self._locks.setdefault(namespace, asyncio.Lock()):
+            cached = self._read.get(namespace)
+            if cached is None or self._clock() - cached[0] > self._ttl:
+                cached = (self._clock(), await self._kube.namespace_annotations(namespace))
+                self._read[namespace] = cached
+        return cached[1].get(annotation)

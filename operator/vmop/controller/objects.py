@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,33 @@ class ObjectView:
     status: dict[str, Any]
     annotations: dict[str, str]
     created: str = ""  # creationTimestamp
+    resource_version: str = ""
+    deleting: bool = False  # deletionTimestamp is set
+    finalizers: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+
+def view_of(body: Mapping[str, Any]) -> ObjectView:
+    """The view of an object as the watch or a write's answer has it: what passes read, nothing
+    else (no labels, managed fields or kopf's old bookkeeping: the store holds one per object)."""
+    metadata: Mapping[str, Any] = body.get("metadata") or {}
+    status = {key: value for key, value in (body.get("status") or {}).items() if key != "kopf"}
+    return ObjectView(
+        namespace=metadata.get("namespace") or "",
+        name=metadata.get("name") or "",
+        uid=metadata.get("uid") or "",
+        generation=int(metadata.get("generation") or 0),
+        spec=dict(body.get("spec") or {}),
+        status=status,
+        annotations=dict(metadata.get("annotations") or {}),
+        created=str(metadata.get("creationTimestamp") or ""),
+        resource_version=str(metadata.get("resourceVersion") or ""),
+        deleting=bool(metadata.get("deletionTimestamp")),
+        finalizers=tuple(metadata.get("finalizers") or ()),
+    )
 
 
 @dataclass

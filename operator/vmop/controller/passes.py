@@ -1,61 +1,242 @@
-"""Which platform list an object's next pass must see, from when its previous pass ended.
+"""One pass of a key, per kind, as the engine's queue runs it: the newest view from the store ->
+the kind's controller (observe, plan, perform) -> the writes -> what the queue does next.
 
-Each pass reads the shared list of its scope (compute/inventory.py) and needs one newer than its
-own previous pass: a resync then sees something new, and all objects' resyncs share one list per
-period however their timers are spread. A pass that acted (create, start, ...) set the platform
-going (a boot, the guest agent); a list made moments later, say for another object's pre-create
-check during a burst, would show it still under way and satisfy the next resync a period later,
-which would then report the boot only at the period after. So after an acting pass the next one
-wants a list made half a period later, once that moment has passed (a pass sooner, a retry or a
-change, takes any list newer than the end, as a forced list each would cost one list per pass).
-A pass may also ask to be looked at again sooner than a period (a new VM's host and guest agent:
-reconcile Plan.refresh_after); the resync timer asks ``look_due``.
+- A pass adds vmop's finalizer before anything is made on the platform for its object, and
+  removes it once the deletion is done: kopf writes nothing (handlers/ only watch).
+- ``result_of``: transient failures and refusals back off (the queue's one backoff); a refusal
+  of a call planned from an observation means that observation was stale or the platform busy,
+  so the next pass looks again first; the doc names too few scodes to tell a lasting refusal
+  apart. Other failures wait for the resync or a change. A platform mid-transition, or a look
+  the pass asked for (a new VM's host and guest agent), comes back after its delay.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from vmop import metrics
+from vmop.api.annotations import ANNOTATION_DELETION_POLICY, ANNOTATION_FORCE_RELEASE, FINALIZER
+from vmop.compute.errors import is_transient
+from vmop.controller.kube import NamespacePolicies
+from vmop.controller.objects import ObjectView, Outcome
+from vmop.controller.relations import (
+    child_groups,
+    claims,
+    group_entries,
+    group_uuid,
+    migrations_of,
+    rivals,
+    target_of,
+)
+from vmop.controller.virtualmachine import Relations, VirtualMachineController
+from vmop.controller.vmgroup import VmGroupController
+from vmop.controller.vmmigration import VmMigrationController
+from vmop.controller.writes import ObjectGone, ObjectWrites, WriteFailed
+from vmop.engine.freshness import PassHistory
+from vmop.engine.queue import Done, Failed, RequeueAfter, Result
+from vmop.engine.store import Key, Store
+
+log = logging.getLogger(__name__)
+
+# A deletion waits for a guest to stop in polls this far apart, holding its status in memory for
+# up to STOP_WAIT_SECONDS: a guest stops in seconds, and a status write each deletion would double
+# a deletion's writes (bench/). Past it, or on an error, the status is written (phase Deleting).
+STOP_POLL_SECONDS = 2.0
+STOP_WAIT_SECONDS = 30.0
+# Running migrations are polled this often (progress, outcome, timeout); progress is written at
+# most once per poll and only when it moved a step (reconcile/vmmigration.py).
+MIGRATION_POLL_SECONDS = 2.0
+# Pending ones re-check their preconditions this often.
+MIGRATION_PENDING_SECONDS = 5.0
 
 
-@dataclass(frozen=True)
-class _Ended:
-    at: float
-    settled: float  # when the platform should show what the pass's calls set going (= at if none)
-    look_at: float | None = None  # when the pass asked to be looked at again, if it did
+def result_of(outcome: Outcome) -> Result:
+    if outcome.error is not None:
+        return Failed() if is_transient(outcome.error) or outcome.error.refused else Done()
+    delays = [delay for delay in (outcome.requeue_after, outcome.refresh_after) if delay is not None]
+    return RequeueAfter(min(delays)) if delays else Done()
 
 
-class PassHistory:
-    def __init__(self, clock: Callable[[], float], settle_seconds: float) -> None:
-        self._clock = clock
-        self._settle = settle_seconds
-        self._ended: dict[str, _Ended] = {}
+def record(kind: str, obj: ObjectView, outcome: Outcome, seconds: float) -> None:
+    """Metrics for one pass: its result, its duration, and the object's phase afterwards."""
+    result = "error" if outcome.error is not None else ("waiting" if outcome.requeue_after else "success")
+    metrics.RECONCILES.labels(kind, result).inc()
+    metrics.RECONCILE_SECONDS.labels(kind).observe(seconds)
+    status = outcome.status if outcome.status is not None else obj.status
+    metrics.PHASES.set(kind, obj.uid, status.get("phase"))
 
-    def list_needed_after(self, key: str) -> float:
-        """The moment the platform list this object's next pass reads must have started after
-        (the clock's now for an object not seen before)."""
-        now = self._clock()
-        ended = self._ended.get(key)
-        if ended is None:
-            return now
-        return ended.settled if ended.settled <= now else ended.at
 
-    def has_passed(self, key: str) -> bool:
-        """Whether a pass of this object has ended (in this process)."""
-        return key in self._ended
+@dataclass
+class Stores:
+    vms: Store[ObjectView]
+    groups: Store[ObjectView]
+    migrations: Store[ObjectView]
 
-    def ended(self, key: str, *, acted: bool, look_after: float | None = None) -> None:
-        now = self._clock()
-        look_at = now + look_after if look_after is not None else None
-        self._ended[key] = _Ended(now, now + self._settle if acted else now, look_at)
+    def relations(self, vm: ObjectView) -> Relations:
+        return Relations(
+            group=lambda name: group_uuid(self.groups, vm.namespace, name),
+            claims=lambda uuid: claims(self.vms, uuid),
+            migrations=migrations_of(self.migrations, vm.namespace, vm.name),
+        )
 
-    def look_due(self, key: str) -> float | None:
-        """Seconds until the look the object's last pass asked for (0 or less: now); None if it
-        asked none."""
-        ended = self._ended.get(key)
-        if ended is None or ended.look_at is None:
-            return None
-        return ended.look_at - self._clock()
 
-    def forget(self, key: str) -> None:
-        self._ended.pop(key, None)
+@dataclass
+class _Deleting:
+    since: float
+    status: dict[str, Any] | None = None  # not written yet
+
+
+@dataclass
+class VirtualMachinePasses:
+    controller: VirtualMachineController
+    stores: Stores
+    writes: ObjectWrites
+    history: PassHistory[Key]
+    policies: NamespacePolicies
+    _deleting: dict[Key, _Deleting] = field(default_factory=dict)
+
+    async def __call__(self, key: Key) -> Result:
+        obj = self.stores.vms.get(key)
+        if obj is None:
+            self._deleting.pop(key, None)
+            return Done()
+        try:
+            if obj.deleting:
+                return await self._delete(obj)
+            return await self._sync(obj)
+        except ObjectGone:
+            return Done()  # the watch's deletion event follows
+        except WriteFailed as failed:
+            log.warning("%s", failed)
+            return Failed()
+
+    async def _sync(self, obj: ObjectView) -> Result:
+        started = time.monotonic()
+        fresh_after = self.history.list_needed_after(obj.key)
+        finalized = await self.writes.finalize(obj)
+        outcome = await self.controller.sync(finalized, self.stores.relations(finalized), fresh_after=fresh_after)
+        self.history.ended(obj.key, acted=outcome.acted)
+        record("VirtualMachine", obj, outcome, time.monotonic() - started)
+        latest = self.stores.vms.get(obj.key) or finalized  # after the create mark, if one was written
+        if latest.deleting:  # deleted meanwhile: the status is the deletion's now
+            outcome.status, outcome.requeue_after = None, None
+        await self.writes.apply(finalized, outcome, latest)
+        return result_of(outcome)
+
+    async def _delete(self, obj: ObjectView) -> Result:
+        if FINALIZER not in obj.finalizers:
+            return Done()  # released already, or never vmop's
+        policy = None
+        # A force-release needs nothing read: not even the namespace may stand in its way.
+        if not obj.spec.get("deletionPolicy") and obj.annotations.get(ANNOTATION_FORCE_RELEASE) != "true":
+            policy = await self.policies.annotation(obj.namespace, ANNOTATION_DELETION_POLICY)
+        deleting = self._deleting.setdefault(obj.key, _Deleting(time.monotonic()))
+        seen = replace(obj, status=deleting.status) if deleting.status is not None else obj
+        outcome = await self.controller.delete(
+            seen, policy, self.stores.relations(seen), fresh_after=self.history.list_needed_after(obj.key)
+        )
+        self.history.ended(obj.key, acted=outcome.acted)
+        if outcome.done:
+            await self.writes.announce(obj, outcome.events)
+            await self.writes.release(obj)
+            self._deleting.pop(obj.key, None)
+            metrics.PHASES.set("VirtualMachine", obj.uid, None)
+            return Done()
+        deleting.status = outcome.status if outcome.status is not None else deleting.status
+        waited = time.monotonic() - deleting.since
+        if deleting.status is not None and (outcome.error is not None or waited >= STOP_WAIT_SECONDS):
+            await self.writes.status(obj, deleting.status)
+            deleting.status = None
+        await self.writes.announce(obj, outcome.events)
+        if outcome.error is not None:
+            return Failed()
+        return RequeueAfter(outcome.requeue_after or STOP_POLL_SECONDS)
+
+
+@dataclass
+class VmGroupPasses:
+    controller: VmGroupController
+    stores: Stores
+    writes: ObjectWrites
+
+    async def __call__(self, key: Key) -> Result:
+        obj = self.stores.groups.get(key)
+        if obj is None:
+            return Done()
+        try:
+            if obj.deleting:
+                return await self._delete(obj)
+            started = time.monotonic()
+            finalized = await self.writes.finalize(obj)
+            outcome = await self.controller.sync(finalized, group_entries(self.stores.groups))
+            record("VmGroup", obj, outcome, time.monotonic() - started)
+            await self.writes.apply(finalized, outcome, self.stores.groups.get(obj.key))
+            return result_of(outcome)
+        except ObjectGone:
+            return Done()  # the watch's deletion event follows
+        except WriteFailed as failed:
+            log.warning("%s", failed)
+            return Failed()
+
+    async def _delete(self, obj: ObjectView) -> Result:
+        if FINALIZER not in obj.finalizers:
+            return Done()
+        outcome = await self.controller.delete(obj, child_groups(self.stores.groups, obj))
+        if outcome.done:
+            await self.writes.announce(obj, outcome.events)
+            await self.writes.release(obj)
+            metrics.PHASES.set("VmGroup", obj.uid, None)
+            return Done()
+        await self.writes.apply(obj, outcome)
+        return RequeueAfter(outcome.requeue_after) if outcome.requeue_after else Failed()
+
+
+@dataclass
+class VmMigrationPasses:
+    controller: VmMigrationController
+    stores: Stores
+    writes: ObjectWrites
+
+    async def __call__(self, key: Key) -> Result:
+        obj = self.stores.migrations.get(key)
+        if obj is None:
+            return Done()
+        try:
+            if obj.deleting:
+                return await self._delete(obj)
+            started = time.monotonic()
+            finalized = await self.writes.finalize(obj)
+            outcome = await self._sync(finalized, deleting=False)
+            record("VmMigration", obj, outcome, time.monotonic() - started)
+            await self.writes.apply(finalized, outcome, self.stores.migrations.get(obj.key))
+            phase = (outcome.status or finalized.status).get("phase")
+            if phase == "Running":
+                return RequeueAfter(MIGRATION_POLL_SECONDS)
+            if phase in (None, "Pending"):
+                return RequeueAfter(MIGRATION_PENDING_SECONDS)
+            return Done()
+        except ObjectGone:
+            return Done()  # the watch's deletion event follows
+        except WriteFailed as failed:
+            log.warning("%s", failed)
+            return Failed()
+
+    async def _sync(self, obj: ObjectView, *, deleting: bool) -> Outcome:
+        vm = self.stores.vms.get((obj.namespace, str((obj.spec.get("vmRef") or {}).get("name", ""))))
+        target = target_of(vm) if vm is not None else None
+        return await self.controller.sync(obj, target, rivals(self.stores.migrations, obj), deleting=deleting)
+
+    async def _delete(self, obj: ObjectView) -> Result:
+        if FINALIZER not in obj.finalizers:
+            return Done()
+        outcome = await self._sync(obj, deleting=True)
+        if outcome.done:
+            await self.writes.announce(obj, outcome.events)
+            await self.writes.release(obj)
+            metrics.PHASES.set("VmMigration", obj.uid, None)
+            return Done()
+        await self.writes.apply(obj, outcome)  # still running: the abort did not go through yet
+        return Failed()

@@ -1,5 +1,5 @@
 """One VmMigration pass: see (its VirtualMachine, the platform VM) -> plan (pure) -> claim the VM,
-record the start, call -> the status to show. No kopf here: handlers/ wires it to events.
+record the start, call -> the status to show. No Kubernetes here: controller/passes.py runs it.
 
 Crash safety: the VM is claimed (its vmop.io/migration annotation) and the start time written to
 the VmMigration (vmop.io/migration-started) before the start call. From then on the migration is
@@ -55,14 +55,6 @@ HandOver = Callable[[str, str, str, dict[str, Any]], Awaitable[None]]
 VmKey = tuple[str, str]  # (namespace, VirtualMachine name)
 
 
-@dataclass(frozen=True)
-class Record:
-    """What this process last wrote for a migration."""
-
-    status: VmMigrationStatus
-    started: str | None
-
-
 @dataclass
 class VmMigrationController:
     client: ComputeClient
@@ -72,9 +64,6 @@ class VmMigrationController:
     # The migration holding each VM, from the claim on: the VM's annotation reaches the index a
     # moment later, and a second migration of the same VM must not slip in between.
     _claims: dict[VmKey, str] = field(default_factory=dict)
-    # A timer may run on a body older than what the change handler just wrote (a start, a finish):
-    # passes start from this process's own last word instead.
-    _records: dict[str, Record] = field(default_factory=dict)
 
     async def sync(
         self, obj: ObjectView, target: Target | None, rivals: frozenset[str], *, deleting: bool = False
@@ -105,7 +94,6 @@ class VmMigrationController:
         annotations = {
             ANNOTATION_MIGRATION_STARTED: rfc3339(plan.memory.started_at) if plan.memory.started_at else None
         }
-        self._records[obj.uid] = Record(status, annotations[ANNOTATION_MIGRATION_STARTED])
         body_status = VmMigrationStatus.model_validate(obj.status)
         return Outcome(
             None if status == body_status else status.model_dump(mode="json", by_alias=True),
@@ -115,13 +103,9 @@ class VmMigrationController:
             done=plan.phase in FINISHED,
         )
 
-    def forget(self, uid: str) -> None:
-        self._records.pop(uid, None)
-
     def _previous(self, obj: ObjectView) -> tuple[VmMigrationStatus, str | None]:
-        record = self._records.get(obj.uid)
-        if record is not None:
-            return record.status, record.started
+        """The status and start mark as the engine's store has them: with this process's own
+        writes, even before the watch echoes them."""
         return VmMigrationStatus.model_validate(obj.status), obj.annotations.get(ANNOTATION_MIGRATION_STARTED)
 
     # ------------------------------------------------------------ holding the VM
@@ -150,8 +134,6 @@ class VmMigrationController:
         if plan.starts:
             started = rfc3339(ctx.now)
             await self.annotate(PLURAL, obj.namespace, obj.name, {ANNOTATION_MIGRATION_STARTED: started})
-            previous, _ = self._previous(obj)
-            self._records[obj.uid] = Record(previous, started)  # should anything below fail
         error: ComputeError | None = None
         for call in plan.calls:
             try:

@@ -8,8 +8,9 @@ from typing import Any
 import kopf
 
 from vmop.config import OperatorConfig
-from vmop.handlers import virtualmachine, vmgroup, vmmigration
-from vmop.handlers.runtime import limit_observation, start_runtime
+from vmop.handlers import watch
+from vmop.runtime.compose import start_runtime
+from vmop.runtime.kopf_settings import limit_observation
 
 
 def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
@@ -31,11 +32,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         runtime = getattr(memo, "runtime", None)
         if runtime is not None:
-            await runtime.client.aclose()
+            await runtime.close()
 
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
-    vmgroup.register(registry, config.resync_seconds)
-    virtualmachine.register(registry, config.resync_seconds)
-    vmmigration.register(registry)
+    watch.register(registry)
     return registry

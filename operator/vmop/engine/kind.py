@@ -1,0 +1,65 @@
+"""One kind's engine: its store of views, its work queue, and the rule of which changes need a pass.
+
+Everything that learns of an object hands the engine its view (``observe``): kopf's watch events
+through handlers/, and the answers to this process's own writes. The store keeps the newer one
+(engine/store.py); the key is queued when the object is new to this process or changed in a way
+a pass reacts to (``needs_pass``): not when only its status moved, which is mostly vmop's own
+write coming back. Each period every key is queued once more (the resync), spread over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from vmop.engine.freshness import PassHistory
+from vmop.engine.queue import Reconcile, Resync, WorkQueue
+from vmop.engine.store import Key, Store, Viewed
+
+V = TypeVar("V", bound=Viewed)
+NeedsPass = Callable[[V, V], bool]  # (the view before, the view now) -> queue the key
+
+
+class KindEngine(Generic[V]):
+    def __init__(
+        self,
+        name: str,
+        store: Store[V],
+        reconcile: Reconcile[Key],
+        needs_pass: NeedsPass[V],
+        *,
+        history: PassHistory[Key] | None = None,
+        max_in_flight: int,
+        resync_seconds: float,
+    ) -> None:
+        self.name = name
+        self.store = store
+        self.history = history
+        self._needs_pass = needs_pass
+        self.queue: WorkQueue[Key] = WorkQueue(
+            reconcile, max_in_flight=max_in_flight, resync=Resync(store.keys, resync_seconds), name=name
+        )
+
+    def observe(self, view: V) -> None:
+        old = self.store.put(view)
+        if old is view:  # older than what the store holds
+            return
+        if old is None:
+            if self.history is not None:
+                self.history.arrived(view.key)
+            self.queue.add(view.key)
+        elif self._needs_pass(old, view):
+            self.queue.add(view.key)
+
+    def gone(self, key: Key, resource_version: str) -> None:
+        """The object is deleted (the watch says so)."""
+        self.store.remove(key, resource_version)
+        if self.history is not None:
+            self.history.forget(key)
+        self.queue.forget(key)
+
+    def start(self) -> None:
+        self.queue.start()
+
+    async def shutdown(self, grace: float) -> None:
+        await self.queue.shutdown(grace)
