@@ -23,13 +23,19 @@ from vmop.compute.errors import is_transient
 from vmop.controller.kube import NamespacePolicies
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.controller.relations import (
+    BY_PARENT,
+    BY_UUID,
+    BY_VM,
     child_groups,
     claims,
     group_entries,
     group_uuid,
     migrations_of,
+    parent_index,
     rivals,
     target_of,
+    uuid_index,
+    vm_index,
 )
 from vmop.controller.virtualmachine import Relations, VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
@@ -71,9 +77,11 @@ def record(kind: str, obj: ObjectView, outcome: Outcome, seconds: float) -> None
 
 @dataclass
 class Stores:
-    vms: Store[ObjectView]
-    groups: Store[ObjectView]
-    migrations: Store[ObjectView]
+    """Each kind's store, with the indexes the passes look things up by."""
+
+    vms: Store[ObjectView] = field(default_factory=lambda: Store({BY_UUID: uuid_index}))
+    groups: Store[ObjectView] = field(default_factory=lambda: Store({BY_PARENT: parent_index}))
+    migrations: Store[ObjectView] = field(default_factory=lambda: Store({BY_VM: vm_index}))
 
     def relations(self, vm: ObjectView) -> Relations:
         return Relations(

@@ -31,7 +31,6 @@ from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess, NamespacePolicies
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses
-from vmop.controller.relations import BY_PARENT, BY_UUID, BY_VM, parent_index, uuid_index, vm_index
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
@@ -39,7 +38,7 @@ from vmop.controller.writes import ObjectWrites
 from vmop.engine import WriteLimiter
 from vmop.engine.freshness import PassHistory
 from vmop.engine.kind import KindEngine
-from vmop.engine.store import Key, Store
+from vmop.engine.store import Key
 from vmop.reconcile.virtualmachine import Safety
 
 # A platform that answers 5xx is retried for a few seconds (RetryPolicy) and then reported as
@@ -160,11 +159,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     kube = await KubeAccess.connect(kubeconfig, limiter, connections=max(8, config.max_concurrency))
     client = await _compute_client(kube, config, logger)
     inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
-    stores = Stores(
-        vms=Store({BY_UUID: uuid_index}),
-        groups=Store({BY_PARENT: parent_index}),
-        migrations=Store({BY_VM: vm_index}),
-    )
+    stores = Stores()
     engines: dict[str, KindEngine[ObjectView]] = {}
 
     def observe(plural: str) -> Any:

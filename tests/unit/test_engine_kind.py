@@ -1,0 +1,92 @@
+"""One kind's engine: which views queue a pass, and the watch handler that feeds it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any
+
+import kopf
+
+from tests.support.clock import settle
+from vmop.controller.objects import ObjectView, view_of
+from vmop.engine import Done, Result
+from vmop.engine.freshness import PassHistory
+from vmop.engine.kind import KindEngine
+from vmop.engine.store import Key, Store
+from vmop.handlers.watch import on_event
+from vmop.runtime.compose import VM_TRIGGERS, needs_pass
+
+
+def body(name: str, rv: int, *, generation: int = 1, **extra: Any) -> dict[str, Any]:
+    metadata = {"namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": generation}
+    metadata |= {"resourceVersion": str(rv)} | extra.pop("metadata", {})
+    return {"apiVersion": "vmop.io/v1alpha1", "kind": "VirtualMachine", "metadata": metadata, **extra}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.passes: list[Key] = []
+
+    async def __call__(self, key: Key) -> Result:
+        self.passes.append(key)
+        return Done()
+
+
+def engine(recorder: Recorder, clock: list[float]) -> KindEngine[ObjectView]:
+    history: PassHistory[Key] = PassHistory(lambda: clock[0], settle_seconds=1.0)
+    return KindEngine(
+        "virtualmachines",
+        Store(),
+        recorder,
+        needs_pass(VM_TRIGGERS),
+        history=history,
+        max_in_flight=2,
+        resync_seconds=3600,
+    )
+
+
+async def test_a_new_object_a_new_generation_and_a_persons_annotation_queue_a_pass_a_status_write_does_not() -> None:
+    recorder, clock = Recorder(), [100.0]
+    vms = engine(recorder, clock)
+    vms.start()
+    try:
+        first = view_of(body("a", 1))
+        vms.observe(first)
+        await settle()
+        assert recorder.passes == [("ns", "a")]
+        assert vms.history.list_needed_after(("ns", "a")) == 100.0  # its first list: newer than its arrival
+        vms.observe(replace(first, resource_version="2", status={"phase": "Running"}))  # vmop's own write
+        await settle()
+        assert recorder.passes == [("ns", "a")]
+        vms.observe(replace(first, resource_version="3", generation=2))
+        await settle()
+        vms.observe(replace(first, resource_version="4", generation=2, annotations={"vmop.io/paused": "true"}))
+        await settle()
+        vms.observe(replace(first, resource_version="5", generation=2, annotations={"example.com/x": "y"}))
+        vms.observe(replace(first, resource_version="6", generation=2, deleting=True))
+        await settle()
+        assert recorder.passes == [("ns", "a")] * 4
+    finally:
+        await vms.shutdown(1.0)
+
+
+async def test_the_watch_handler_hands_views_and_deletions_to_the_kinds_engine() -> None:
+    recorder, clock = Recorder(), [0.0]
+    vms = engine(recorder, clock)
+    memo = kopf.Memo()
+    memo.runtime = SimpleNamespace(engines=lambda: {"virtualmachines": vms})
+    resource = kopf.Resource("vmop.io", "v1alpha1", "virtualmachines")
+    big = body("a", 7, spec={"memory": "1Gi"}, status={"phase": "Running", "kopf": {"progress": {}}})
+    big["metadata"]["managedFields"] = [{"manager": "kubectl"}] * 100
+    big["metadata"]["labels"] = {f"l{i}": "x" for i in range(1000)}
+    await on_event(event={"type": "ADDED", "object": big}, resource=resource, memo=memo)
+    held = vms.store.get(("ns", "a"))
+    assert held is not None
+    assert held.status == {"phase": "Running"} and held.spec == {"memory": "1Gi"}  # no labels, no kopf
+    await on_event(event={"type": "DELETED", "object": body("a", 9)}, resource=resource, memo=memo)
+    assert vms.store.get(("ns", "a")) is None
+    await on_event(event={"type": "MODIFIED", "object": body("a", 8)}, resource=resource, memo=memo)
+    assert vms.store.get(("ns", "a")) is None  # an event from before the deletion
+    await asyncio.sleep(0)
