@@ -19,8 +19,8 @@ from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
 CATEGORY = "vmop"
 # kopf's own peering CRDs (hot standby), kept in crds/ as kopf defines them, not generated here.
 KOPF_PEERING_CRDS = ("clusterkopfpeerings.yaml", "kopfpeerings.yaml")
-# kopf keeps its bookkeeping (handler progress, last handled spec) here rather than in
-# annotations, so GitOps tools see no drift in metadata.
+# kopf kept its bookkeeping (handler progress, last handled spec) here before vmop's engine, which
+# has kopf write nothing: objects made then still carry it, and must stay valid.
 KOPF_STATUS_FIELD = "kopf"
 VALIDATIONS = "x-kubernetes-validations"
 # What `kubectl explain` says of the fields every object has. metadata may carry nothing but its
@@ -176,7 +176,7 @@ def _status_schema(kind: Kind) -> dict[str, Any]:
     schema["properties"][KOPF_STATUS_FIELD] = {
         "type": "object",
         "x-kubernetes-preserve-unknown-fields": True,
-        "description": "kopf's handler bookkeeping (progress, last handled spec)",
+        "description": "kopf's handler bookkeeping, written by vmop before its engine (no longer written)",
     }
     schema["properties"]["conditions"]["x-kubernetes-list-type"] = "map"
     schema["properties"]["conditions"]["x-kubernetes-list-map-keys"] = ["type"]
