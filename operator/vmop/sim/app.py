@@ -385,6 +385,8 @@ def create_app(platform: Platform, *, token: str | None = None, state_file: Path
             return Response("Service Unavailable", status_code=503, media_type="text/plain")
         forced = dice.forced_scode(name)
         if forced is not None:
+            if state.platform.faults.echo_body:
+                echo += f"; request: {request.url.query} {(await request.body()).decode(errors='replace')}"
             return await state.spoken(
                 JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}{echo}")))
             )

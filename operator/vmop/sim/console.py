@@ -70,8 +70,7 @@ def attach_video(p: Platform, vm: Vm, req: VideoAttachRequest) -> VmNamed:
 
 def detach_video(p: Platform, vm: Vm, index: int) -> VmNamed:
     require(vm, "video/detach", states=("shutoff",))
-    if index == 0:
-        raise SimError(Scode.VIDEO_INVALID, "video/detach: video device 0 cannot be removed")
+    # Device 0 cannot be removed (the doc): VideoDetachRequest refuses heads=0 as bad input.
     if not 0 < index < len(vm.video):
         raise SimError(Scode.VIDEO_INVALID, f"video/detach: vm {vm.uuid} has video devices 0-{len(vm.video) - 1}")
     del vm.video[index]  # the rest are renumbered from 0: their index is their place
