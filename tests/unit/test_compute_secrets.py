@@ -12,7 +12,7 @@ from pydantic import SecretStr, ValidationError
 from tests.support.simulation import CLUSTER, TENANT
 from tests.unit.test_sim_rules import make_vm
 from vmop.compute import ComputeClient, ComputeError
-from vmop.compute.models import CloudInitData, ComputeIdentifier, ComputeMeta
+from vmop.compute.models import CloudInitData, ComputeIdentifier, ComputeInspectInfo, ComputeMeta
 from vmop.compute.redact import REDACTED
 from vmop.compute.requests import GraphicsPasswordSetRequest, UnifiedCreateRequest
 from vmop.sim.faults import Faults
@@ -70,6 +70,10 @@ def test_requests_never_show_their_secrets() -> None:
     assert VNC not in repr(request) and VNC not in str(request)
     assert request.wire()["vnc_password"] == VNC  # sent as is
     assert PASSWORD not in repr(CLOUD_INIT) + str(CLOUD_INIT)
+    # Only a request body (and the simulator's answers) write them out; any other JSON dump hides them.
+    assert VNC not in request.model_dump_json() and PASSWORD not in CLOUD_INIT.model_dump_json()
+    inspected = ComputeInspectInfo.model_validate({"uuid": "u", "vnc_password": VNC})
+    assert VNC not in inspected.model_dump_json() + repr(inspected)
     with pytest.raises(ValidationError) as caught:  # a wrong type: the error does not quote it
         GraphicsPasswordSetRequest.model_validate({**vm, "vnc_password": 31415926535})
     assert "31415926535" not in str(caught.value)

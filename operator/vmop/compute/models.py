@@ -18,8 +18,11 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     SecretStr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_serializer,
+    model_serializer,
     model_validator,
 )
 
@@ -46,6 +49,23 @@ NullableStr = Annotated[str, BeforeValidator(_none_to_empty_str)]
 WireInt = Annotated[int, BeforeValidator(_whole_number)]
 # A password: shown as '**********' in repr and str, sent as is (see secret_texts for exceptions).
 NullableSecret = Annotated[SecretStr, BeforeValidator(_none_to_empty_str)]
+
+# Secrets are written out as they are only into a request body or the simulator's answers, which
+# dump with this context; any other JSON dump (a status, a log line) shows HIDDEN instead.
+REVEAL_SECRETS: dict[str, Any] = {"reveal_secrets": True}
+HIDDEN = "**********"
+
+
+def reveals(info: SerializationInfo) -> bool:
+    return isinstance(info.context, dict) and info.context.get("reveal_secrets") is True
+
+
+def secret_text(value: SecretStr | None, info: SerializationInfo) -> str | None:
+    """A SecretStr field's JSON: its value for the wire (REVEAL_SECRETS), else HIDDEN."""
+    if value is None:
+        return None
+    return value.get_secret_value() if reveals(info) else HIDDEN
+
 
 # Strings of cloud-init data shorter than this are not redacted from error text: such leaves are
 # option words ("off", "auto", "true"), and blotting them out would mangle every message.
@@ -88,7 +108,7 @@ class RequestModel(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         """The JSON body: fields left unset are not sent (meta/set treats a sent field as a change)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, context=REVEAL_SECRETS)
 
     def secrets(self) -> list[str]:
         """The secret values this request carries (passwords, cloud-init data): the client removes
@@ -319,7 +339,12 @@ class CloudInitData(WireModel):
     user_data: dict[str, Any] | str | None = Field(default=None, repr=False)
 
     def __repr_args__(self) -> list[tuple[str | None, Any]]:  # extra fields too may hold secrets
-        return [(name, "**********") for name in ("meta_data", "network_data", "user_data") if getattr(self, name)]
+        return [(name, HIDDEN) for name in ("meta_data", "network_data", "user_data") if getattr(self, name)]
+
+    @model_serializer(mode="wrap", when_used="json")
+    def _hidden(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        dumped = handler(self)
+        return dumped if reveals(info) else {key: HIDDEN for key, value in dumped.items() if value is not None}
 
     def secret_texts(self) -> set[str]:
         """Every form of the user data an error text could quote: whole (as text or JSON) and each
@@ -480,8 +505,8 @@ class ComputeInspectInfo(ComputeInfo):
     spice_password: NullableSecret = SecretStr("")
 
     @field_serializer("vnc_password", "spice_password", when_used="json")
-    def _plain(self, value: SecretStr) -> str:  # the simulator sends these models as they are
-        return value.get_secret_value()
+    def _plain(self, value: SecretStr, info: SerializationInfo) -> str | None:
+        return secret_text(value, info)
 
 
 class VmList(WireModel):

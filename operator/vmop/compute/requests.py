@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, SecretStr, field_serializer, model_validator
+from pydantic import ConfigDict, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 
 from vmop.compute.models import (
     CloudInitData,
@@ -25,6 +25,7 @@ from vmop.compute.models import (
     PCIDevice,
     RequestModel,
     WireModel,
+    secret_text,
 )
 
 # ---------------------------------------------------------------- queries (GET)
@@ -249,8 +250,8 @@ class GraphicsPasswordSetRequest(ComputeIdentifier):
     spice_password: SecretStr | None = None
 
     @field_serializer("vnc_password", "spice_password", when_used="json")
-    def _plain(self, value: SecretStr | None) -> str | None:
-        return None if value is None else value.get_secret_value()
+    def _plain(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        return secret_text(value, info)
 
 
 class CloudInitSetRequest(ComputeIdentifier):

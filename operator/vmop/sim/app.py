@@ -27,7 +27,15 @@ from starlette.exceptions import HTTPException
 
 from vmop.compute import endpoints as ep
 from vmop.compute.endpoints import Endpoint
-from vmop.compute.models import BatchItem, BatchOutput, ComputeIdentifier, Output, Progress, RequestModel
+from vmop.compute.models import (
+    REVEAL_SECRETS,
+    BatchItem,
+    BatchOutput,
+    ComputeIdentifier,
+    Output,
+    Progress,
+    RequestModel,
+)
 from vmop.compute.requests import (
     AlterDeviceNameRequest,
     BalloonSetRequest,
@@ -297,7 +305,7 @@ ROUTES: list[Route] = [
 
 def envelope(scode: int, message: str, message_cn: str, desc: str = "", data: Any = None) -> dict[str, Any]:
     return Output[Any](scode=scode, message=message, message_cn=message_cn, desc=desc, data=data).model_dump(
-        mode="json", by_alias=True
+        mode="json", by_alias=True, context=REVEAL_SECRETS
     )
 
 
@@ -315,7 +323,7 @@ def _success(data: Any) -> dict[str, Any]:
         fail = sum(1 for item in data if item.scode != 0)
         data = BatchOutput[Any](success=len(data) - fail, fail=fail, results=data)
     if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json", by_alias=True)
+        data = data.model_dump(mode="json", by_alias=True, context=REVEAL_SECRETS)  # the platform's answer
     return envelope(0, "success", "成功", data=data)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from vmop.compute.models import CloudInitData, ComputeVideo, Disk, Interface, MdevDevice, PCIDevice
+from vmop.compute.models import REVEAL_SECRETS, CloudInitData, ComputeVideo, Disk, Interface, MdevDevice, PCIDevice
 from vmop.sim.world import Group, UsbPort, Vm, Volume, World
 
 # Actions that run on a timer (sim/migration.py, lifecycle.py); a restart interrupts them.
@@ -51,10 +51,17 @@ def save_state(world: World, path: Path) -> None:
 def _vm_fields(vm: Vm) -> dict[str, Any]:
     fields = {f.name: getattr(vm, f.name) for f in dataclasses.fields(vm) if f.name != "migration"}
     for name in _MODEL_LISTS:
-        fields[name] = [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in fields[name]]
+        fields[name] = [
+            item.model_dump(mode="json", by_alias=True, exclude_none=True, context=REVEAL_SECRETS)
+            for item in fields[name]
+        ]
     for name in _MODELS:
         model = fields[name]
-        fields[name] = None if model is None else model.model_dump(mode="json", by_alias=True, exclude_none=True)
+        fields[name] = (
+            None
+            if model is None
+            else model.model_dump(mode="json", by_alias=True, exclude_none=True, context=REVEAL_SECRETS)
+        )
     return fields
 
 
