@@ -28,6 +28,11 @@ FLIPPED = Dialect(
     page_param="page_num",
     hibernated_as="pmsuspend",
     null_fields=True,
+    cloud_init_set_needs_shutoff=True,
+    cloud_init_user_data="text",
+    balloon_needs_running=True,
+    video_edit_field="videos",
+    memory_reserve_field="cpu_reserve_enable",
 )
 SIM_PROFILES: dict[str, Dialect] = {"default": Dialect(), "flipped": FLIPPED}
 

@@ -14,32 +14,52 @@ from vmop.compute.models import (
     BatchItem,
     BatchOutput,
     CloneResult,
+    CloudInitInfo,
     ComputeInspectInfo,
+    ComputeVideo,
     CreateResult,
     Disk,
     DiskVsdSource,
     GroupTree,
     Interface,
     InterfaceAttached,
+    MdevDevice,
     MigrateStarted,
     ObjectGroupCache,
     Output,
+    PCIDevice,
     Progress,
+    Screenshot,
+    ScreenshotList,
+    UsbAttached,
     VmList,
     VmLogPage,
+    VmNamed,
 )
 from vmop.compute.requests import CloneRequest, CrossClusterMigrateRequest
 from vmop.compute.scodes import Scode
 from vmop.sim import lifecycle, migration
 from vmop.sim.app import ROUTES, create_app
 from vmop.sim.platform import Platform
-from vmop.sim.world import Group, Volume
+from vmop.sim.world import Group, Host, UsbPort, Volume
 
 EXAMPLES = load_examples()
 MODELLED = {route.endpoint.path.removeprefix("/v1/compute/") for route in ROUTES}
 BATCH_POWER = {
     f"batch_{op}"
-    for op in ("start", "shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore", "delete")
+    for op in (
+        "start",
+        "shutdown",
+        "shutoff",
+        "reboot",
+        "reboot_ga",
+        "reset",
+        "suspend",
+        "resume",
+        "save",
+        "restore",
+        "delete",
+    )
 }
 
 RESPONSE_TYPES: dict[str, Any] = {
@@ -57,6 +77,11 @@ RESPONSE_TYPES: dict[str, Any] = {
     "group/create": ObjectGroupCache,
     "group/inspect": ObjectGroupCache,
     "group/tree": GroupTree,
+    "cloud_init/get": CloudInitInfo,
+    "usb/attach": BatchOutput[UsbAttached],
+    "screenshot": Screenshot,
+    "list/screenshot": ScreenshotList,
+    **dict.fromkeys(("video/attach", "video/detach", "video/edit"), VmNamed),
     **dict.fromkeys(BATCH_POWER, BatchOutput[BatchItem]),
 }
 
@@ -78,7 +103,16 @@ PRECONDITION = {
     "cross_cluster_cancel": RUNNING,
     "cross_cluster_pregress": RUNNING,
     "disk/export": RUNNING,
+    "reboot_ga": WITH_AGENT,
+    "pci/attach": RUNNING,
+    "mdev/attach": RUNNING,
+    "usb/attach": RUNNING,
+    "screenshot": RUNNING,
 }
+# The doc: passthrough devices and HA exclude each other.
+HA_OFF = {"pci/attach", "mdev/attach", "usb/attach"}
+# The host usb/attach's example takes a device from (not in the seed: its cluster's hosts are others).
+USB_HOST = "27b506e4-ed2d-4c78-b723-e5fe77303d93"
 
 
 def with_requests(endpoints: set[str], modelled: bool) -> list[Example]:
@@ -125,8 +159,36 @@ def _arrange(p: Platform, example: Example, body: dict[str, Any]) -> None:
         if op in PRECONDITION:
             vm.state, vm.action, vm.ga_state = PRECONDITION[op]
             vm.host = p.world.first_host(vm.cluster_uuid)
+        if op in HA_OFF:
+            vm.meta["ha_mode"] = "off"
     vm = p.world.vms[refs[0]["compute_uuid"]] if refs else None
     match example.endpoint:
+        case "modify/network" | "ip_mac_bind/update" | "interface/mac/update":
+            assert vm is not None
+            mac = body.get("mac_address") or body["old_mac_address"]
+            vm.interfaces.append(Interface(mac_address=mac, interface_id=body.get("interface_id", "doc-nic")))
+        case "pci/detach":
+            assert vm is not None
+            vm.pci_devices.append(PCIDevice.model_validate(body["pci_device"]))
+        case "mdev/attach":
+            assert vm is not None
+            p.world.hosts[vm.host].mdevs.append(body["mdev_device"]["src_address_uuid"])
+        case "mdev/detach":
+            assert vm is not None
+            vm.mdev_devices.append(MdevDevice.model_validate(body["mdev_device"]))
+        case "usb/attach":
+            assert vm is not None
+            p.world.hosts[USB_HOST] = Host(USB_HOST, "usb-host", "10.30.32.99", vm.cluster_uuid, usb=[(1, 1)])
+            vm.host = USB_HOST
+        case "usb/detach":
+            assert vm is not None
+            vm.usbs.append(UsbPort(bus=body["target_bus"], port=body["target_port"], source_type="spice_vmc"))
+        case "video/attach":
+            assert vm is not None
+            vm.video = [ComputeVideo(model_type="qxl")]
+        case "video/detach":
+            assert vm is not None
+            vm.video = [ComputeVideo(model_type="qxl"), ComputeVideo(model_type="qxl")]
         case "migrate/abort":
             assert vm is not None
             other = next(h for h in p.world.hosts.values() if h.cluster_uuid == vm.cluster_uuid and h.uuid != vm.host)
@@ -181,7 +243,7 @@ def _arrange(p: Platform, example: Example, body: dict[str, Any]) -> None:
 @pytest.mark.parametrize("example", with_requests(MODELLED, modelled=True), ids=lambda e: e.id)
 async def test_request_examples_are_accepted_by_the_simulator(example: Example, platform: Platform) -> None:
     body = example.request()
-    if example.method == "POST" or example.endpoint == "disk/export/progress":  # progress needs an export
+    if example.method == "POST" or "compute_uuid" in body:  # e.g. disk/export/progress needs an export
         _arrange(platform, example, body)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(platform)), base_url="http://sim"

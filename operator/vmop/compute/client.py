@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from vmop.compute import endpoints as ep
 from vmop.compute.auth import auth_from_credentials
@@ -32,34 +32,49 @@ from vmop.compute.models import (
     BatchItem,
     BatchOutput,
     CloneResult,
+    CloudInitData,
+    CloudInitInfo,
     ComputeIdentifier,
     ComputeInfo,
     ComputeInspectInfo,
+    ComputeVideo,
     CreateResult,
+    DeviceNameAltered,
     Disk,
     ExportStarted,
     GroupTree,
     Interface,
     InterfaceAttached,
     InterfaceBound,
+    MdevDevice,
     MigrateStarted,
     NullableList,
     ObjectGroupCache,
     Output,
+    PCIDevice,
     Progress,
     RequestModel,
+    Screenshot,
+    ScreenshotList,
     StateSummary,
+    UsbAttached,
     VmList,
     VmLogPage,
+    VmNamed,
 )
 from vmop.compute.redact import Redactor
 from vmop.compute.requests import (
+    AlterDeviceNameRequest,
+    BalloonSetRequest,
     BatchDeleteRequest,
     BatchPowerRequest,
     BatchStartRequest,
     BootOrderSetRequest,
     CdromAttachRequest,
     CloneRequest,
+    CloudInitQuery,
+    CloudInitSetRequest,
+    CpuReserveRequest,
     CrossClusterMigrateRequest,
     DeleteRequest,
     DetailQuery,
@@ -68,7 +83,11 @@ from vmop.compute.requests import (
     DiskExportProgressQuery,
     DiskExportRequest,
     DiskUpdateRequest,
+    FloppyAttachRequest,
     FromTemplateRequest,
+    GraphicsCompression,
+    GraphicsPasswordSetRequest,
+    GraphicsStreaming,
     GroupCreateRequest,
     GroupInspectQuery,
     GroupMoveRequest,
@@ -78,15 +97,31 @@ from vmop.compute.requests import (
     InspectQuery,
     InterfaceAttachRequest,
     InterfaceDetachRequest,
+    InterfaceMacUpdateRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
+    IpMacPeer,
     ListQuery,
+    MdevDeviceRequest,
+    MemoryReserveRequest,
     MetaSetRequest,
     MigrateRequest,
+    ModifyNetworkRequest,
+    PciDeviceRequest,
     PowerRequest,
+    ScreenshotListQuery,
     StartRequest,
     StateSummaryQuery,
+    SupportConfigQuery,
     UnifiedCreateRequest,
+    UsbAttachment,
+    UsbAttachRequest,
+    UsbDetachRequest,
     VcpuSetRequest,
+    VgpuSetRequest,
+    VideoAttachRequest,
+    VideoDetachRequest,
+    VideoEditRequest,
     VmemorySetRequest,
 )
 from vmop.compute.settings import ComputeSettings
@@ -265,7 +300,7 @@ class ComputeClient:
         record = replace(record, scode=output.scode)
         if output.scode != 0:
             self._report(record)
-            raise ComputeError.from_output(endpoint.path, output, self._profile, self._redact)
+            raise ComputeError.from_output(endpoint.path, output, self._profile, self._redactor(request))
         if output.data is None:
             try:
                 return data_type(), record
@@ -277,12 +312,17 @@ class ComputeClient:
     async def _call_empty(self, endpoint: Endpoint, request: RequestModel) -> None:
         await self._call(endpoint, request, _Empty)
 
+    def _redactor(self, request: RequestModel | None) -> Redactor:
+        return self._redact if request is None else self._redact.adding(request.secrets())
+
     async def _call_batch(self, endpoint: Endpoint, request: RequestModel, item_type: type[M]) -> BatchResults[M]:
         batch = await self._call(endpoint, request, _batch_envelope(item_type))
+        # Walking the request for its secrets only when an item failed: batches run often and mostly succeed.
+        redact = self._redactor(request) if any(item.scode != 0 for item in batch.results) else self._redact
         items: list[ItemResult[M]] = [
             ItemResult(
                 item.data,
-                ComputeError.from_output(endpoint.path, item, self._profile, self._redact) if item.scode != 0 else None,
+                ComputeError.from_output(endpoint.path, item, self._profile, redact) if item.scode != 0 else None,
             )
             for item in batch.results
         ]
@@ -480,6 +520,13 @@ class ComputeClient:
     async def batch_restore(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
         return await self._call_batch(ep.BATCH_RESTORE, BatchPowerRequest(vms=list(vms)), BatchItem)
 
+    async def reboot_ga(self, vm: ComputeIdentifier) -> None:
+        """Reboot through the guest agent (running, no action, agent connected); the reboot follows later."""
+        await self._call_empty(ep.REBOOT_GA, PowerRequest(**_identity(vm)))
+
+    async def batch_reboot_ga(self, vms: Sequence[ComputeIdentifier]) -> BatchResults[BatchItem]:
+        return await self._call_batch(ep.BATCH_REBOOT_GA, BatchPowerRequest(vms=list(vms)), BatchItem)
+
     # ------------------------------------------------------------ shape and devices
 
     async def set_vcpu(self, request: VcpuSetRequest) -> None:
@@ -539,6 +586,145 @@ class ComputeClient:
 
     async def detach_cdrom(self, vm: ComputeIdentifier) -> None:
         await self._call_empty(ep.CDROM_DETACH, vm)
+
+    async def attach_floppy(self, vm: ComputeIdentifier, image_name: str, repository_uuid: str) -> None:
+        request = FloppyAttachRequest(**_identity(vm), source_network_name=image_name, repository_uuid=repository_uuid)
+        await self._call_empty(ep.FLOPPY_ATTACH, request)
+
+    async def detach_floppy(self, vm: ComputeIdentifier) -> None:
+        """Ejects the image; the floppy drive stays."""
+        await self._call_empty(ep.FLOPPY_DETACH, vm)
+
+    async def modify_network(
+        self,
+        vm: ComputeIdentifier,
+        mac_address: str,
+        *,
+        interface_type: str,
+        port_group: str,
+        vlan_tag_ids: Sequence[int] = (),
+    ) -> None:
+        """Move a NIC to another local network / port group / VLAN (shut off; never VPC)."""
+        request = ModifyNetworkRequest(
+            **_identity(vm),
+            mac_address=mac_address,
+            interface_type=interface_type,
+            port_group=port_group,
+            vlan_tag_ids=list(vlan_tag_ids),
+        )
+        await self._call_empty(ep.MODIFY_NETWORK, request)
+
+    async def update_interface_mac(self, vm: ComputeIdentifier, old_mac: str, new_mac: str) -> None:
+        request = InterfaceMacUpdateRequest(**_identity(vm), old_mac_address=old_mac, new_mac_address=new_mac)
+        await self._call_empty(ep.INTERFACE_MAC_UPDATE, request)
+
+    async def update_ip_mac_bind(
+        self, vm: ComputeIdentifier, interface_id: str, mac_address: str, *, bound_ip: str = "", peer: IpMacPeer = ""
+    ) -> None:
+        """Bind (peer "mac") or unbind ("none") a NIC's MAC and IP, or keep it ("") while setting
+        the IP; a new ``mac_address`` needs the VM shut off."""
+        request = IpMacBindRequest(
+            **_identity(vm), interface_id=interface_id, mac_address=mac_address, bound_ip=bound_ip, peer=peer
+        )
+        await self._call_empty(ep.IP_MAC_BIND_UPDATE, request)
+
+    async def attach_pci(self, vm: ComputeIdentifier, device: PCIDevice) -> None:
+        await self._call_empty(ep.PCI_ATTACH, PciDeviceRequest(**_identity(vm), pci_device=device))
+
+    async def detach_pci(self, vm: ComputeIdentifier, device: PCIDevice) -> None:
+        await self._call_empty(ep.PCI_DETACH, PciDeviceRequest(**_identity(vm), pci_device=device))
+
+    async def attach_mdev(self, vm: ComputeIdentifier, device: MdevDevice) -> None:
+        await self._call_empty(ep.MDEV_ATTACH, MdevDeviceRequest(**_identity(vm), mdev_device=device))
+
+    async def detach_mdev(self, vm: ComputeIdentifier, src_address_uuid: str) -> None:
+        """The doc: only the uuid is needed."""
+        request = MdevDeviceRequest(**_identity(vm), mdev_device=MdevDevice(src_address_uuid=src_address_uuid))
+        await self._call_empty(ep.MDEV_DETACH, request)
+
+    async def attach_usb(self, vm: ComputeIdentifier, devices: Sequence[UsbAttachment]) -> BatchResults[UsbAttached]:
+        """One result per device, in order (the doc wraps them in a BatchOutput)."""
+        return await self._call_batch(ep.USB_ATTACH, UsbAttachRequest(**_identity(vm), usb=list(devices)), UsbAttached)
+
+    async def detach_usb(self, vm: ComputeIdentifier, bus: int, port: int) -> None:
+        await self._call_empty(ep.USB_DETACH, UsbDetachRequest(**_identity(vm), target_bus=bus, target_port=port))
+
+    async def attach_video(self, vm: ComputeIdentifier, videos: Sequence[ComputeVideo]) -> None:
+        await self._call(ep.VIDEO_ATTACH, VideoAttachRequest(**_identity(vm), videos=list(videos)), VmNamed)
+
+    async def detach_video(self, vm: ComputeIdentifier, index: int) -> None:
+        """Remove the video device at ``index`` (1 or more: 0 stays); the rest are renumbered from 0."""
+        await self._call(ep.VIDEO_DETACH, VideoDetachRequest(**_identity(vm), heads=index), VmNamed)
+
+    async def edit_video(self, vm: ComputeIdentifier, index: int, video: ComputeVideo) -> None:
+        """Change the video device at ``index``: sent as ``video`` with ``heads`` = index, and as
+        ``videos`` (requests.VideoEditRequest says why both)."""
+        device = video.model_copy(update={"heads": index})
+        request = VideoEditRequest(**_identity(vm), video=device, videos=[device])
+        await self._call(ep.VIDEO_EDIT, request, VmNamed)
+
+    # ------------------------------------------------------------ console, resources, guest
+
+    async def set_balloon(self, vm: ComputeIdentifier, size_bytes: int) -> None:
+        await self._call_empty(ep.BALLOON_SET, BalloonSetRequest(**_identity(vm), memory=size_bytes))
+
+    async def set_graphics(
+        self,
+        vm: ComputeIdentifier,
+        *,
+        compression: GraphicsCompression | None = None,
+        streaming: GraphicsStreaming | None = None,
+    ) -> None:
+        """vgpu/set: spice compression and streaming modes (shut off); one left out is not changed."""
+        fields: dict[str, Any] = {"compression": compression, "mode": streaming}
+        request = VgpuSetRequest(**_identity(vm), **{k: v for k, v in fields.items() if v is not None})
+        await self._call_empty(ep.VGPU_SET, request)
+
+    async def set_graphics_password(
+        self, vm: ComputeIdentifier, *, vnc: SecretStr | None = None, spice: SecretStr | None = None
+    ) -> None:
+        """Hot-set console passwords, each in the platform's encrypted form; one left out is not changed."""
+        if vnc is None and spice is None:
+            raise ValueError("set_graphics_password: give vnc, spice or both")
+        fields: dict[str, Any] = {"vnc_password": vnc, "spice_password": spice}
+        request = GraphicsPasswordSetRequest(**_identity(vm), **{k: v for k, v in fields.items() if v is not None})
+        await self._call_empty(ep.GRAPHICS_PASSWORD_SET, request)
+
+    async def set_cpu_reserve(self, vm: ComputeIdentifier, enabled: bool) -> None:
+        await self._call_empty(ep.CPU_RESERVE, CpuReserveRequest(**_identity(vm), cpu_reserve_enable=enabled))
+
+    async def set_memory_reserve(self, vm: ComputeIdentifier, enabled: bool) -> None:
+        """Shut off only. Sent under both names the doc gives (requests.MemoryReserveRequest)."""
+        request = MemoryReserveRequest(**_identity(vm), memory_reserve_enable=enabled, cpu_reserve_enable=enabled)
+        await self._call_empty(ep.MEMORY_RESERVE, request)
+
+    async def cloud_init(self, vm: ComputeIdentifier) -> CloudInitData | None:
+        """The VM's cloud-init data (None when it has none): secret, never to be logged."""
+        query = CloudInitQuery(cluster_uuid=vm.cluster_uuid, tenant=vm.tenant, compute_uuid=vm.compute_uuid)
+        return (await self._call(ep.CLOUD_INIT_GET, query, CloudInitInfo)).cloud_init_data
+
+    async def set_cloud_init(self, vm: ComputeIdentifier, data: CloudInitData) -> None:
+        """Used at the next start with ``cloud_init=True``."""
+        await self._call_empty(ep.CLOUD_INIT_SET, CloudInitSetRequest(**_identity(vm), cloud_init_data=data))
+
+    async def alter_device_name(self, vm: ComputeIdentifier, device_name: str) -> DeviceNameAltered:
+        """Rename a Windows guest's computer through its agent (running, agent connected)."""
+        request = AlterDeviceNameRequest(**_identity(vm), device_name=device_name)
+        return await self._call(ep.ALTER_DEVICE_NAME, request, DeviceNameAltered)
+
+    async def screenshot(self, vm: ComputeIdentifier) -> str:
+        """A screenshot of a running VM's screen: its URL."""
+        return (await self._call(ep.SCREENSHOT, vm, Screenshot)).screenshot_url
+
+    async def list_screenshots(self, vm: ComputeIdentifier) -> list[str]:
+        """URLs of the screenshots saved when the guest crashed."""
+        query = ScreenshotListQuery(cluster_uuid=vm.cluster_uuid, tenant=vm.tenant, compute_uuid=vm.compute_uuid)
+        return (await self._call(ep.LIST_SCREENSHOT, query, ScreenshotList)).urls
+
+    async def support_config(self, cluster_uuid: str, zone: str = "") -> dict[str, Any]:
+        """What a create may ask for (OS types, baselines...): the doc gives only an example, read as is."""
+        query = SupportConfigQuery(cluster_uuid=cluster_uuid, zone=zone)
+        return (await self._call(ep.SUPPORT_CONFIG, query, _Raw)).model_dump()
 
     # ------------------------------------------------------------ migration
 

@@ -7,6 +7,8 @@ on construction, so bad input fails before anything is sent, naming the field.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
@@ -15,7 +17,12 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    SecretStr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    field_serializer,
+    model_serializer,
     model_validator,
 )
 
@@ -40,6 +47,29 @@ NullableList = Annotated[list[T], BeforeValidator(_none_to_empty_list)]
 NullableStr = Annotated[str, BeforeValidator(_none_to_empty_str)]
 # An integer of a response: a fractional number is cut to its whole part (nulls: see WireModel).
 WireInt = Annotated[int, BeforeValidator(_whole_number)]
+# A password: shown as '**********' in repr and str, sent as is (see secret_texts for exceptions).
+NullableSecret = Annotated[SecretStr, BeforeValidator(_none_to_empty_str)]
+
+# Secrets are written out as they are only into a request body or the simulator's answers, which
+# dump with this context; any other JSON dump (a status, a log line) shows HIDDEN instead.
+REVEAL_SECRETS: dict[str, Any] = {"reveal_secrets": True}
+HIDDEN = "**********"
+
+
+def reveals(info: SerializationInfo) -> bool:
+    return isinstance(info.context, dict) and info.context.get("reveal_secrets") is True
+
+
+def secret_text(value: SecretStr | None, info: SerializationInfo) -> str | None:
+    """A SecretStr field's JSON: its value for the wire (REVEAL_SECRETS), else HIDDEN."""
+    if value is None:
+        return None
+    return value.get_secret_value() if reveals(info) else HIDDEN
+
+
+# Strings of cloud-init data shorter than this are not redacted from error text: such leaves are
+# option words ("off", "auto", "true"), and blotting them out would mangle every message.
+SECRET_LEAF_MIN_CHARS = 6
 
 VmState = Literal["nostate", "running", "blocked", "paused", "shutdown", "shutoff", "crashed", "pmsuspend"]
 VmAction = Literal["noaction", "cloning", "save", "migrating", "pending", "importing", "restoring", "exporting"]
@@ -78,7 +108,36 @@ class RequestModel(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         """The JSON body: fields left unset are not sent (meta/set treats a sent field as a change)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, context=REVEAL_SECRETS)
+
+    def secrets(self) -> list[str]:
+        """The secret values this request carries (passwords, cloud-init data): the client removes
+        them from the platform's words before they become an exception (compute/redact.py)."""
+        return list(_secret_texts(self))
+
+
+def _secret_texts(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, CloudInitData):
+        yield from value.secret_texts()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_texts(getattr(value, name))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_texts(item)
+
+
+def _string_leaves(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _string_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _string_leaves(item)
 
 
 # ---------------------------------------------------------------- envelopes
@@ -264,6 +323,76 @@ class ComputeVideo(WireModel):
     vga_mem: WireInt = 0
 
 
+class CloudInitData(WireModel):
+    """CloudInitData: the doc defines no fields ("虚拟机初始化配置参数"); these three are its
+    cloud_init/get and cloud_init/set examples', where ``user_data`` is a structured object (set_passwd,
+    time_zone, ssh, users, runcmd, growpart), not a #cloud-config text. A text is accepted too; which
+    one a platform takes the doc does not say (the simulator's ``--cloud-init-user-data``).
+
+    All of it is secret (it comes from a Kubernetes Secret, and user data carries passwords): never
+    shown by repr, and removed from error text by the client."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, hide_input_in_errors=True)
+
+    meta_data: dict[str, Any] | None = Field(default=None, repr=False)
+    network_data: dict[str, Any] | None = Field(default=None, repr=False)
+    user_data: dict[str, Any] | str | None = Field(default=None, repr=False)
+
+    def __repr_args__(self) -> list[tuple[str | None, Any]]:  # extra fields too may hold secrets
+        return [(name, HIDDEN) for name in ("meta_data", "network_data", "user_data") if getattr(self, name)]
+
+    @model_serializer(mode="wrap", when_used="json")
+    def _hidden(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        dumped = handler(self)
+        return dumped if reveals(info) else {key: HIDDEN for key, value in dumped.items() if value is not None}
+
+    def secret_texts(self) -> set[str]:
+        """Every form of the user data an error text could quote: whole (as text or JSON) and each
+        string in it, also JSON-escaped; meta and network data whole only (their leaves are the
+        VM's own uuid, MACs and IPs, which errors name for good reasons)."""
+        texts: set[str] = set()
+        for value in (self.meta_data, self.network_data):
+            if value:
+                texts.add(json.dumps(value, ensure_ascii=False))
+        data = self.user_data
+        if data:
+            texts.add(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False))
+            leaves = data.splitlines() if isinstance(data, str) else _string_leaves(data)
+            for leaf in leaves:
+                leaf = leaf.strip()
+                if len(leaf) >= SECRET_LEAF_MIN_CHARS:
+                    texts.update({leaf, json.dumps(leaf)[1:-1], json.dumps(leaf, ensure_ascii=False)[1:-1]})
+        return texts
+
+
+class PCIDevice(WireModel):
+    """A host PCI address, as the host writes it (domain:bus:slot.function)."""
+
+    domain: WireInt = Field(default=0, alias="Domain")
+    bus: WireInt = Field(default=0, alias="Bus")
+    slot: WireInt = Field(default=0, alias="Slot")
+    function: WireInt = Field(default=0, alias="Function")
+
+
+class MdevDevice(WireModel):
+    src_address_uuid: NullableStr = ""
+    model: NullableStr = ""  # "vfio-pci", "vfio-ccw", "vfio-ap"
+    display: NullableStr = ""  # "on", "off"
+
+
+class UsbInfo(WireModel):
+    """An entry of inspect's ``usbs``. The doc's one example is the default spice vmc port, with
+    ``port`` as a string ("4"): read as a number. Its other ``source_type`` values are not given."""
+
+    bus: WireInt = 0
+    port: WireInt = 0
+    product_id: NullableStr = ""
+    product_name: NullableStr = ""
+    vendor_id: NullableStr = ""
+    vendor_name: NullableStr = ""
+    source_type: NullableStr = ""
+
+
 class StartupSetting(WireModel):
     hosts: NullableList[str] = Field(default_factory=list)
     labels: NullableList[str] = Field(default_factory=list)
@@ -361,6 +490,23 @@ class ComputeInspectInfo(ComputeInfo):
     memory_huge_pages_enable: bool = False
     recover_to_related_zones: WireInt = 0
     master_zone_take_over: WireInt = 0
+    floppy: dict[str, Any] | None = None
+    usbs: NullableList[UsbInfo] = Field(default_factory=list)
+    pci_devices: NullableList[PCIDevice] = Field(default_factory=list)
+    mdev_devices: NullableList[MdevDevice] = Field(default_factory=list)
+    cpu_reserve_enable: bool = False
+    memory_reserve_enable: bool = False
+    streaming_mode: NullableStr = ""
+    compression_mode: NullableStr = ""
+    device_name: NullableStr = ""
+    # The doc's inspect shows the console passwords (in the "encrypted" form graphics/password/set
+    # takes): typed here so they never show in a repr, an extra field or a log line.
+    vnc_password: NullableSecret = SecretStr("")
+    spice_password: NullableSecret = SecretStr("")
+
+    @field_serializer("vnc_password", "spice_password", when_used="json")
+    def _plain(self, value: SecretStr, info: SerializationInfo) -> str | None:
+        return secret_text(value, info)
 
 
 class VmList(WireModel):
@@ -452,6 +598,42 @@ class ExportStarted(WireModel):
 
 class MigrateStarted(WireModel):
     compute_name: NullableStr = ""
+
+
+class VmNamed(WireModel):
+    """video/attach|detach|edit: the VM operated on."""
+
+    name: NullableStr = ""
+    uuid: NullableStr = ""
+
+
+class CloudInitInfo(WireModel):
+    cloud_init_data: CloudInitData | None = None
+
+
+class DeviceNameAltered(WireModel):
+    compute_uuid: NullableStr = ""
+    compute_name: NullableStr = ""
+    device_name: NullableStr = ""
+
+
+class Screenshot(WireModel):
+    screenshot_url: NullableStr = ""
+
+
+class ScreenshotList(WireModel):
+    """list/screenshot: the doc's text names ``screenshot_urls``, its example ``final_screenshots``."""
+
+    screenshot_urls: NullableList[str] = Field(default_factory=list)
+    final_screenshots: NullableList[str] = Field(default_factory=list)
+
+    @property
+    def urls(self) -> list[str]:
+        return self.screenshot_urls or self.final_screenshots
+
+
+class UsbAttached(WireModel):
+    """One item of usb/attach: the doc's data is empty."""
 
 
 # ---------------------------------------------------------------- groups

@@ -1,7 +1,9 @@
-"""Credentials out of the platform's words. A platform or a gateway in front of it may quote the
-request, Authorization header included, in its error text; that text goes on to status, Events,
-logs and metrics. The client knows the credentials it sends, so it removes every form of them
-(raw, Basic's base64, percent-encoded) from platform text before it becomes a ComputeError."""
+"""Credentials and secret payloads out of the platform's words. A platform or a gateway in front of
+it may quote the request, Authorization header and body included, in its error text; that text
+goes on to status, Events, logs and metrics. The client knows the credentials it sends and the
+secrets of each request (console passwords, cloud-init data: RequestModel.secrets), so it removes
+every form of them (raw, Basic's base64, percent-encoded) from platform text before it becomes a
+ComputeError."""
 
 from __future__ import annotations
 
@@ -23,10 +25,16 @@ class Redactor:
     """Replaces every given credential (in each of its forms) with ``[REDACTED]``."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        values = {form for secret in secrets if secret for form in forms(secret)}
+        self._secrets = [secret for secret in secrets if secret]
+        values = {form for secret in self._secrets for form in forms(secret)}
         # Longest first: "user:password" goes before "user", and a token before its prefixes.
         ordered = sorted(values, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(value) for value in ordered)) if ordered else None
+
+    def adding(self, secrets: Iterable[str]) -> Redactor:
+        """This redactor, also removing ``secrets`` (one request's): itself when there are none."""
+        extra = [secret for secret in secrets if secret]
+        return Redactor([*self._secrets, *extra]) if extra else self
 
     def __call__(self, text: str) -> str:
         if self._pattern is None or not text:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, SecretStr, SerializationInfo, field_serializer, model_validator
 
 from vmop.compute.models import (
+    CloudInitData,
     ClusterTenantScope,
     ComputeIdentifier,
     ComputeMeta,
+    ComputeVideo,
     Disk,
     DiskBlockSource,
     DiskPassthroughSource,
@@ -17,10 +19,13 @@ from vmop.compute.models import (
     DiskVsdSource,
     Interface,
     InterfaceBound,
+    MdevDevice,
     NullableList,
     NullableStr,
+    PCIDevice,
     RequestModel,
     WireModel,
+    secret_text,
 )
 
 # ---------------------------------------------------------------- queries (GET)
@@ -79,6 +84,21 @@ class GroupInspectQuery(RequestModel):
 class GroupTreeQuery(RequestModel):
     cluster_uuid: str = ""
     tenant: str = ""
+
+
+class CloudInitQuery(DetailQuery):
+    """GET cloud_init/get."""
+
+
+class ScreenshotListQuery(DetailQuery):
+    """GET list/screenshot."""
+
+
+class SupportConfigQuery(RequestModel):
+    """GET vm/create/support/config: ``zone`` only changes the baseline and redundancy fields."""
+
+    cluster_uuid: str = Field(min_length=1)
+    zone: str = ""
 
 
 # ---------------------------------------------------------------- one VM (POST)
@@ -167,6 +187,157 @@ class InterfaceSetQosRequest(ComputeIdentifier):
 class CdromAttachRequest(ComputeIdentifier):
     source_network_name: str = Field(min_length=1)
     repository_uuid: str = Field(min_length=1)
+
+
+class FloppyAttachRequest(CdromAttachRequest):
+    """floppy/attach: the same fields as cdrom/attach (the doc calls the image "光驱镜像名" there too)."""
+
+
+# ---------------------------------------------------------------- network changes in place
+
+
+class ModifyNetworkRequest(ComputeIdentifier, Interface):
+    """modify/network: the NIC named by ``mac_address`` (the doc's example; its text says only
+    "Interface") moves to another local network, port group or VLAN. Never to or from VPC."""
+
+
+class InterfaceMacUpdateRequest(ComputeIdentifier):
+    old_mac_address: str = Field(min_length=1)
+    new_mac_address: str = Field(min_length=1)
+
+
+IpMacPeer = Literal["", "mac", "none"]
+
+
+class IpMacBindRequest(ComputeIdentifier):
+    """ip_mac_bind/update: ``peer`` "" leaves the binding as it is, "mac" binds MAC and IP, any
+    other value unbinds (vmop sends "none"). Interface's own description of ``peer`` says ""
+    means "not bound": this endpoint's reading is used here."""
+
+    interface_id: str = Field(min_length=1)
+    mac_address: str = Field(min_length=1)
+    bound_ip: str = ""
+    peer: IpMacPeer = ""
+
+
+# ---------------------------------------------------------------- console, devices, resources
+
+
+class BalloonSetRequest(ComputeIdentifier):
+    memory: int | None = Field(default=None, ge=0, description="bytes; 0 is allowed")
+
+
+GraphicsCompression = Literal["off", "auto_glz", "auto_lz", "quic", "glz", "lz", "lz4"]
+GraphicsStreaming = Literal["filter", "all", "off"]
+
+
+class VgpuSetRequest(ComputeIdentifier):
+    """vgpu/set, which the doc calls "设置虚拟机图形接口": spice image compression and streaming,
+    not a vGPU (mdev/attach passes those through)."""
+
+    compression: GraphicsCompression | None = None
+    mode: GraphicsStreaming | None = None
+
+
+class GraphicsPasswordSetRequest(ComputeIdentifier):
+    """The doc: each password is "加密后的字符串" (already encrypted; how, it does not say), and a
+    password left out is not changed. Both are secrets: repr shows '**********', validation
+    errors never quote them, the client removes them from the platform's words."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    vnc_password: SecretStr | None = None
+    spice_password: SecretStr | None = None
+
+    @field_serializer("vnc_password", "spice_password", when_used="json")
+    def _plain(self, value: SecretStr | None, info: SerializationInfo) -> str | None:
+        return secret_text(value, info)
+
+
+class CloudInitSetRequest(ComputeIdentifier):
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    cloud_init_data: CloudInitData
+
+
+class PciDeviceRequest(ComputeIdentifier):
+    pci_device: PCIDevice
+
+
+class MdevDeviceRequest(ComputeIdentifier):
+    mdev_device: MdevDevice
+
+
+class UsbAttachment(RequestModel):
+    """AttachUSBSingleRequest: exactly one of the three sources, with only its own fields. A port
+    left out is chosen by the platform on that bus (bus 0: usb1.1, ports 1-2, 1 taken; bus 1:
+    usb2.0, ports 1-6; bus 2: usb3.0, ports 1-4, 4 taken by a spice vmc port by default)."""
+
+    pass_through_usb_bus: int | None = Field(default=None, ge=0, le=2)
+    pass_through_usb_port: int | None = Field(default=None, ge=1)
+    redirect_usb_bus: int | None = Field(default=None, ge=0, le=2)
+    redirect_usb_port: int | None = Field(default=None, ge=1)
+    spice_vmc_usb_bus: int | None = Field(default=None, ge=0, le=2)
+    spice_vmc_usb_port: int | None = Field(default=None, ge=1)
+    source_usb_host_uuid: str | None = None
+    source_usb_bus: int | None = Field(default=None, ge=0)
+    source_usb_device: int | None = Field(default=None, ge=0)
+
+
+class UsbAttachRequest(ComputeIdentifier):
+    usb: list[UsbAttachment] = Field(min_length=1)
+
+
+class UsbDetachRequest(ComputeIdentifier):
+    target_bus: int = Field(ge=0, le=2)
+    # Not marked required by the doc, which does not say what leaving it out does: vmop sends it.
+    target_port: int = Field(ge=1)
+
+
+class VideoAttachRequest(ComputeIdentifier):
+    videos: list[ComputeVideo] = Field(min_length=1)
+
+
+class VideoDetachRequest(ComputeIdentifier):
+    heads: int = Field(ge=1, description="index of the video device; 0 cannot be removed")
+
+
+class VideoEditRequest(ComputeIdentifier):
+    """video/edit: the doc's text takes ``video`` (its ``heads`` the index of the device to edit),
+    its example sends ``videos`` (a list). vmop sends both, the same device, so either reading
+    finds it (the simulator's ``--video-edit-field`` plays each)."""
+
+    video: ComputeVideo | None = None
+    videos: list[ComputeVideo] | None = Field(default=None, min_length=1, max_length=1)
+
+    @model_validator(mode="after")
+    def _a_device(self) -> VideoEditRequest:
+        if self.video is None and self.videos is None:
+            raise ValueError("video/edit needs video (or videos)")
+        return self
+
+
+class CpuReserveRequest(ComputeIdentifier):
+    cpu_reserve_enable: bool
+
+
+class MemoryReserveRequest(ComputeIdentifier):
+    """memory/reserve: the doc's body and example name ``memory_reserve_enable``, its parameter list
+    ``cpu_reserve_enable`` (a copy of cpu/reserve's). vmop sends both with the same value; the
+    simulator's ``--memory-reserve-field`` reads one of them."""
+
+    memory_reserve_enable: bool | None = None
+    cpu_reserve_enable: bool | None = None
+
+    @model_validator(mode="after")
+    def _a_value(self) -> MemoryReserveRequest:
+        if self.memory_reserve_enable is None and self.cpu_reserve_enable is None:
+            raise ValueError("memory/reserve needs memory_reserve_enable")
+        return self
+
+
+class AlterDeviceNameRequest(ComputeIdentifier):
+    device_name: str = Field(min_length=1)
 
 
 class ExportDisk(RequestModel):
@@ -295,7 +466,7 @@ class VmConfig(WireModel):
     type: NullableStr = ""
     image_uuid: NullableStr = ""
     os: NullableStr = ""
-    cloud_init_data: dict[str, Any] | None = None
+    cloud_init_data: CloudInitData | None = None
     meta: ComputeMeta | None = None
     interfaces: NullableList[Interface] = Field(default_factory=list)
     disks: NullableList[UnifiedDisk] = Field(default_factory=list)

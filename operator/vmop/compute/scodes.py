@@ -40,6 +40,7 @@ class Scode(IntEnum):
     DISK_SOURCE_INVALID = 21023
     DISK_NOT_FOUND = 21024
     INTERFACE_NOT_FOUND = 21030
+    INTERFACE_VPC_UNSUPPORTED = 21031  # modify/network: not from or to a VPC (internal) network
     HOST_NOT_FOUND = 21040
     HOST_UNREACHABLE = 21041
     MIGRATION_FAILED = 21042
@@ -48,6 +49,12 @@ class Scode(IntEnum):
     TENANT_NOT_FOUND = 21061
     ZONE_NOT_FOUND = 21062
     POOL_NOT_FOUND = 21063
+    DEVICE_NOT_FOUND = 21070  # a PCI, mdev or usb device (on the host, or on the VM)
+    DEVICE_IN_USE = 21071  # a host device passed to another VM, or a usb port taken
+    PASSTHROUGH_HA_CONFLICT = 21072  # the doc: passthrough devices and HA exclude each other
+    PASSTHROUGH_PINS_HOST = 21073  # a VM with passthrough devices stays on its host
+    USB_PORT_INVALID = 21074  # usb/attach: a bus or port the doc's table does not have
+    VIDEO_INVALID = 21080  # video/*: only qxl beside others; device 0 stays
     GROUP_NOT_FOUND = 23001
     GROUP_DEPTH_EXCEEDED = 23002
     GROUP_DEFAULT_NO_CHILDREN = 23003

@@ -27,14 +27,27 @@ from starlette.exceptions import HTTPException
 
 from vmop.compute import endpoints as ep
 from vmop.compute.endpoints import Endpoint
-from vmop.compute.models import BatchItem, BatchOutput, ComputeIdentifier, Output, Progress, RequestModel
+from vmop.compute.models import (
+    REVEAL_SECRETS,
+    BatchItem,
+    BatchOutput,
+    ComputeIdentifier,
+    Output,
+    Progress,
+    RequestModel,
+)
 from vmop.compute.requests import (
+    AlterDeviceNameRequest,
+    BalloonSetRequest,
     BatchDeleteRequest,
     BatchPowerRequest,
     BatchStartRequest,
     BootOrderSetRequest,
     CdromAttachRequest,
     CloneRequest,
+    CloudInitQuery,
+    CloudInitSetRequest,
+    CpuReserveRequest,
     CrossClusterMigrateRequest,
     DeleteRequest,
     DetailQuery,
@@ -43,7 +56,9 @@ from vmop.compute.requests import (
     DiskExportProgressQuery,
     DiskExportRequest,
     DiskUpdateRequest,
+    FloppyAttachRequest,
     FromTemplateRequest,
+    GraphicsPasswordSetRequest,
     GroupCreateRequest,
     GroupInspectQuery,
     GroupMoveRequest,
@@ -53,19 +68,33 @@ from vmop.compute.requests import (
     InspectQuery,
     InterfaceAttachRequest,
     InterfaceDetachRequest,
+    InterfaceMacUpdateRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
     ListQuery,
+    MdevDeviceRequest,
+    MemoryReserveRequest,
     MetaSetRequest,
     MigrateRequest,
+    ModifyNetworkRequest,
+    PciDeviceRequest,
     PowerRequest,
+    ScreenshotListQuery,
     StartRequest,
     StateSummaryQuery,
+    SupportConfigQuery,
     UnifiedCreateRequest,
+    UsbAttachRequest,
+    UsbDetachRequest,
     VcpuSetRequest,
+    VgpuSetRequest,
+    VideoAttachRequest,
+    VideoDetachRequest,
+    VideoEditRequest,
     VmemorySetRequest,
 )
 from vmop.compute.scodes import Scode
-from vmop.sim import devices, groups, lifecycle, migration, power
+from vmop.sim import console, devices, groups, lifecycle, migration, passthrough, power
 from vmop.sim.dialect import Speaker
 from vmop.sim.errors import SimError
 from vmop.sim.faults import Faults, Timings
@@ -85,6 +114,7 @@ class Route:
 
 
 def _ident(req: InspectQuery | DetailQuery | DiskExportProgressQuery) -> ComputeIdentifier:
+    """The VM a query names (cloud_init/get and list/screenshot are DetailQuery's)."""
     return ComputeIdentifier(cluster_uuid=req.cluster_uuid, tenant=req.tenant, compute_uuid=req.compute_uuid)
 
 
@@ -192,15 +222,19 @@ ROUTES: list[Route] = [
     Route(
         ep.CLONE_PROGRESS, ComputeIdentifier, lambda p, req: Progress(progress=lifecycle.clone_progress(p, p.vm(req)))
     ),
-    Route(ep.START, StartRequest, _power("start")),
+    Route(ep.START, StartRequest, _on_vm(lambda p, vm, req: power.start(p, vm, cloud_init=req.cloud_init))),
     *[
         Route(getattr(ep, name.upper()), PowerRequest, _power(name))
-        for name in ("shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
+        for name in ("shutdown", "shutoff", "reboot", "reboot_ga", "reset", "suspend", "resume", "save", "restore")
     ],
-    Route(ep.BATCH_START, BatchStartRequest, _batch("start", power.start)),
+    Route(
+        ep.BATCH_START,
+        BatchStartRequest,
+        lambda p, req: _batch("start", lambda p, vm: power.start(p, vm, cloud_init=req.cloud_init))(p, req),
+    ),
     *[
         Route(getattr(ep, f"BATCH_{name.upper()}"), BatchPowerRequest, _batch(name, power.OPERATIONS[name]))
-        for name in ("shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
+        for name in ("shutdown", "shutoff", "reboot", "reboot_ga", "reset", "suspend", "resume", "save", "restore")
     ],
     Route(ep.VCPU_SET, VcpuSetRequest, _on_vm(devices.set_vcpu)),
     Route(ep.VMEMORY_SET, VmemorySetRequest, _on_vm(devices.set_memory)),
@@ -224,6 +258,31 @@ ROUTES: list[Route] = [
     Route(ep.INTERFACE_SETQOS, InterfaceSetQosRequest, _on_vm(devices.set_interface_qos)),
     Route(ep.CDROM_ATTACH, CdromAttachRequest, _on_vm(devices.attach_cdrom)),
     Route(ep.CDROM_DETACH, ComputeIdentifier, _vm_only(devices.detach_cdrom)),
+    Route(ep.FLOPPY_ATTACH, FloppyAttachRequest, _on_vm(devices.attach_floppy)),
+    Route(ep.FLOPPY_DETACH, ComputeIdentifier, _vm_only(devices.detach_floppy)),
+    Route(ep.MODIFY_NETWORK, ModifyNetworkRequest, _on_vm(devices.modify_network)),
+    Route(ep.INTERFACE_MAC_UPDATE, InterfaceMacUpdateRequest, _on_vm(devices.update_interface_mac)),
+    Route(ep.IP_MAC_BIND_UPDATE, IpMacBindRequest, _on_vm(devices.update_ip_mac_bind)),
+    Route(ep.PCI_ATTACH, PciDeviceRequest, _on_vm(passthrough.attach_pci)),
+    Route(ep.PCI_DETACH, PciDeviceRequest, _on_vm(passthrough.detach_pci)),
+    Route(ep.MDEV_ATTACH, MdevDeviceRequest, _on_vm(passthrough.attach_mdev)),
+    Route(ep.MDEV_DETACH, MdevDeviceRequest, _on_vm(passthrough.detach_mdev)),
+    Route(ep.USB_ATTACH, UsbAttachRequest, _on_vm(passthrough.attach_usb)),
+    Route(ep.USB_DETACH, UsbDetachRequest, _on_vm(passthrough.detach_usb, "target_bus", "target_port")),
+    Route(ep.VIDEO_ATTACH, VideoAttachRequest, _on_vm(console.attach_video)),
+    Route(ep.VIDEO_DETACH, VideoDetachRequest, _on_vm(console.detach_video, "heads")),
+    Route(ep.VIDEO_EDIT, VideoEditRequest, _on_vm(console.edit_video)),
+    Route(ep.BALLOON_SET, BalloonSetRequest, _on_vm(devices.set_balloon)),
+    Route(ep.VGPU_SET, VgpuSetRequest, _on_vm(console.set_graphics)),
+    Route(ep.GRAPHICS_PASSWORD_SET, GraphicsPasswordSetRequest, _on_vm(console.set_graphics_password)),
+    Route(ep.CPU_RESERVE, CpuReserveRequest, _on_vm(devices.set_cpu_reserve)),
+    Route(ep.MEMORY_RESERVE, MemoryReserveRequest, _on_vm(devices.set_memory_reserve)),
+    Route(ep.CLOUD_INIT_GET, CloudInitQuery, lambda p, q: console.cloud_init(p, p.vm(_ident(q)))),
+    Route(ep.CLOUD_INIT_SET, CloudInitSetRequest, _on_vm(console.set_cloud_init)),
+    Route(ep.ALTER_DEVICE_NAME, AlterDeviceNameRequest, _on_vm(console.alter_device_name)),
+    Route(ep.SCREENSHOT, ComputeIdentifier, lambda p, req: console.screenshot(p, p.vm(req))),
+    Route(ep.LIST_SCREENSHOT, ScreenshotListQuery, lambda p, q: console.screenshots(p, p.vm(_ident(q)))),
+    Route(ep.SUPPORT_CONFIG, SupportConfigQuery, console.support_config),
     Route(
         ep.MIGRATE, MigrateRequest, lambda p, req: {"compute_name": migration.migrate(p, p.vm(req), req.destination)}
     ),
@@ -246,7 +305,7 @@ ROUTES: list[Route] = [
 
 def envelope(scode: int, message: str, message_cn: str, desc: str = "", data: Any = None) -> dict[str, Any]:
     return Output[Any](scode=scode, message=message, message_cn=message_cn, desc=desc, data=data).model_dump(
-        mode="json", by_alias=True
+        mode="json", by_alias=True, context=REVEAL_SECRETS
     )
 
 
@@ -264,7 +323,7 @@ def _success(data: Any) -> dict[str, Any]:
         fail = sum(1 for item in data if item.scode != 0)
         data = BatchOutput[Any](success=len(data) - fail, fail=fail, results=data)
     if isinstance(data, BaseModel):
-        data = data.model_dump(mode="json", by_alias=True)
+        data = data.model_dump(mode="json", by_alias=True, context=REVEAL_SECRETS)  # the platform's answer
     return envelope(0, "success", "成功", data=data)
 
 
@@ -334,6 +393,8 @@ def create_app(platform: Platform, *, token: str | None = None, state_file: Path
             return Response("Service Unavailable", status_code=503, media_type="text/plain")
         forced = dice.forced_scode(name)
         if forced is not None:
+            if state.platform.faults.echo_body:
+                echo += f"; request: {request.url.query} {(await request.body()).decode(errors='replace')}"
             return await state.spoken(
                 JSONResponse(_error_envelope(SimError(forced, f"injected fault on {name}{echo}")))
             )

@@ -1,23 +1,33 @@
-"""Shape and devices: vcpu/set, vmemory/set, meta/set, bootorder/set, disks, interfaces, cdrom."""
+"""Shape and devices: vcpu/set, vmemory/set, meta/set, bootorder/set, disks, interfaces (and
+their network, MAC and IP binding changed in place), cdrom, floppy, balloon, CPU and memory
+reservations. Passed-through host devices: sim/passthrough.py."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid as uuidlib
 
 from vmop.compute.models import Disk, DiskVsdSource, Interface
 from vmop.compute.requests import (
+    BalloonSetRequest,
     BootOrderSetRequest,
     CdromAttachRequest,
+    CpuReserveRequest,
     DiskAttachRequest,
     DiskUpdateRequest,
     InterfaceAttachRequest,
+    InterfaceMacUpdateRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
+    MemoryReserveRequest,
     MetaSetRequest,
+    ModifyNetworkRequest,
     VcpuSetRequest,
     VmemorySetRequest,
 )
 from vmop.compute.rules import (
+    BUSY_ACTIONS,
     CACHE_MODES_FORCING_VIRTIO,
     DEVICE_PATTERN,
     HOT_DETACH_BUSES,
@@ -83,6 +93,10 @@ def set_meta(p: Platform, vm: Vm, req: MetaSetRequest) -> None:
         p.group(req.object_group, vm.cluster_uuid, vm.tenant)
     if req.meta is not None:
         changes = req.meta.model_dump(exclude_unset=True, mode="json")
+        if changes.get("ha_mode", "off") != "off" and vm.passthrough:
+            raise SimError(
+                Scode.PASSTHROUGH_HA_CONFLICT, f"meta/set: vm {vm.uuid} has passthrough devices; HA stays off"
+            )
         if changes.get("compute_name"):
             vm.name = changes["compute_name"]
         vm.meta.update(changes)
@@ -108,12 +122,12 @@ def _assign_device(vm: Vm, device: str, bus: str, operation: str) -> tuple[str, 
         implied = bus_of_device(device)
         if implied is None or (bus and not device_matches_bus(device, bus)):
             raise SimError(Scode.DISK_DEVICE_INVALID, f"{operation}: device {device!r} does not fit bus {bus!r}")
-        if any(d.disk_target_device == device for d in vm.disks):
+        if device == vm.cloud_init_device or any(d.disk_target_device == device for d in vm.disks):
             raise SimError(Scode.DISK_DEVICE_IN_USE, f"{operation}: device {device} is in use")
         return device, bus or implied
     if bus not in ("ide", "scsi", "virtio", "sata"):
         raise SimError(Scode.INVALID_PARAMETER, f"{operation}: target_device or a valid target_bus is required")
-    used = {d.disk_target_device for d in vm.disks}
+    used = {d.disk_target_device for d in vm.disks} | {vm.cloud_init_device}
     free = [d for d in devices_for_bus(bus) if d not in used]
     if not free:
         raise SimError(Scode.DISK_DEVICE_INVALID, f"{operation}: no free device left on bus {bus}")
@@ -197,22 +211,23 @@ def detach_disk(p: Platform, vm: Vm, device: str) -> None:
         volume.vm_uuid = ""
 
 
+def _free_mac(p: Platform, cluster_uuid: str, mac: str, operation: str) -> str:
+    """A MAC a NIC may take: well-formed and unused in the cluster (the doc: unique in it)."""
+    mac = mac.lower()
+    if not MAC_PATTERN.match(mac):
+        raise SimError(Scode.INVALID_PARAMETER, f"{operation}: mac_address {mac!r} is not a MAC")
+    if any(i.mac_address == mac for v in p.world.vms.values() if v.cluster_uuid == cluster_uuid for i in v.interfaces):
+        raise SimError(Scode.INVALID_PARAMETER, f"{operation}: mac_address {mac} is used in the cluster")
+    return mac
+
+
 def new_interface(p: Platform, cluster_uuid: str, spec: Interface, operation: str) -> Interface:
     """Validate a NIC against the seeded networks and give it an id and a MAC."""
     if spec.interface_type != "internal":
         port_group = p.world.port_groups.get(spec.port_group)
         if port_group is None or port_group.cluster_uuid != cluster_uuid:
             raise SimError(Scode.INVALID_PARAMETER, f"{operation}: port_group {spec.port_group!r} does not exist")
-    mac = spec.mac_address.lower()
-    if mac:
-        if not MAC_PATTERN.match(mac):
-            raise SimError(Scode.INVALID_PARAMETER, f"{operation}: mac_address {spec.mac_address!r} is not a MAC")
-        if any(
-            i.mac_address == mac for v in p.world.vms.values() if v.cluster_uuid == cluster_uuid for i in v.interfaces
-        ):
-            raise SimError(Scode.INVALID_PARAMETER, f"{operation}: mac_address {mac} is used in the cluster")
-    else:
-        mac = p.new_mac(cluster_uuid)
+    mac = _free_mac(p, cluster_uuid, spec.mac_address, operation) if spec.mac_address else p.new_mac(cluster_uuid)
     fields = Interface.model_fields
     values = {name: getattr(spec, name) for name in fields}
     values.update(
@@ -242,6 +257,75 @@ def detach_interface(p: Platform, vm: Vm, mac: str) -> None:
     vm.interfaces.remove(_nic(vm, mac, "interface/detach"))
 
 
+# modify/network: "该接口要求虚拟机处于关机状态，无动作、克隆中或导入中动作".
+MODIFY_NETWORK_ACTIONS = ("noaction", "cloning", "importing")
+
+
+def modify_network(p: Platform, vm: Vm, req: ModifyNetworkRequest) -> None:
+    """Another local network, port group or VLAN for the NIC of ``mac_address``. The doc: the port
+    group's QoS then overrides the NIC's; simulated port groups have none, so the NIC keeps its own."""
+    if vm.action not in MODIFY_NETWORK_ACTIONS and vm.action in BUSY_ACTIONS:
+        raise SimError(Scode.VM_ACTION_IN_PROGRESS, f"modify/network: vm {vm.uuid} is {vm.action}")
+    if vm.state != "shutoff" or vm.action not in MODIFY_NETWORK_ACTIONS:
+        raise SimError(
+            Scode.VM_STATE_INVALID,
+            f"modify/network needs the vm shut off (action none, cloning or importing); vm {vm.uuid} is "
+            f"state={vm.state} action={vm.action}",
+        )
+    nic = _nic(vm, req.mac_address, "modify/network")
+    if "internal" in (nic.interface_type, req.interface_type):
+        raise SimError(Scode.INTERFACE_VPC_UNSUPPORTED, "modify/network: not from or to a VPC (internal) network")
+    port_group = p.world.port_groups.get(req.port_group)
+    if port_group is None or port_group.cluster_uuid != vm.cluster_uuid:
+        raise SimError(Scode.INVALID_PARAMETER, f"modify/network: port_group {req.port_group!r} does not exist")
+    if req.interface_type and req.interface_type != port_group.network:
+        raise SimError(
+            Scode.INVALID_PARAMETER,
+            f"modify/network: port group {port_group.name} is on {port_group.network}, not {req.interface_type}",
+        )
+    vlans = req.vlan_tag_ids or port_group.vlan_tag_ids
+    if any(vlans) and not any(port_group.vlan_tag_ids):  # the doc: VLANs only where the port group has them
+        raise SimError(Scode.INVALID_PARAMETER, f"modify/network: port group {port_group.name} has no VLAN")
+    nic.interface_type, nic.port_group, nic.port_group_name = port_group.network, port_group.uuid, port_group.name
+    nic.vlan_tag_ids = list(vlans)
+
+
+def _renamed_in_boot_order(vm: Vm, old_mac: str, new_mac: str) -> None:
+    vm.device_order = [new_mac if device == old_mac else device for device in vm.device_order]
+
+
+def update_interface_mac(p: Platform, vm: Vm, req: InterfaceMacUpdateRequest) -> None:
+    require(vm, "interface/mac/update", states=("shutoff",))
+    nic = _nic(vm, req.old_mac_address, "interface/mac/update")
+    new = _free_mac(p, vm.cluster_uuid, req.new_mac_address, "interface/mac/update")
+    _renamed_in_boot_order(vm, nic.mac_address, new)
+    nic.mac_address = new
+
+
+def update_ip_mac_bind(p: Platform, vm: Vm, req: IpMacBindRequest) -> None:
+    """The doc: running or shut off; a new MAC only shut off. peer "" keeps the binding, "mac"
+    binds, anything else unbinds."""
+    require(vm, "ip_mac_bind/update", states=ON_OR_OFF)
+    nic = next((i for i in vm.interfaces if i.interface_id == req.interface_id), None)
+    if nic is None:
+        raise SimError(
+            Scode.INTERFACE_NOT_FOUND, f"ip_mac_bind/update: vm {vm.uuid} has no interface {req.interface_id}"
+        )
+    if req.bound_ip:
+        try:
+            ipaddress.ip_address(req.bound_ip)
+        except ValueError:
+            raise SimError(Scode.INVALID_PARAMETER, f"ip_mac_bind/update: bound_ip {req.bound_ip!r}") from None
+    if req.mac_address.lower() != nic.mac_address:
+        require(vm, "ip_mac_bind/update (a new mac_address)", states=("shutoff",))
+        new = _free_mac(p, vm.cluster_uuid, req.mac_address, "ip_mac_bind/update")
+        _renamed_in_boot_order(vm, nic.mac_address, new)
+        nic.mac_address = new
+    nic.bound_ip = req.bound_ip
+    if req.peer:
+        nic.peer = "mac" if req.peer == "mac" else ""
+
+
 def set_interface_qos(p: Platform, vm: Vm, req: InterfaceSetQosRequest) -> None:
     require(vm, "interface/setqos", states=ON_OR_OFF, noaction=False)
     nic = _nic(vm, req.mac_address, "interface/setqos")
@@ -266,3 +350,46 @@ def attach_cdrom(p: Platform, vm: Vm, req: CdromAttachRequest) -> None:
 def detach_cdrom(p: Platform, vm: Vm) -> None:
     require(vm, "cdrom/detach", states=ON_OR_OFF, noaction=False)
     vm.cdrom = {}
+
+
+def attach_floppy(p: Platform, vm: Vm, req: CdromAttachRequest) -> None:
+    require(vm, "floppy/attach", states=ON_OR_OFF, noaction=False)
+    if not any(
+        i.name == req.source_network_name and i.repository_uuid == req.repository_uuid for i in p.world.images.values()
+    ):
+        raise SimError(
+            Scode.DISK_SOURCE_INVALID,
+            f"floppy/attach: no image {req.source_network_name!r} in repository {req.repository_uuid}",
+        )
+    vm.floppy = {"name": req.source_network_name, "repository_uuid": req.repository_uuid}
+
+
+def detach_floppy(p: Platform, vm: Vm) -> None:
+    """The doc: only the image goes; the floppy drive stays."""
+    require(vm, "floppy/detach", states=ON_OR_OFF, noaction=False)
+    vm.floppy = {}
+
+
+def set_balloon(p: Platform, vm: Vm, req: BalloonSetRequest) -> None:
+    """The doc gives no state rule (``--balloon-needs-running`` plays the stricter one) and no
+    bound; a balloon larger than the VM's memory is refused here. No memory: nothing changes."""
+    require(vm, "balloon/set", states=("running",) if p.dialect.balloon_needs_running else ON_OR_OFF)
+    if req.memory is None:
+        return
+    if req.memory > vm.mem_size:
+        raise SimError(Scode.MEMORY_INVALID, f"balloon/set: {req.memory} exceeds the vm's memory {vm.mem_size}")
+    vm.balloon = req.memory
+
+
+def set_cpu_reserve(p: Platform, vm: Vm, req: CpuReserveRequest) -> None:
+    require(vm, "cpu/reserve", states=ON_OR_OFF)
+    vm.cpu_reserve = req.cpu_reserve_enable
+
+
+def set_memory_reserve(p: Platform, vm: Vm, req: MemoryReserveRequest) -> None:
+    require(vm, "memory/reserve", states=("shutoff",))
+    field = p.dialect.memory_reserve_field
+    value = getattr(req, field)
+    if value is None:
+        raise SimError(Scode.INVALID_PARAMETER, f"memory/reserve: {field} is required")
+    vm.memory_reserve = value

@@ -57,6 +57,24 @@ class Dialect(BaseModel):
         default="shutoff-save", description="how a hibernated VM shows: state shutoff + action save, or pmsuspend"
     )
     null_fields: bool = Field(default=False, description="send random (seeded) nulls in optional ints and bools")
+    # Readings of endpoints whose rules or fields the doc leaves open (sim/devices.py, sim/console.py).
+    cloud_init_set_needs_shutoff: bool = Field(
+        default=False, description="cloud_init/set only on a shut-off VM (the doc gives no state rule)"
+    )
+    cloud_init_user_data: Literal["object", "text"] = Field(
+        default="object", description="the user_data cloud-init takes: an object (the doc's example) or a text"
+    )
+    balloon_needs_running: bool = Field(
+        default=False, description="balloon/set only on a running VM (the doc gives no state rule)"
+    )
+    video_edit_field: Literal["either", "video", "videos"] = Field(
+        default="either",
+        description="the field video/edit reads: video (the doc's text), videos (its example) or either",
+    )
+    memory_reserve_field: Literal["memory_reserve_enable", "cpu_reserve_enable"] = Field(
+        default="memory_reserve_enable",
+        description="the field memory/reserve reads: the doc's body and example, or its parameter list",
+    )
 
     @property
     def hibernated(self) -> tuple[str, str]:
@@ -65,9 +83,19 @@ class Dialect(BaseModel):
     @property
     def rewrites(self) -> bool:
         """Whether answers need rewriting at all (the default dialect costs nothing)."""
-        return self.model_dump(exclude={"page_param", "hibernated_as"}) != Dialect().model_dump(
-            exclude={"page_param", "hibernated_as"}
-        )
+        return self.model_dump(exclude=_BEHAVIOUR) != Dialect().model_dump(exclude=_BEHAVIOUR)
+
+
+# Options the simulated platform acts on (what it reads, what it allows), not rewrites of its answers.
+_BEHAVIOUR = {
+    "page_param",
+    "hibernated_as",
+    "cloud_init_set_needs_shutoff",
+    "cloud_init_user_data",
+    "balloon_needs_running",
+    "video_edit_field",
+    "memory_reserve_field",
+}
 
 
 class Speaker:

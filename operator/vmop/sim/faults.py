@@ -48,6 +48,11 @@ class Faults(BaseModel):
         default=False,
         description="refusals quote the request's headers in desc, credentials included, as a careless gateway does",
     )
+    echo_body: bool = Field(
+        default=False,
+        description="injected refusals quote the request's body and query in desc, secrets included, as a careless "
+        "platform does",
+    )
     guest_ignores_shutdown: bool = Field(default=False, description="shutdown succeeds, the guest never stops")
     no_guest_agent: bool = Field(default=False, description="guest agents never connect")
     migration_fails: bool = Field(default=False, description="migrations fail when they would finish")

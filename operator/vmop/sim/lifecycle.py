@@ -32,6 +32,7 @@ from vmop.compute.requests import (
 )
 from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, MEMORY_MAX_BYTES
 from vmop.compute.scodes import Scode
+from vmop.sim.console import check_cloud_init
 from vmop.sim.devices import _assign_device, new_interface
 from vmop.sim.errors import SimError
 from vmop.sim.platform import Platform, require, require_idle
@@ -131,6 +132,7 @@ def _create_one(
     p: Platform, cluster_uuid: str, tenant: str, config: VmConfig, group: str, name: str, vm_uuid: str
 ) -> CreateResult:
     sockets, cores, current = _check_shape(config)
+    check_cloud_init(p, config.cloud_init_data, "create")
     vm = Vm(
         vm_uuid,
         name,
@@ -162,6 +164,7 @@ def _create_one(
         raise
     if config.meta is not None:
         vm.meta = config.meta.model_dump(exclude_none=True, mode="json")
+    vm.cloud_init = config.cloud_init_data
     now = int(p.world.now())
     vm.create_time = vm.modify_time = now
     p.world.vms[vm.uuid] = vm

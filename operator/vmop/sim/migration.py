@@ -5,6 +5,7 @@ from __future__ import annotations
 from vmop.compute.requests import CrossClusterMigrateRequest
 from vmop.compute.scodes import Scode
 from vmop.sim.errors import SimError
+from vmop.sim.passthrough import require_not_pinned
 from vmop.sim.platform import Platform, require
 from vmop.sim.world import Migration, Vm
 
@@ -51,6 +52,7 @@ def _begin(p: Platform, vm: Vm, migration: Migration) -> None:
 
 def migrate(p: Platform, vm: Vm, destination: str) -> str:
     require(vm, "migrate", states=("running",))
+    require_not_pinned(vm, "migrate")
     host = p.world.hosts.get(destination)
     if host is None or host.cluster_uuid != vm.cluster_uuid:
         raise SimError(Scode.HOST_NOT_FOUND, f"destination {destination!r} is not a host of cluster {vm.cluster_uuid}")
@@ -69,6 +71,7 @@ def migrate_abort(p: Platform, vm: Vm) -> None:
 
 def cross_cluster_migrate(p: Platform, vm: Vm, req: CrossClusterMigrateRequest) -> None:
     require(vm, "cross_cluster_migrate", states=("running",))
+    require_not_pinned(vm, "cross_cluster_migrate")
     p.cluster(req.destination_cluster)
     if req.destination_cluster == vm.cluster_uuid:
         raise SimError(Scode.INVALID_PARAMETER, "destination_cluster is the vm's own cluster; use migrate")

@@ -1,10 +1,10 @@
-"""Power operations: start, shutdown, shutoff, reboot, reset, suspend, resume, save, restore."""
+"""Power operations: start, shutdown, shutoff, reboot, reboot_ga, reset, suspend, resume, save, restore."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from vmop.compute.rules import is_hibernated
+from vmop.compute.rules import devices_for_bus, is_hibernated
 from vmop.compute.scodes import Scode
 from vmop.sim.errors import SimError
 from vmop.sim.platform import Platform, require
@@ -34,10 +34,23 @@ def _boot_guest(p: Platform, vm: Vm) -> None:
 def _powered_off(p: Platform, vm: Vm) -> None:
     p.world.cancel(_power_tag(vm))
     vm.state, vm.ga_state = "shutoff", "disconnected"
+    vm.cloud_init_device = ""
 
 
-def start(p: Platform, vm: Vm) -> None:
+def _cloud_init_slot(vm: Vm) -> str:
+    """The doc: a start with cloud_init=true takes an IDE device slot (until the VM powers off).
+    It does not say what a start with cloud_init=true and no cloud-init data does: allowed here."""
+    used = {d.disk_target_device for d in vm.disks}
+    free = [device for device in devices_for_bus("ide") if device not in used]
+    if not free:
+        raise SimError(Scode.DISK_DEVICE_INVALID, f"start with cloud_init: every ide slot of vm {vm.uuid} is taken")
+    return free[0]
+
+
+def start(p: Platform, vm: Vm, *, cloud_init: bool = False) -> None:
     require(vm, "start", states=("shutoff",))
+    if cloud_init:
+        vm.cloud_init_device = _cloud_init_slot(vm)
     vm.state = "running"
     vm.host = vm.host or p.world.first_host(vm.cluster_uuid)
     _boot_guest(p, vm)
@@ -65,6 +78,12 @@ def shutoff(p: Platform, vm: Vm) -> None:
 
 def reboot(p: Platform, vm: Vm) -> None:
     require(vm, "reboot", states=("running",), agent=True)
+    _boot_guest(p, vm)
+
+
+def reboot_ga(p: Platform, vm: Vm) -> None:
+    """The doc: running, no action, agent connected; the reboot happens after the answer."""
+    require(vm, "reboot_ga", states=("running",), agent=True)
     _boot_guest(p, vm)
 
 
@@ -105,6 +124,7 @@ OPERATIONS: dict[str, PowerOperation] = {
     "shutdown": shutdown,
     "shutoff": shutoff,
     "reboot": reboot,
+    "reboot_ga": reboot_ga,
     "reset": reset,
     "suspend": suspend,
     "resume": resume,

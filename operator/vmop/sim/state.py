@@ -13,14 +13,30 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vmop.compute.models import ComputeVideo, Disk, Interface
-from vmop.sim.world import Group, Vm, Volume, World
+from pydantic import BaseModel
+
+from vmop.compute.models import REVEAL_SECRETS, CloudInitData, ComputeVideo, Disk, Interface, MdevDevice, PCIDevice
+from vmop.sim.world import Group, UsbPort, Vm, Volume, World
 
 # Actions that run on a timer (sim/migration.py, lifecycle.py); a restart interrupts them.
 _TIMED_ACTIONS = frozenset({"migrating", "cloning", "importing", "exporting", "pending", "restoring"})
 
 
+# The VM's fields held as models (lists of them, or one), as they are saved and read back.
+_MODEL_LISTS: dict[str, type[BaseModel]] = {
+    "disks": Disk,
+    "interfaces": Interface,
+    "video": ComputeVideo,
+    "pci_devices": PCIDevice,
+    "mdev_devices": MdevDevice,
+    "usbs": UsbPort,
+}
+_MODELS: dict[str, type[BaseModel]] = {"cloud_init": CloudInitData}
+
+
 def save_state(world: World, path: Path) -> None:
+    """The state file holds what a platform stores, cloud-init data and console passwords
+    included: it is the simulated platform's disk, never printed by tests or written to logs."""
     state = {
         "serial": world.next_serial(),
         "vms": [_vm_fields(vm) for vm in world.vms.values()],
@@ -34,8 +50,18 @@ def save_state(world: World, path: Path) -> None:
 
 def _vm_fields(vm: Vm) -> dict[str, Any]:
     fields = {f.name: getattr(vm, f.name) for f in dataclasses.fields(vm) if f.name != "migration"}
-    for name in ("disks", "interfaces", "video"):
-        fields[name] = [item.model_dump(mode="json", by_alias=True, exclude_none=True) for item in fields[name]]
+    for name in _MODEL_LISTS:
+        fields[name] = [
+            item.model_dump(mode="json", by_alias=True, exclude_none=True, context=REVEAL_SECRETS)
+            for item in fields[name]
+        ]
+    for name in _MODELS:
+        model = fields[name]
+        fields[name] = (
+            None
+            if model is None
+            else model.model_dump(mode="json", by_alias=True, exclude_none=True, context=REVEAL_SECRETS)
+        )
     return fields
 
 
@@ -47,14 +73,16 @@ def load_state(world: World, path: Path) -> None:
     world.volumes = {v["uuid"]: Volume(**v) for v in state["volumes"]}
     world.vms = {}
     for fields in state["vms"]:
-        vm = Vm(
-            **{
-                **fields,
-                "disks": [Disk.model_validate(d) for d in fields["disks"]],
-                "interfaces": [Interface.model_validate(i) for i in fields["interfaces"]],
-                "video": [ComputeVideo.model_validate(v) for v in fields["video"]],
+        models: dict[str, Any] = {
+            name: [model.model_validate(item) for item in fields.get(name, [])] for name, model in _MODEL_LISTS.items()
+        }
+        models.update(
+            {
+                name: None if fields.get(name) is None else model.model_validate(fields[name])
+                for name, model in _MODELS.items()
             }
         )
+        vm = Vm(**{**fields, **models})
         if vm.action in _TIMED_ACTIONS:
             vm.action = "noaction"
         if vm.state == "running" and vm.ga_state == "pending":

@@ -9,6 +9,7 @@ from vmop.compute.models import (
     ObjectGroupCache,
     ObjectGroupMeta,
     ObjectGroupRef,
+    UsbInfo,
     VmStatistic,
 )
 from vmop.sim.world import Group, Vm, World
@@ -50,6 +51,9 @@ def _info_fields(world: World, vm: Vm) -> dict[str, object]:
     }
 
 
+SPICE_VMC_PRODUCT = "控制台USB重定向接口"  # the doc's inspect example
+
+
 def inspect_info(world: World, vm: Vm) -> ComputeInspectInfo:
     fields = _info_fields(world, vm)
     fields.update(
@@ -72,6 +76,25 @@ def inspect_info(world: World, vm: Vm) -> ComputeInspectInfo:
         # The doc's inspect shows vnc_enable both at the top and in meta: one value, shown twice.
         vnc_enable=bool(vm.meta.get("vnc_enable", False)),
         meta={**vm.meta, "vnc_enable": bool(vm.meta.get("vnc_enable", False))},
+        floppy=vm.floppy,
+        usbs=[
+            UsbInfo(
+                bus=u.bus,
+                port=u.port,
+                source_type=u.source_type,
+                product_name=SPICE_VMC_PRODUCT if u.source_type == "spice_vmc" else "",
+            )
+            for u in vm.usbs
+        ],
+        pci_devices=vm.pci_devices,
+        mdev_devices=vm.mdev_devices,
+        cpu_reserve_enable=vm.cpu_reserve,
+        memory_reserve_enable=vm.memory_reserve,
+        streaming_mode=vm.streaming_mode,
+        compression_mode=vm.compression_mode,
+        device_name=vm.device_name,
+        vnc_password=vm.vnc_password,
+        spice_password=vm.spice_password,
     )
     return ComputeInspectInfo.model_validate(fields)
 

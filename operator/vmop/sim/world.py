@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
-from vmop.compute.models import ComputeVideo, Disk, Interface
+from vmop.compute.models import CloudInitData, ComputeVideo, Disk, Interface, MdevDevice, PCIDevice
 from vmop.compute.rules import DEFAULT_GROUP_NAME
 
 SIM_NAMESPACE = uuidlib.UUID("6f1d1a8e-3c55-4a57-9a58-1f0c2b7d9e10")
@@ -222,6 +222,11 @@ def default_seed() -> Seed:
                 name="centos7x64.iso",
                 repository_uuid="c5c6e82d-e7ea-47bc-b422-f2d9c767b080",
             ),
+            SeedImage(  # floppy/attach's example
+                uuid="1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d08",
+                name="virt.vfd",
+                repository_uuid="c5c6e82d-e7ea-47bc-b422-f2d9c767b080",
+            ),
         ],
         groups=[
             SeedGroup(
@@ -262,10 +267,37 @@ def default_seed() -> Seed:
 
 @dataclass
 class Host:
+    """A host, with the devices it could pass through (the same made-up set on every host: the
+    seed file does not list devices)."""
+
     uuid: str
     name: str
     ip: str
     cluster_uuid: str
+    # PCI addresses -> whether the device supports passthrough (0000:00:00.0 is the doc's example;
+    # 0000:00:1f.0, an ISA bridge, does not).
+    pci: dict[tuple[int, int, int, int], bool] = field(
+        default_factory=lambda: {(0, 0, 0, 0): True, (0, 0x3B, 0, 0): True, (0, 0, 0x1F, 0): False}
+    )
+    mdevs: list[str] = field(default_factory=list)  # mdev uuids, derived from the host's
+    usb: list[tuple[int, int]] = field(default_factory=lambda: [(1, 2), (1, 3)])  # (bus, device)
+
+
+class UsbPort(BaseModel):
+    """A usb port of a VM in use: a device passed through or redirected from a host, or a spice vmc port."""
+
+    bus: int
+    port: int
+    source_type: str  # "pass_through", "redirect", "spice_vmc" (the doc's example shows only the last)
+    source_usb_host_uuid: str = ""
+    source_usb_bus: int = 0
+    source_usb_device: int = 0
+
+
+def default_usb_ports() -> list[UsbPort]:
+    """The doc: bus 2 port 4 is a spice vmc port by default (removable); bus 0 port 1 is taken
+    too, by a device inspect does not list (sim/devices.py keeps it reserved)."""
+    return [UsbPort(bus=2, port=4, source_type="spice_vmc")]
 
 
 @dataclass
@@ -326,9 +358,25 @@ class Vm:
     disks: list[Disk] = field(default_factory=list)
     interfaces: list[Interface] = field(default_factory=list)
     cdrom: dict[str, Any] = field(default_factory=dict)
+    floppy: dict[str, Any] = field(default_factory=dict)
     device_order: list[str] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
     video: list[ComputeVideo] = field(default_factory=lambda: [ComputeVideo(model_type="vga", ram_size=131072)])
+    # Secrets: never in a repr (test failures print VMs). The passwords are kept in the
+    # "encrypted" form they were given in, which inspect shows (the doc's example does).
+    cloud_init: CloudInitData | None = field(default=None, repr=False)
+    vnc_password: str = field(default="", repr=False)
+    spice_password: str = field(default="", repr=False)
+    cloud_init_device: str = ""  # the IDE slot a start with cloud_init=true took, until power-off
+    compression_mode: str = "glz"  # vgpu/set; defaults from the doc's inspect example
+    streaming_mode: str = "filter"
+    balloon: int | None = None  # balloon/set; inspect shows no balloon field
+    cpu_reserve: bool = False
+    memory_reserve: bool = False
+    pci_devices: list[PCIDevice] = field(default_factory=list)
+    mdev_devices: list[MdevDevice] = field(default_factory=list)
+    usbs: list[UsbPort] = field(default_factory=default_usb_ports)
+    device_name: str = ""  # alter/device_name
     create_time: int = 0
     modify_time: int = 0
     deleted_time: int = 0  # non-zero: in the recycle bin
@@ -339,6 +387,11 @@ class Vm:
     @property
     def cpu_max(self) -> int:
         return self.cpu_sockets * self.cpu_socket_cores
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether a host device is passed through: the VM then stays on its host, without HA."""
+        return bool(self.pci_devices or self.mdev_devices or any(u.source_type == "pass_through" for u in self.usbs))
 
     @property
     def trashed(self) -> bool:
@@ -365,7 +418,11 @@ class World:
     def __init__(self, seed: Seed, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.clusters = {c.uuid: c.name for c in seed.clusters}
-        self.hosts = {h.uuid: Host(h.uuid, h.name, h.ip, c.uuid) for c in seed.clusters for h in c.hosts}
+        self.hosts = {
+            h.uuid: Host(h.uuid, h.name, h.ip, c.uuid, mdevs=[derived_uuid("mdev", h.uuid)])
+            for c in seed.clusters
+            for h in c.hosts
+        }
         self.tenants = {t.uuid: t for t in seed.tenants}
         self.zones = {z.uuid: z for z in seed.zones}
         self.pools = {p.uuid: p for p in seed.pools}
