@@ -52,6 +52,7 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "type": Rule(
         T.IMMUTABLE, "no endpoint changes a VM's type (meta/set has no type); a VM of another type is reported"
     ),
+    "cpu": Rule(T.BY_STATE, "vcpu/set and meta/set, as its fields below say"),
     "cpu.sockets": Rule(T.POWER_CYCLE, "vcpu/set: sockets, cores and max need the VM shut off, no action"),
     "cpu.cores": Rule(T.POWER_CYCLE, "vcpu/set: sockets, cores and max need the VM shut off, no action"),
     "cpu.max": Rule(T.POWER_CYCLE, "vcpu/set: sockets, cores and max need the VM shut off, no action"),
