@@ -24,7 +24,7 @@ from tests.support.reconcile import (
     shape,
     spec,
 )
-from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT
+from tests.support.simulation import CLUSTER, OTHER_CLUSTER, POOL, PORT_GROUP, TENANT
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier, InterfaceBound
 from vmop.compute.requests import (
@@ -388,3 +388,144 @@ def test_two_alike_disks_are_ambiguous_reported_and_never_attached() -> None:
         disks=[{"name": "root", "bus": "virtio", "device": "vdb", "size": "10Gi", "pool": POOL}],
     )
     assert match_adopted(named, shape(disks=twins)).disks == {"root": "vol-b"}  # the device settles it
+
+
+# ---------------------------------------------------------------- options sent at create: baseline, meta
+
+
+ZONE_A = "2871bab9-d6ed-4100-8d74-9c4442b52bb5"
+ZONE_B = "a6f8ad4a-3fdf-4cf6-8fda-90a8093f5316"
+
+# (spec fields, the shape/observation it differs from, the field, the meta/set parameters sent)
+OPTIONS: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any], str, dict[str, Any]]] = [
+    ({"cpu": {"baseline": "Haswell"}}, {"baseline": "Skylake"}, {}, "cpu.baseline", {"baseline": "Haswell"}),
+    ({"meta": {"vnc": True}}, {"vnc": False}, {}, "meta.vnc", {"meta": {"vnc_enable": True}}),
+    (
+        {"meta": {"panicModel": "none"}},
+        {"panic_model": "isa"},
+        {},
+        "meta.panicModel",
+        {"meta": {"panic_model": "none"}},
+    ),
+    (
+        {"meta": {"memorySecurity": True}},
+        {"memory_security": False},
+        {},
+        "meta.memorySecurity",
+        {"meta": {"mem_sec_enabled": True}},
+    ),
+    (
+        {"meta": {"nestedVirtualization": True}},
+        {},
+        {"nested": False},
+        "meta.nestedVirtualization",
+        {"virt_nested_enable": True},
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "has", "seen", "field", "sent"), OPTIONS, ids=[o[3] for o in OPTIONS])
+def test_an_option_the_create_sent_is_changed_with_meta_set_at_the_next_power_cycle(
+    fields: dict[str, Any], has: dict[str, Any], seen: dict[str, Any], field: str, sent: dict[str, Any]
+) -> None:
+    change = only(changes(spec(**fields), shape(**has), vm=observed(vm_shape=shape(**has), **seen)))
+    assert (change.field, change.hot, change.call.operation) == (field, False, "meta/set")
+    request = change.call.request
+    assert isinstance(request, MetaSetRequest)
+    # meta/set treats every parameter sent as a change: only this one is sent.
+    assert request.model_dump(mode="json", exclude_unset=True, exclude=set(IDENT.model_dump())) == sent
+
+
+@pytest.mark.parametrize(("fields", "has", "seen", "field", "sent"), OPTIONS, ids=[o[3] for o in OPTIONS])
+def test_an_option_the_platform_has_already_is_in_sync(
+    fields: dict[str, Any], has: dict[str, Any], seen: dict[str, Any], field: str, sent: dict[str, Any]
+) -> None:
+    del has, seen, sent
+    same = {
+        "cpu.baseline": ({"baseline": "Haswell"}, {}),
+        "meta.vnc": ({"vnc": True}, {}),
+        "meta.panicModel": ({"panic_model": "none"}, {}),
+        "meta.memorySecurity": ({"memory_security": True}, {}),
+        "meta.nestedVirtualization": ({}, {"nested": True}),
+    }[field]
+    assert changes(spec(**fields), shape(**same[0]), vm=observed(vm_shape=shape(**same[0]), **same[1])) == ([], [])
+
+
+def test_an_option_the_platform_does_not_report_is_not_compared() -> None:
+    """null vnc_enable / virt_nested_enable, a panic value other than on/off: nothing to compare."""
+    wanted = spec(meta={"vnc": True, "nestedVirtualization": True, "panicModel": "none", "memorySecurity": True})
+    assert changes(wanted, shape(), vm=observed(vm_shape=shape())) == ([], [])
+
+
+def test_an_option_left_unset_is_the_platforms_choice() -> None:
+    vm_shape = shape(baseline="Skylake", vnc=True, panic_model="none", memory_security=True)
+    assert changes(spec(), vm_shape, vm=observed(vm_shape=vm_shape, nested=True)) == ([], [])
+
+
+# ---------------------------------------------------------------- immutable fields: drift reported
+
+
+def test_a_vm_of_another_type_is_reported_naming_the_field() -> None:
+    planned, unsupported = changes(spec(type="GUS"), shape(), vm=observed(type="VDI"))
+    assert planned == [] and len(unsupported) == 1 and unsupported[0].startswith("type: ")
+
+
+def test_a_vm_in_another_resource_pool_is_reported_naming_the_field() -> None:
+    planned, unsupported = changes(spec(zone=ZONE_A), shape(), vm=observed(zone=ZONE_B))
+    assert planned == [] and len(unsupported) == 1 and unsupported[0].startswith("zone: ")
+    assert changes(spec(zone=ZONE_A), shape(), vm=observed(zone=ZONE_A)) == ([], [])
+    assert changes(spec(), shape(), vm=observed(zone=ZONE_B)) == ([], [])  # unset: the platform's choice
+
+
+def test_the_zone_is_not_compared_after_a_migration_to_another_cluster() -> None:
+    assert changes(spec(zone=ZONE_A), shape(), vm=observed(zone=ZONE_B, cluster=OTHER_CLUSTER)) == ([], [])
+
+
+# ---------------------------------------------------------------- attached devices: what cannot change in place
+
+
+@pytest.mark.parametrize(
+    ("disk", "seen", "field"),
+    [
+        ({"device": "vdb"}, ROOT_DISK, "device"),
+        ({"cacheMode": "writeback"}, ObservedDisk("vda", "virtio", ROOT_VOLUME, 10 * GIB, "none"), "cacheMode"),
+        ({"size": "20Gi"}, ROOT_DISK, "size"),
+    ],
+)
+def test_what_an_attached_disk_cannot_change_is_reported(disk: dict[str, Any], seen: ObservedDisk, field: str) -> None:
+    planned, unsupported = changes(spec(disks=[{**ROOT, **disk}]), shape(disks=(seen,)))
+    assert planned == [] and len(unsupported) == 1
+    assert unsupported[0].startswith("disks[root]") and field in unsupported[0]
+
+
+@pytest.mark.parametrize(
+    ("declared", "seen", "field"),
+    [
+        ({"model": "e1000"}, {}, "model"),
+        ({"vlanIds": [14]}, {}, "vlanIds"),
+        ({"boundIp": "192.0.2.10"}, {}, "boundIp"),
+        ({"boundIp": "192.0.2.10"}, {"bound_ip": "192.0.2.11"}, "boundIp"),
+    ],
+)
+def test_what_an_attached_nic_cannot_change_in_place_is_reported(
+    declared: dict[str, Any], seen: dict[str, Any], field: str
+) -> None:
+    present = ObservedNic(MAC_A, "ycb123", PORT_GROUP, "virtio", **seen)
+    planned, unsupported = changes(
+        spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC, **declared}]), shape(nics=(present,))
+    )
+    assert planned == [] and len(unsupported) == 1 and unsupported[0].startswith(f"interfaces[eth0].{field}")
+
+
+def test_a_nic_as_declared_is_in_sync() -> None:
+    present = ObservedNic(MAC_A, "ycb123", PORT_GROUP, "e1000", vlan_ids=(14,), bound_ip="192.0.2.10")
+    declared = {"name": "eth0", "mac": MAC_A, "model": "e1000", "vlanIds": [14], "boundIp": "192.0.2.10", **LOCAL_NIC}
+    assert changes(spec(interfaces=[declared]), shape(nics=(present,))) == ([], [])
+
+
+def test_the_same_iso_from_another_repository_is_inserted_again() -> None:
+    other = "15dd8b65-d4be-434f-92f9-88d13264e4f6"
+    change = only(
+        changes(spec(cdrom={"image": ISO, "repository": REPOSITORY}), shape(cdrom=ISO, cdrom_repository=other))
+    )
+    assert (change.field, change.call.operation) == ("cdrom", "cdrom/attach")

@@ -460,3 +460,36 @@ def test_the_spec_model_refuses_memory_that_is_not_whole_mib() -> None:
         with pytest.raises(ValueError, match="whole number of MiB"):
             spec(memory=bad)
     assert spec(memory="1.5Gi").memory == "1.5Gi"
+
+
+# ---------------------------------------------------------------- fields the create sends: never a silent "in sync"
+
+
+SEVEN_OPTIONS = {
+    "meta": {"vnc": True, "nestedVirtualization": True, "panicModel": "none", "memorySecurity": True},
+    "cpu": {"baseline": "Haswell-noTSX"},
+}
+AS_CREATED = shape(baseline="Skylake", vnc=False, panic_model="isa", memory_security=False)
+OPTION_FIELDS = ["cpu.baseline", "meta.memorySecurity", "meta.nestedVirtualization", "meta.panicModel", "meta.vnc"]
+
+
+def test_changed_options_of_a_running_vm_wait_for_the_next_power_cycle() -> None:
+    vm = observed(vm_shape=AS_CREATED, nested=False)
+    plan = plan_virtual_machine(spec(**SEVEN_OPTIONS), context(), memory(), vm, [])
+    assert sorted(plan.pending_changes) == OPTION_FIELDS
+    assert plan.calls == []
+    assert plan.verdict.synced_reason == Reason.PENDING_CHANGES and "in sync" not in plan.verdict.message
+
+
+def test_changed_options_of_a_stopped_vm_are_set() -> None:
+    vm = observed("shutoff", agent="disconnected", vm_shape=AS_CREATED, nested=False)
+    plan = plan_virtual_machine(spec(**SEVEN_OPTIONS, power_state="Stopped"), context(), memory(), vm, [])
+    assert [c.operation for c in plan.calls] == ["meta/set"] * 5 and plan.pending_changes == []
+
+
+def test_a_zone_or_type_the_vm_does_not_have_is_unsupported_not_in_sync() -> None:
+    vm = observed(zone="a6f8ad4a-3fdf-4cf6-8fda-90a8093f5316", type="VDI")
+    plan = plan_virtual_machine(spec(zone="2871bab9-d6ed-4100-8d74-9c4442b52bb5"), context(), memory(), vm, [])
+    verdict = plan.verdict
+    assert (verdict.synced, verdict.synced_reason) == (False, Reason.UNSUPPORTED_CHANGE)
+    assert "zone: " in verdict.message and "type: " in verdict.message

@@ -190,6 +190,29 @@ async def test_meta_set_changes_only_what_is_sent(client: ComputeClient, clock: 
     assert (state.name, state.ha_mode) == ("renamed", "off")
 
 
+async def test_the_options_meta_set_changes_show_in_list_and_inspect(client: ComputeClient) -> None:
+    vm = await make_vm(client)
+    before = await client.inspect(vm)
+    assert (before.vnc_enable, before.mem_sec_enabled, before.virt_nested_enable, before.panic) == (
+        False,
+        False,
+        False,
+        "on",
+    )
+    options = ComputeMeta(vnc_enable=True, mem_sec_enabled=True, panic_model="none")
+    await client.set_meta(MetaSetRequest(**vm.model_dump(), meta=options, virt_nested_enable=True, baseline="Skylake"))
+    after = await client.inspect(vm)
+    assert (after.vnc_enable, after.mem_sec_enabled, after.virt_nested_enable, after.panic, after.baseline) == (
+        True,
+        True,
+        True,
+        "off",
+        "Skylake",
+    )
+    listed = await client.list_vms(ListQuery(cluster_uuid=CLUSTER, tenant=TENANT, filter_uuid=vm.compute_uuid))
+    assert [(v.virt_nested_enable, v.type) for v in listed.domains] == [(True, "GUS")]
+
+
 # ---------------------------------------------------------------- disks and NICs
 
 

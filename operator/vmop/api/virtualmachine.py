@@ -125,14 +125,27 @@ class Disk(ApiModel):
     size: str | None = Field(
         default=None, pattern=QUANTITY_PATTERN, max_length=32, description="size of a new volume, e.g. 20Gi"
     )
-    pool: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="storage pool uuid")
+    pool: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="storage pool uuid of a new volume",
+        json_schema_extra=validations(
+            cel("self == oldSelf", "pool is immutable: a volume stays in the pool it was made in")
+        ),
+    )
     volume: str | None = Field(
         default=None,
         pattern=UUID_PATTERN,
         max_length=64,
         description="an existing volume's uuid (attach, never create)",
     )
-    image: DiskImage | None = None
+    image: DiskImage | None = Field(
+        default=None,
+        json_schema_extra=validations(
+            cel("self == oldSelf", "image is immutable: an image is imported only when the VM is created")
+        ),
+    )
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
@@ -302,7 +315,19 @@ class VirtualMachineSpec(ApiModel):
         description="platform tenant uuid",
         json_schema_extra=validations(IMMUTABLE),
     )
-    zone: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="resource pool uuid")
+    zone: str | None = Field(
+        default=None,
+        pattern=UUID_PATTERN,
+        max_length=64,
+        description="resource pool uuid; unset: the platform's choice",
+        json_schema_extra=validations(
+            cel(
+                "self == oldSelf",
+                "zone is immutable: no call moves a VM to another resource pool "
+                "(a VmMigration moves it with its cluster)",
+            )
+        ),
+    )
     group_ref: GroupRef | None = Field(default=None, description="a VmGroup whose uuid becomes the VM's group")
     group: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="a raw group uuid")
     name: str | None = Field(
@@ -319,7 +344,12 @@ class VirtualMachineSpec(ApiModel):
         json_schema_extra=validations(PRINTABLE),
     )
     type: str = Field(
-        default="GUS", max_length=32, description="platform VM type", json_schema_extra=validations(PRINTABLE)
+        default="GUS",
+        max_length=32,
+        description="platform VM type",
+        json_schema_extra=validations(
+            PRINTABLE, cel("self == oldSelf", "type is immutable: no call changes a VM's type on the platform")
+        ),
     )
     cpu: Cpu = Field(default_factory=Cpu, json_schema_extra={"default": {}})
     memory: str = Field(

@@ -84,7 +84,8 @@ DISK_BUSES: tuple[str, ...] = DiskBus.__args__  # type: ignore[attr-defined]
 class WireModel(BaseModel):
     """A structure as the platform sends it: unknown fields kept, names as on the wire, and a
     ``null`` read as the field's default (the doc's examples send null for absent values; an
-    int or bool it nulls, such as ``create_time`` or ``vnc_enable``, reads 0 or false). A field
+    int or bool it nulls, such as ``create_time`` or ``kvm_clock_enable``, reads 0 or false; the options
+    the planner compares, such as ``vnc_enable``, default to None: not reported). A field
     without a default (a VM's uuid) stays required: null there makes the structure unreadable."""
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
@@ -458,6 +459,8 @@ class ComputeInfo(WireModel):
     zone_name: NullableStr = ""
     statistic: VmStatistic | None = None
     interface: NullableList[Interface] = Field(default_factory=list)
+    # None: not reported (null or absent), which vmop never reads as false.
+    virt_nested_enable: bool | None = None
     cluster_uuid: NullableStr = ""
     cluster_name: NullableStr = ""
 
@@ -472,7 +475,8 @@ class ComputeInspectInfo(ComputeInfo):
     os_loader_path: NullableStr = ""
     video: NullableList[ComputeVideo] = Field(default_factory=list)
     startup_setting: StartupSetting | None = None
-    vnc_enable: bool = False
+    vnc_enable: bool | None = None  # None: not reported
+    mem_sec_enabled: bool | None = None
     parent_uuid: NullableStr = ""
     migrate_dest: NullableStr = ""
     baseline: NullableStr = ""
@@ -480,13 +484,12 @@ class ComputeInspectInfo(ComputeInfo):
     cpu_max_count: WireInt = 0
     cpu_sockets: WireInt = 0
     cpu_socket_cores: WireInt = 0
-    panic: NullableStr = ""
+    panic: NullableStr = ""  # "on" in the doc's example: the panic device (meta.panic_model "isa") is there
     interfaces: NullableList[Interface] = Field(default_factory=list)
     cdrom: dict[str, Any] | None = None
     disks: NullableList[Disk] = Field(default_factory=list)
     device_order: NullableList[str] = Field(default_factory=list)
     kvm_clock_enable: bool = False
-    virt_nested_enable: bool = False
     memory_huge_pages_enable: bool = False
     recover_to_related_zones: WireInt = 0
     master_zone_take_over: WireInt = 0

@@ -4,10 +4,12 @@ doc allows it while running) or cold (it needs the VM shut off)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
-from vmop.api.virtualmachine import NetworkInterface, VirtualMachineSpec
+from vmop.api.treatment import SPEC_TREATMENTS, Treatment
+from vmop.api.virtualmachine import Disk, Meta, NetworkInterface, VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier, ComputeMeta, DiskVsdSource, Interface, InterfaceBound
 from vmop.compute.requests import (
     BootOrderSetRequest,
@@ -23,7 +25,7 @@ from vmop.compute.requests import (
 )
 from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, HOT_DETACH_BUSES, os_family
 from vmop.reconcile.calls import Call
-from vmop.reconcile.observed import Observed, ObservedNic, Shape
+from vmop.reconcile.observed import Observed, ObservedDisk, ObservedNic, Shape
 
 
 @dataclass(frozen=True)
@@ -164,13 +166,7 @@ def _disks(
     for disk in spec.disks:
         volume = disk.volume or owned.disks.get(disk.name, "")
         if volume and volume in attached:
-            bus = attached[volume].bus
-            if bus and bus != _platform_bus(disk.bus, disk.cache_mode):
-                # The doc has no call that changes an attached disk's bus: say so rather than "in sync".
-                unsupported.append(
-                    f"disks[{disk.name}]: bus {bus} -> {disk.bus}: an attached disk's bus cannot change; "
-                    "detach it and attach it again under another name"
-                )
+            unsupported += _attached_disk(disk, attached[volume])
             continue
         if not volume:
             unsupported.append(
@@ -196,6 +192,31 @@ def _disks(
         )
         (named if disk.device else assigned).append(change)
     return [*detaches.values(), *named, *assigned], unsupported
+
+
+def _attached_disk(disk: Disk, seen: ObservedDisk) -> list[str]:
+    """What of an attached disk's declaration it does not have, and vmop cannot give it: said, never
+    "in sync" (disk/update, which could change bus, device and cache mode, is not used yet)."""
+    found = []
+    again = "detach it and attach it again under another name"
+    if seen.bus and seen.bus != _platform_bus(disk.bus, disk.cache_mode):
+        found.append(f"disks[{disk.name}]: bus {seen.bus} -> {disk.bus}: an attached disk's bus cannot change; {again}")
+    if disk.device and seen.device and seen.device != disk.device:
+        found.append(
+            f"disks[{disk.name}]: device {seen.device} -> {disk.device}: an attached disk's device cannot change; "
+            f"{again}"
+        )
+    if disk.cache_mode and seen.cache_mode and seen.cache_mode != disk.cache_mode:
+        found.append(
+            f"disks[{disk.name}]: cacheMode {seen.cache_mode} -> {disk.cache_mode}: an attached disk's cache mode "
+            f"cannot change; {again}"
+        )
+    if disk.size and seen.capacity and seen.capacity != memory_bytes(disk.size):
+        found.append(
+            f"disks[{disk.name}]: size {disk.size}, but the volume has {seen.capacity} bytes: the compute API "
+            "cannot resize a volume"
+        )
+    return found
 
 
 def bound_triple(bandwidth: object) -> tuple[int, int, int]:
@@ -243,11 +264,7 @@ def _nics(
             call = Call("interface/attach", request, f"attach interface {nic.name}", owner=nic.name)
             changes.append(Change(f"interfaces[{nic.name}]", call, hot=True))
             continue
-        if (seen.network, seen.port_group) != (nic.network, nic.port_group or seen.port_group):
-            unsupported.append(
-                f"interfaces[{nic.name}]: moving a NIC to another network is not supported; "
-                "replace the interface (new name) instead"
-            )
+        unsupported += _attached_nic(nic, seen)
         inbound, outbound = _qos(nic)
         if (seen.inbound, seen.outbound) != (inbound, outbound):
             qos = InterfaceSetQosRequest(
@@ -266,9 +283,30 @@ def _nics(
     return changes, unsupported
 
 
+def _attached_nic(nic: NetworkInterface, seen: ObservedNic) -> list[str]:
+    """What of an attached NIC's declaration it does not have, and vmop cannot give it (modify/network
+    and ip_mac_bind/update are not used yet)."""
+    replace = "replace the interface (new name) instead"
+    found = []
+    if (seen.network, seen.port_group) != (nic.network, nic.port_group or seen.port_group):
+        found.append(f"interfaces[{nic.name}]: moving a NIC to another network is not supported; {replace}")
+    compared: list[tuple[str, object, object, bool]] = [  # (field, platform, spec, whether to compare)
+        ("model", seen.model, nic.model, bool(seen.model)),
+        ("vlanIds", list(seen.vlan_ids), nic.vlan_ids, bool(nic.vlan_ids)),
+        ("boundIp", seen.bound_ip, nic.bound_ip, nic.bound_ip is not None),
+        ("switch", seen.switch, nic.switch, bool(nic.switch and seen.switch)),  # "": not reported
+    ]
+    for name, has, wanted, compare in compared:
+        if compare and has != wanted:
+            found.append(f"interfaces[{nic.name}].{name}: {has or 'none'} -> {wanted}: not changed in place; {replace}")
+    return found
+
+
 def _cdrom(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
     wanted = spec.cdrom.image if spec.cdrom else ""
-    if wanted == shape.cdrom:
+    if wanted == shape.cdrom and not (
+        spec.cdrom and shape.cdrom_repository and shape.cdrom_repository != spec.cdrom.repository
+    ):
         return []
     if spec.cdrom is None:
         return [Change("cdrom", Call("cdrom/detach", vm, "eject cdrom"), hot=True)]
@@ -314,9 +352,7 @@ def _meta(
     if meta:
         request = MetaSetRequest(**vm.model_dump(), meta=ComputeMeta.model_validate(meta))
         changes.append(Change("meta", Call("meta/set", request, ", ".join(f"{k}={v}" for k, v in meta.items())), True))
-    if spec.meta and spec.meta.os_loader and spec.meta.os_loader != shape.os_loader:
-        request = MetaSetRequest(**vm.model_dump(), meta=ComputeMeta(os_loader_path=spec.meta.os_loader))
-        changes.append(Change("meta.osLoader", Call("meta/set", request, f"loader {spec.meta.os_loader}"), False))
+    changes += _options(spec, observed, shape, vm)
     if spec.os != observed.os:
         request = MetaSetRequest(**vm.model_dump(), os=spec.os)
         same_family = os_family(spec.os) == os_family(observed.os)
@@ -325,6 +361,60 @@ def _meta(
         request = MetaSetRequest(**vm.model_dump(), object_group=group)
         changes.append(Change("group", Call("meta/set", request, f"group {group}"), hot=True))
     return changes
+
+
+def _options(spec: VirtualMachineSpec, observed: Observed, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    """Options the create sends that meta/set changes later, each when the spec sets it and the
+    platform shows another value (one it does not report, None, is not compared). Hot or at the
+    next power cycle: as the table says (the doc names no state for any of them)."""
+    meta = spec.meta or Meta()
+    options: list[tuple[str, object, object, dict[str, Any]]] = [  # (field, wanted, seen, meta/set parameters)
+        ("cpu.baseline", spec.cpu.baseline, shape.baseline, {"baseline": spec.cpu.baseline}),
+        ("meta.osLoader", meta.os_loader, shape.os_loader, {"meta": ComputeMeta(os_loader_path=meta.os_loader)}),
+        ("meta.vnc", meta.vnc, shape.vnc, {"meta": ComputeMeta(vnc_enable=meta.vnc)}),
+        # meta/set takes virt_nested_enable as its own parameter (and in meta): the parameter.
+        (
+            "meta.nestedVirtualization",
+            meta.nested_virtualization,
+            observed.nested,
+            {"virt_nested_enable": meta.nested_virtualization},
+        ),
+        (
+            "meta.panicModel",
+            meta.panic_model,
+            shape.panic_model or None,
+            {"meta": ComputeMeta(panic_model=meta.panic_model)},
+        ),
+        (
+            "meta.memorySecurity",
+            meta.memory_security,
+            shape.memory_security,
+            {"meta": ComputeMeta(mem_sec_enabled=meta.memory_security)},
+        ),
+    ]
+    changes = []
+    for path, wanted, seen, parameters in options:
+        if wanted is None or seen is None or wanted == seen:
+            continue
+        treatment = SPEC_TREATMENTS[path].treatment
+        assert treatment in (Treatment.HOT, Treatment.POWER_CYCLE), (path, treatment)
+        call = Call("meta/set", MetaSetRequest(**vm.model_dump(), **parameters), f"{path} {seen} -> {wanted}")
+        changes.append(Change(path, call, hot=treatment is Treatment.HOT))
+    return changes
+
+
+def _immutable(spec: VirtualMachineSpec, observed: Observed) -> list[str]:
+    """Immutable fields (CEL) the VM does not match: a value set after the create, or drift."""
+    found = []
+    if observed.type and observed.type != spec.type:
+        found.append(f"type: the VM is of type {observed.type} on the platform, not {spec.type}; no call changes it")
+    # The zone belongs to spec.cluster: after a VmMigration to another cluster it describes where the VM was.
+    if spec.zone and observed.zone and observed.cluster == spec.cluster and observed.zone != spec.zone:
+        found.append(
+            f"zone: the VM is in resource pool {observed.zone}, not {spec.zone}; no call moves a VM between "
+            "resource pools"
+        )
+    return found
 
 
 def plan_changes(
@@ -351,4 +441,4 @@ def plan_changes(
         *_cdrom(spec, shape, vm),
         *_boot_order(spec, shape, vm, owned),
     ]
-    return changes, disk_unsupported + nic_unsupported
+    return changes, _immutable(spec, observed) + disk_unsupported + nic_unsupported

@@ -15,5 +15,10 @@ def list_suggests_drift(spec: VirtualMachineSpec, vm: Observed, owned: Owned, *,
         return True
     if vm.name != name or vm.os != spec.os or (group is not None and vm.group != group):
         return True
+    if (vm.type and vm.type != spec.type) or (spec.zone and vm.zone and vm.zone != spec.zone):
+        return True  # immutable: the details show it, and the plan reports it
+    nested = spec.meta.nested_virtualization if spec.meta else None
+    if nested is not None and vm.nested is not None and vm.nested != nested:
+        return True
     wanted_macs = {n.mac or owned.nics.get(n.name, "") for n in spec.interfaces}
     return set(vm.macs) != wanted_macs or len(owned.disks) != len([d for d in spec.disks])

@@ -26,6 +26,8 @@ class ObservedNic:
     vlan_ids: tuple[int, ...] = ()
     inbound: tuple[int, int, int] = (0, 0, 0)
     outbound: tuple[int, int, int] = (0, 0, 0)
+    bound_ip: str = ""
+    switch: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,18 @@ class Shape:
     boot_order: tuple[str, ...]
     ha_mode: str
     os_loader: str
+    cdrom_repository: str = ""
+    baseline: str = ""
+    # Options the platform may leave out: None (or "") is "not reported", never compared.
+    vnc: bool | None = None
+    memory_security: bool | None = None
+    panic_model: str = ""  # "isa" or "none", read from inspect's "panic"
+
+
+# inspect shows the panic device as "panic": "on" (the doc's example, for a VM made with
+# panic_model "isa"); ComputeMeta: "isa为开启，none为关闭" (isa is on, none is off). "off" is read
+# as "none" from that sentence; the doc shows no example of it. Any other value: not reported.
+PANIC_MODELS = {"on": "isa", "off": "none"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +76,9 @@ class Observed:
     memory_hint: int = 0  # from list statistics, when the shape is unknown
     cpu_hint: int = 0
     volumes_hint: tuple[str, ...] | None = None  # when the shape is unknown: those vmop's calls left (None: unknown)
+    zone: str = ""
+    type: str = ""
+    nested: bool | None = None  # virt_nested_enable; None: not reported
     shape: Shape | None = field(default=None, compare=False)
 
     @property
@@ -111,6 +128,9 @@ def from_list(info: ComputeInfo) -> Observed:
         macs=tuple(n.mac_address for n in nics),
         memory_hint=int(stats.mem.logical) if stats and stats.mem else 0,
         cpu_hint=int(stats.cpu.logical) if stats and stats.cpu else 0,
+        zone=info.zone,
+        type=info.type,
+        nested=info.virt_nested_enable,
     )
 
 
@@ -125,6 +145,8 @@ def from_inspect(info: ComputeInspectInfo) -> Observed:
             vlan_ids=tuple(n.vlan_tag_ids),
             inbound=_bounds(n)[0],
             outbound=_bounds(n)[1],
+            bound_ip=n.bound_ip,
+            switch=n.switch_uuid,
         )
         for n in info.interfaces
     )
@@ -142,5 +164,10 @@ def from_inspect(info: ComputeInspectInfo) -> Observed:
         boot_order=tuple(info.device_order),
         ha_mode=info.ha_mode,
         os_loader=info.os_loader_path,
+        cdrom_repository=str((info.cdrom or {}).get("repository_uuid", "")),
+        baseline=info.baseline,
+        vnc=info.vnc_enable,
+        memory_security=info.mem_sec_enabled,
+        panic_model=PANIC_MODELS.get(info.panic, ""),
     )
     return Observed(**{**base.__dict__, "macs": tuple(n.mac for n in nics), "shape": shape})

@@ -100,6 +100,8 @@ def set_meta(p: Platform, vm: Vm, req: MetaSetRequest) -> None:
         if changes.get("compute_name"):
             vm.name = changes["compute_name"]
         vm.meta.update(changes)
+    if req.virt_nested_enable is not None:  # meta/set takes it at the top as well as in meta
+        vm.meta["virt_nested_enable"] = req.virt_nested_enable
     for name in ("os", "object_group", "baseline"):
         value = getattr(req, name)
         if value is not None:

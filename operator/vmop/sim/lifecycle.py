@@ -139,7 +139,7 @@ def _create_one(
         cluster_uuid,
         tenant,
         p.world.namespace_of(cluster_uuid, tenant),
-        zone=config.zone,
+        zone=config.zone or p.world.default_zone(cluster_uuid),
         object_group=group,
         os=config.os or "CentOS x64",
         type=config.type or "GUS",

@@ -46,6 +46,7 @@ def _info_fields(world: World, vm: Vm) -> dict[str, object]:
         "zone_name": zone.name if zone else "",
         "statistic": VmStatistic(cpu=CpuStatistic(logical=vm.cpu_current), mem=CpuStatistic(logical=vm.mem_size)),
         "interface": vm.interfaces,
+        "virt_nested_enable": bool(vm.meta.get("virt_nested_enable", False)),
         "cluster_uuid": vm.cluster_uuid,
         "cluster_name": world.clusters.get(vm.cluster_uuid, ""),
     }
@@ -95,6 +96,9 @@ def inspect_info(world: World, vm: Vm) -> ComputeInspectInfo:
         device_name=vm.device_name,
         vnc_password=vm.vnc_password,
         spice_password=vm.spice_password,
+        mem_sec_enabled=bool(vm.meta.get("mem_sec_enabled", False)),
+        # The doc's inspect shows "panic": "on" for a VM made with panic_model "isa" ("isa为开启").
+        panic="off" if vm.meta.get("panic_model", "isa") == "none" else "on",
     )
     return ComputeInspectInfo.model_validate(fields)
 

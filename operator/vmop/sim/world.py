@@ -460,6 +460,10 @@ class World:
             return seeded.namespaces[cluster_uuid]
         return derived_uuid("namespace", cluster_uuid, tenant)
 
+    def default_zone(self, cluster_uuid: str) -> str:
+        """The resource pool a VM created without one is in: the doc's list shows every VM in one."""
+        return next((z.uuid for z in self.zones.values() if z.cluster_uuid == cluster_uuid), "")
+
     def default_group(self, cluster_uuid: str, tenant: str) -> Group:
         """Every (cluster, tenant) has a top-level ``default`` group; made on first use."""
         for group in self.groups.values():
