@@ -85,8 +85,14 @@ class ControlPlane:
 
     def env(self) -> dict[str, str]:
         """Environment for kubectl and helm: this cluster, and a discovery cache of its own
-        (kubectl keys the cache by host:port, and ports are reused across runs)."""
-        return os.environ | {"KUBECONFIG": str(self.kubeconfig), "KUBECACHEDIR": str(self.state_dir / "kube-cache")}
+        (kubectl keys the cache by host:port, and ports are reused across runs). The folder vmop
+        is installed in comes first on PATH, so kubectl finds the kubectl-vmop plugin beside it."""
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+        return os.environ | {
+            "KUBECONFIG": str(self.kubeconfig),
+            "KUBECACHEDIR": str(self.state_dir / "kube-cache"),
+            "PATH": path,
+        }
 
     def kubectl(
         self,
