@@ -59,6 +59,12 @@ MIGRATION_POLL_SECONDS = 2.0
 MIGRATION_PENDING_SECONDS = 5.0
 
 
+def failed(failure: WriteFailed) -> Result:
+    """A write the apiserver did not take: logged (an ERROR when vmop may not make it), retried."""
+    log.log(logging.ERROR if failure.forbidden else logging.WARNING, "%s", failure)
+    return Failed()
+
+
 def result_of(outcome: Outcome) -> Result:
     if outcome.error is not None:
         return Failed() if is_transient(outcome.error) or outcome.error.refused else Done()
@@ -117,9 +123,8 @@ class VirtualMachinePasses:
             return await self._sync(obj)
         except ObjectGone:
             return Done()  # the watch's deletion event follows
-        except WriteFailed as failed:
-            log.warning("%s", failed)
-            return Failed()
+        except WriteFailed as failure:
+            return failed(failure)
 
     async def _sync(self, obj: ObjectView) -> Result:
         started = time.monotonic()
@@ -160,7 +165,10 @@ class VirtualMachinePasses:
             deleting.status = None
         await self.writes.announce(obj, outcome.events)
         if outcome.error is not None:
+            log.warning("VirtualMachine %s/%s: deleting: %s", obj.namespace, obj.name, outcome.error)
             return Failed()
+        if waited >= STOP_WAIT_SECONDS:
+            log.info("VirtualMachine %s/%s: deleting: waiting for the platform", obj.namespace, obj.name)
         return RequeueAfter(outcome.requeue_after or STOP_POLL_SECONDS)
 
 
@@ -185,9 +193,8 @@ class VmGroupPasses:
             return result_of(outcome)
         except ObjectGone:
             return Done()  # the watch's deletion event follows
-        except WriteFailed as failed:
-            log.warning("%s", failed)
-            return Failed()
+        except WriteFailed as failure:
+            return failed(failure)
 
     async def _delete(self, obj: ObjectView) -> Result:
         if FINALIZER not in obj.finalizers:
@@ -199,6 +206,10 @@ class VmGroupPasses:
             metrics.PHASES.set("VmGroup", obj.uid, None)
             return Done()
         await self.writes.apply(obj, outcome)
+        waiting = outcome.error or "waiting to delete (the Synced condition says for what)"
+        log.log(
+            logging.WARNING if outcome.error else logging.INFO, "VmGroup %s/%s: %s", obj.namespace, obj.name, waiting
+        )
         return RequeueAfter(outcome.requeue_after) if outcome.requeue_after else Failed()
 
 
@@ -228,9 +239,8 @@ class VmMigrationPasses:
             return Done()
         except ObjectGone:
             return Done()  # the watch's deletion event follows
-        except WriteFailed as failed:
-            log.warning("%s", failed)
-            return Failed()
+        except WriteFailed as failure:
+            return failed(failure)
 
     async def _sync(self, obj: ObjectView, *, deleting: bool) -> Outcome:
         vm = self.stores.vms.get((obj.namespace, str((obj.spec.get("vmRef") or {}).get("name", ""))))
@@ -247,4 +257,5 @@ class VmMigrationPasses:
             metrics.PHASES.set("VmMigration", obj.uid, None)
             return Done()
         await self.writes.apply(obj, outcome)  # still running: the abort did not go through yet
+        log.info("VmMigration %s/%s: aborting the migration", obj.namespace, obj.name)
         return Failed()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import json
 import logging
 import socket
 from collections.abc import Callable
@@ -29,7 +30,12 @@ MAX_EVENT_MESSAGE = 1024  # longer ones are cut in the middle
 
 
 class WriteFailed(Exception):
-    """The apiserver did not take a write (overloaded, unreachable, refused): the pass is retried."""
+    """The apiserver did not take a write (overloaded, unreachable, refused): the pass is retried.
+    ``forbidden``: vmop's identity may not make it, which no retry mends (a person must)."""
+
+    def __init__(self, message: str, *, forbidden: bool = False) -> None:
+        super().__init__(message)
+        self.forbidden = forbidden
 
 
 class ObjectGone(WriteFailed):
@@ -140,3 +146,12 @@ class ObjectWrites:
         view = view_of(answer)
         self.observe(view)
         return view
+
+
+def _message_of(exc: ApiException) -> str:
+    """The apiserver's own words (its Status message), short."""
+    try:
+        message = str(json.loads(exc.body or "{}").get("message") or "")
+    except (ValueError, AttributeError):
+        return ""
+    return message[:300]

@@ -85,9 +85,18 @@ class Runtime:
     vm_groups: KindEngine[ObjectView]
     migrations: KindEngine[ObjectView]
 
+    started: bool = False
+
     def engines(self) -> dict[str, KindEngine[ObjectView]]:
         """By plural."""
         return {"virtualmachines": self.virtual_machines, "vmgroups": self.vm_groups, "vmmigrations": self.migrations}
+
+    def start(self) -> None:
+        """Start the engines' queues (once): when every store holds the first listing."""
+        if not self.started:
+            self.started = True
+            for engine in self.engines().values():
+                engine.start()
 
     async def close(self) -> None:
         await asyncio.gather(*(engine.shutdown(SHUTDOWN_GRACE_SECONDS) for engine in self.engines().values()))
@@ -228,8 +237,6 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         max_in_flight=config.max_concurrency,
         resync_seconds=config.resync_seconds,
     )
-    for engine in engines.values():
-        engine.start()
     return Runtime(
         config,
         kube,
