@@ -138,11 +138,13 @@ class ObjectWrites:
         except ApiException as exc:
             if is_gone(exc):
                 raise ObjectGone(f"{self._name(obj)} is gone") from None
+            said = _message_of(exc)
             raise WriteFailed(
-                f"{self.kind} {obj.namespace}/{obj.name}: {what} write: {exc.status} {exc.reason}"
+                f"{self._name(obj)}: {what} write refused: {exc.status} {exc.reason}{': ' + said if said else ''}",
+                forbidden=exc.status in (401, 403),
             ) from None
         except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            raise WriteFailed(f"{self.kind} {obj.namespace}/{obj.name}: {what} write: {type(exc).__name__}") from None
+            raise WriteFailed(f"{self._name(obj)}: {what} write: {type(exc).__name__}") from None
         view = view_of(answer)
         self.observe(view)
         return view
