@@ -143,7 +143,7 @@ def _detaches(shape: Shape, vm: ComputeIdentifier, owned: Owned, wanted_volumes:
     return changes
 
 
-def _platform_bus(bus: str, cache_mode: str | None) -> str:
+def platform_bus(bus: str, cache_mode: str | None) -> str:
     """The bus the platform gives a disk declared on ``bus`` (disk/attach: writeback or
     writethrough on scsi is switched to virtio)."""
     return "virtio" if bus == "scsi" and cache_mode in CACHE_MODES_FORCING_VIRTIO else bus
@@ -165,7 +165,7 @@ def _disks(
         volume = disk.volume or owned.disks.get(disk.name, "")
         if volume and volume in attached:
             bus = attached[volume].bus
-            if bus and bus != _platform_bus(disk.bus, disk.cache_mode):
+            if bus and bus != platform_bus(disk.bus, disk.cache_mode):
                 # The doc has no call that changes an attached disk's bus: say so rather than "in sync".
                 unsupported.append(
                     f"disks[{disk.name}]: bus {bus} -> {disk.bus}: an attached disk's bus cannot change; "
