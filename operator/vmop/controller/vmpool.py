@@ -247,9 +247,10 @@ class VmPoolController:
         labels = {**(template.get("metadata") or {}).get("labels", {}), LABEL_POOL: name}
         labels[LABEL_POOL_TEMPLATE_HASH] = digest
         events: list[tuple[str, str, str]] = []
-        for victim in plan.deletes:
+        for victim in [*plan.deletes, *plan.replaces]:
             await self.kube.delete_vm(namespace, victim, by_name[victim]["metadata"]["uid"])
-            events.append(("Normal", "DeleteVirtualMachine", f"deleted VirtualMachine {victim}"))
+            why = "to replace it" if victim in plan.replaces else "scaling down"
+            events.append(("Normal", "DeleteVirtualMachine", f"deleted VirtualMachine {victim} ({why})"))
         for _ in range(plan.creates):
             made = await self._create(pool, template["spec"], labels, taken)
             events.append(("Normal", "CreateVirtualMachine", f"created VirtualMachine {made}"))
@@ -304,7 +305,7 @@ def _progress(plan: PoolPlan, replicas: int, strategy: str) -> tuple[bool, str, 
     """Progressing: (status, reason, message)."""
     if plan.scaling:
         return True, Reason.SCALING, f"scaling to {replicas} VMs"
-    if plan.updates or plan.deletes:
+    if plan.updates or plan.replaces:
         return True, Reason.ROLLING_UPDATE, f"{plan.updated} of {replicas} VMs on the current template"
     if plan.waiting and strategy == "OnDelete":
         return False, Reason.ON_DELETE, f"{len(plan.waiting)} VMs on an older template, replaced when deleted"

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from vmop.config import OperatorConfig
-from vmop.handlers import virtualmachine, vmgroup, vmmigration
+from vmop.handlers import virtualmachine, vmgroup, vmmigration, vmpool
 from vmop.handlers.runtime import limit_observation, start_runtime
 
 
@@ -38,4 +38,5 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
     vmgroup.register(registry, config.resync_seconds)
     virtualmachine.register(registry, config.resync_seconds)
     vmmigration.register(registry)
+    vmpool.register(registry)
     return registry

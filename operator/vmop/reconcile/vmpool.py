@@ -158,8 +158,9 @@ class Update:
 
 @dataclass(frozen=True)
 class PoolPlan:
-    creates: int
-    deletes: list[str] = field(default_factory=list)
+    creates: int  # new VMs, for the replica count and in place of those replaced
+    deletes: list[str] = field(default_factory=list)  # the surplus of a scale down
+    replaces: list[str] = field(default_factory=list)  # deleted for a change no VM takes in place
     updates: list[Update] = field(default_factory=list)
     replicas: int = 0  # VMs of the pool not being deleted, once this plan is done
     ready: int = 0
@@ -169,7 +170,7 @@ class PoolPlan:
 
     @property
     def settled(self) -> bool:
-        return not (self.creates or self.deletes or self.updates or self.waiting)
+        return not (self.creates or self.deletes or self.replaces or self.updates or self.waiting)
 
 
 def _surplus(alive: list[Member], count: int) -> list[Member]:
@@ -189,6 +190,7 @@ def plan_vm_pool(pool: PoolSpec, members: list[Member]) -> PoolPlan:
     # to be made count as not Ready.
     budget = pool.max_unavailable - (pool.replicas - sum(m.ready for m in alive))
     updates: list[Update] = []
+    replaces: list[str] = []
     waiting: list[str] = []
     outdated = sorted((m for m in alive if m.template_hash != pool.template_hash), key=lambda m: (m.ready, m.name))
     for member in outdated:
@@ -207,13 +209,14 @@ def plan_vm_pool(pool: PoolSpec, members: list[Member]) -> PoolPlan:
         if kind == "cold":
             updates.append(Update(member.name, restart=True))
         else:
-            deletes.append(member.name)
+            replaces.append(member.name)
             creates += 1
-    kept = [m for m in alive if m.name not in deletes]
+    kept = [m for m in alive if m.name not in replaces]
     touched = {u.name for u in updates}  # a new spec: not Ready for it until the VM has seen it
     return PoolPlan(
         creates=creates,
         deletes=deletes,
+        replaces=replaces,
         updates=updates,
         replicas=len(kept) + creates,
         ready=sum(m.ready and m.name not in touched for m in kept),
