@@ -24,7 +24,7 @@ MAX_UNAVAILABLE_RULE = "maxUnavailable must be an integer >= 1 or a percentage f
 PROGRESSING = "Progressing"
 
 Labels = Annotated[
-    dict[Annotated[str, Field(max_length=317)], Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]],
+    dict[str, Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]],
     Field(max_length=64),
 ]
 

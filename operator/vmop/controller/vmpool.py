@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from vmop.api import API_VERSION, GROUP, VERSION
-from vmop.api.annotations import LABEL_POOL, LABEL_POOL_TEMPLATE_HASH
+from vmop.api.annotations import ANNOTATION_PAUSED, LABEL_POOL, LABEL_POOL_TEMPLATE_HASH
 from vmop.api.conditions import READY, Condition, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.api.vmpool import PROGRESSING, VmPoolSpec, VmPoolStatus, max_unavailable
@@ -64,9 +64,16 @@ class KubePools:
         await asyncio.to_thread(self._objects.create_namespaced_custom_object, GROUP, VERSION, namespace, VMS, body)
 
     async def patch_vm(self, namespace: str, name: str, operations: list[dict[str, Any]]) -> None:
-        # A list body is sent as a JSON patch: the spec is replaced whole, never merged.
+        # A JSON patch: the spec is replaced whole, never merged with the old one.
         await asyncio.to_thread(
-            self._objects.patch_namespaced_custom_object, GROUP, VERSION, namespace, VMS, name, operations
+            self._objects.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            VMS,
+            name,
+            operations,
+            _content_type="application/json-patch+json",
         )
 
     async def delete_vm(self, namespace: str, name: str, uid: str) -> None:
@@ -148,6 +155,15 @@ class VmPoolController:
             conditions = self._conditions(previous, False, Reason.INVALID_SPEC, message, None, "", generation)
             status = previous.model_copy(update={"conditions": conditions})
             return await self._write(namespace, name, previous, status, [("Warning", Reason.INVALID_SPEC, message)])
+        if (metadata.get("annotations") or {}).get(ANNOTATION_PAUSED) == "true":
+            message = f"reconciling is paused by the {ANNOTATION_PAUSED} annotation: no VM is made, changed or deleted"
+            ready = any(c.type == READY and c.status == "True" for c in previous.conditions or [])
+            conditions = self._conditions(
+                previous, ready, Reason.PAUSED, message, False, Reason.PAUSED, generation, message
+            )
+            return await self._write(
+                namespace, name, previous, previous.model_copy(update={"conditions": conditions}), []
+            )
         raw_template: dict[str, Any] = pool["spec"]["template"]
         digest = template_hash(raw_template)
         selector = selector_string(spec.selector.match_labels)
