@@ -96,6 +96,8 @@ class LabelSelector(ApiModel):
 
 
 class RollingUpdate(ApiModel):
+    """How fast RollingUpdate goes."""
+
     max_unavailable: MaxUnavailable = 1
 
     @field_validator("max_unavailable")
