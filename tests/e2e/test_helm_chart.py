@@ -39,7 +39,7 @@ from vmop.dev.controlplane import ControlPlane
 
 VM_CRD = "virtualmachines.vmop.io"
 ALERT_TESTS = REPO / "tests" / "fixtures" / "prometheus" / "alerts.test.yaml"
-ALLOWED_VERBS = {"get", "list", "watch", "patch", "create"}
+ALLOWED_VERBS = {"get", "list", "watch", "patch", "create", "delete", "update"}
 
 
 def args_of(objects: list[Manifest]) -> list[str]:
@@ -290,9 +290,17 @@ def test_rbac_is_least_privilege() -> None:
         vm_verbs = grants(objects, "ClusterRole", "vmop.io", "virtualmachines") | grants(
             objects, "Role", "vmop.io", "virtualmachines"
         )
-        assert vm_verbs == {"get", "list", "watch", "patch"}, "never create, update or delete a VirtualMachine"
+        # create and delete: a VmPool's VirtualMachines only (the admission policy); never update
+        assert vm_verbs == {"get", "list", "watch", "patch", "create", "delete"}
+        for plural in ("vmgroups", "vmmigrations", "vmpools"):
+            verbs = grants(objects, "ClusterRole", "vmop.io", plural) | grants(objects, "Role", "vmop.io", plural)
+            assert verbs == {"get", "list", "watch", "patch"}, plural
+        finalizers = grants(objects, "ClusterRole", "vmop.io", "vmpools/finalizers") | grants(
+            objects, "Role", "vmop.io", "vmpools/finalizers"
+        )
+        assert finalizers == {"update"}, "blockOwnerDeletion on a pool's VMs, nothing else"
     cluster = render_objects()
-    for plural in ("virtualmachines", "vmgroups", "vmmigrations"):
+    for plural in ("virtualmachines", "vmgroups", "vmmigrations", "vmpools"):
         assert grants(cluster, "ClusterRole", "vmop.io", f"{plural}/status") == {"patch"}
     assert grants(cluster, "ClusterRole", "", "events") == {"create"}
     assert grants(cluster, "ClusterRole", "events.k8s.io", "events") == {"create"}
@@ -316,10 +324,17 @@ def test_admission_policy_refuses_spec_changes_by_vmops_service_account() -> Non
             {
                 "apiGroups": ["vmop.io"],
                 "apiVersions": ["*"],
-                "resources": ["virtualmachines", "vmgroups", "vmmigrations"],
+                "resources": ["virtualmachines", "vmgroups", "vmmigrations", "vmpools"],
                 "operations": ["UPDATE"],
                 "scope": "Namespaced",
-            }
+            },
+            {
+                "apiGroups": ["vmop.io"],
+                "apiVersions": ["*"],
+                "resources": ["virtualmachines"],
+                "operations": ["CREATE", "DELETE"],
+                "scope": "Namespaced",
+            },
         ]
         assert policy["spec"]["matchConditions"] == [
             {
@@ -327,9 +342,12 @@ def test_admission_policy_refuses_spec_changes_by_vmops_service_account() -> Non
                 "expression": f'request.userInfo.username == "system:serviceaccount:{namespace}:{account}"',
             }
         ]
-        (validation,) = policy["spec"]["validations"]
-        assert validation["expression"] == "object.spec == oldObject.spec"
-        assert validation["message"].startswith("vmop's ServiceAccount may not change spec")
+        spec_rule, owners_rule, pooled_rule = policy["spec"]["validations"]
+        assert "object.spec == oldObject.spec || variables.pooled" in spec_rule["expression"]
+        assert spec_rule["message"].startswith("vmop's ServiceAccount may not change spec")
+        assert "ownerReferences" in owners_rule["expression"] and "ownerReferences" in owners_rule["message"]
+        assert pooled_rule["expression"] == "request.operation == 'UPDATE' || variables.pooled"
+        assert "r.kind == 'VmPool'" in policy["spec"]["variables"][1]["expression"]
         assert policy["spec"]["failurePolicy"] == "Fail"
         binding = one(objects, "ValidatingAdmissionPolicyBinding")
         assert binding["metadata"]["name"] == name
@@ -650,8 +668,12 @@ def test_install_upgrade_and_least_privilege(
     assert can(control_plane, sa, "get", f"secret/{fullname}-credentials", "-n", namespace)
     assert not can(control_plane, sa, "get", "secret/other", "-n", namespace)
     assert not can(control_plane, sa, "list", "secrets", "-n", namespace)
-    assert not can(control_plane, sa, "delete", "virtualmachines.vmop.io", "-n", "default")
-    assert not can(control_plane, sa, "create", "virtualmachines.vmop.io", "-n", "default")
+    # RBAC grants these for a VmPool's VirtualMachines; the admission policy refuses any other's
+    # (tests/integration/test_vmpool.py runs that with the chart's identity).
+    assert can(control_plane, sa, "delete", "virtualmachines.vmop.io", "-n", "default")
+    assert can(control_plane, sa, "create", "virtualmachines.vmop.io", "-n", "default")
+    assert not can(control_plane, sa, "update", "virtualmachines.vmop.io", "-n", "default")
+    assert not can(control_plane, sa, "delete", "vmgroups.vmop.io", "-n", "default")
     assert not can(control_plane, sa, "create", "pods", "-n", namespace)
 
     control_plane.helm(

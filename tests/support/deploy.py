@@ -88,7 +88,12 @@ def crd_files(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.glob("*.yaml"))}
 
 
-ARGOCD_KINDS = {"virtualmachine": "VirtualMachine", "vmgroup": "VmGroup", "vmmigration": "VmMigration"}
+ARGOCD_KINDS = {
+    "virtualmachine": "VirtualMachine",
+    "vmgroup": "VmGroup",
+    "vmmigration": "VmMigration",
+    "vmpool": "VmPool",
+}
 ARGOCD_CM_PATCH_HEADER = """\
 # Argo CD health checks for vmop's kinds: a patch of Argo CD's argocd-cm ConfigMap.
 # The Lua is health/*.lua verbatim; regenerate this file with `python -m tests.support.deploy`

@@ -20,6 +20,7 @@ from tests.support.deploy import ARGOCD, ARGOCD_CM_PATCH_HEADER, ARGOCD_KINDS, R
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
+from vmop.api.vmpool import VmPoolSpec, VmPoolStatus
 
 FIXTURES = REPO / "tests" / "fixtures" / "argocd"
 FIXTURE_PATHS = sorted(FIXTURES.glob("*/*.yaml"))
@@ -73,6 +74,7 @@ MODELS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "virtualmachine": (VirtualMachineSpec, VirtualMachineStatus),
     "vmgroup": (VmGroupSpec, VmGroupStatus),
     "vmmigration": (VmMigrationSpec, VmMigrationStatus),
+    "vmpool": (VmPoolSpec, VmPoolStatus),
 }
 
 

@@ -77,14 +77,24 @@ app.kubernetes.io/part-of: vmop
 
 {{/* The rules of vmop's own objects, in one namespace (Role) or all (ClusterRole). */}}
 {{- define "vmop.objectRules" -}}
-# The three kinds: watched, and patched for annotations and finalizers (kopf writes finalizers
-# with a patch of the object, so no */finalizers subresource permission is needed).
+# The four kinds: watched, and patched for annotations and finalizers (kopf writes finalizers
+# with a patch of the object, so no */finalizers subresource permission is needed for that).
 - apiGroups: ["vmop.io"]
-  resources: ["virtualmachines", "vmgroups", "vmmigrations"]
+  resources: ["virtualmachines", "vmgroups", "vmmigrations", "vmpools"]
   verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["vmop.io"]
-  resources: ["virtualmachines/status", "vmgroups/status", "vmmigrations/status"]
+  resources: ["virtualmachines/status", "vmgroups/status", "vmmigrations/status", "vmpools/status"]
   verbs: ["patch"]
+# A VmPool's VirtualMachines are made and deleted by vmop; the admission policy lets its identity
+# create, change the spec of, and delete only VirtualMachines a VmPool controls.
+- apiGroups: ["vmop.io"]
+  resources: ["virtualmachines"]
+  verbs: ["create", "delete"]
+# Their ownerReference blocks the pool's deletion (blockOwnerDeletion): where the apiserver enforces
+# owner-reference permissions, that needs update of the owner's finalizers.
+- apiGroups: ["vmop.io"]
+  resources: ["vmpools/finalizers"]
+  verbs: ["update"]
 # Events about them (kopf posts core events; events.k8s.io for newer clients).
 - apiGroups: [""]
   resources: ["events"]

@@ -23,3 +23,8 @@ ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
 ANNOTATION_CONFIRM_RECREATE = "vmop.io/confirm-recreate"
 # On a namespace: what deleting its objects does to their platform VMs (Delete or Retain).
 ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
+
+# On the VirtualMachines of a VmPool: the pool's name, and the hash of the template a VM was made
+# from or last updated to (reconcile/vmpool.template_hash).
+LABEL_POOL = "vmop.io/pool"
+LABEL_POOL_TEMPLATE_HASH = "vmop.io/pool-template-hash"

@@ -52,6 +52,12 @@ class Reason:
     MIGRATION_FAILED = "MigrationFailed"
     ABORTED = "Aborted"
     TIMED_OUT = "TimedOut"
+    # VmPool: what its Progressing condition says.
+    SCALING = "Scaling"
+    ROLLING_UPDATE = "RollingUpdate"
+    WAITING_FOR_READY = "WaitingForReady"
+    ROLLOUT_COMPLETE = "RolloutComplete"
+    ON_DELETE = "WaitingForDelete"  # OnDelete: VMs on an older template stay until deleted
 
 
 # Synced=False for one of these needs a person to look (a spec change, a name taken on the

@@ -15,6 +15,7 @@ from vmop.api.conditions import SYNCED
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
+from vmop.api.vmpool import PROGRESSING, VmPoolSpec, VmPoolStatus
 
 CATEGORY = "vmop"
 # kopf's own peering CRDs (hot standby), kept in crds/ as kopf defines them, not generated here.
@@ -38,6 +39,7 @@ class Kind:
     status: type[BaseModel]
     description: str
     columns: list[dict[str, Any]] = field(default_factory=list)
+    scale: dict[str, str] | None = None  # the scale subresource's paths (kubectl scale, an HPA)
 
     @property
     def name(self) -> str:
@@ -119,7 +121,29 @@ VM_MIGRATION = Kind(
     ],
 )
 
-KINDS = [VIRTUAL_MACHINE, VM_GROUP, VM_MIGRATION]
+VM_POOL = Kind(
+    kind="VmPool",
+    plural="vmpools",
+    short_names=["vmp"],
+    spec=VmPoolSpec,
+    status=VmPoolStatus,
+    description="N alike VirtualMachines made from one template, scaled like a Deployment (kubectl scale, HPA).",
+    columns=[
+        _column("Desired", ".spec.replicas", "integer", description="replicas asked for"),
+        _column("Current", ".status.replicas", "integer", description="VirtualMachines of the pool"),
+        _column("Ready", ".status.readyReplicas", "integer", description="of them, Ready"),
+        _column("Updated", ".status.updatedReplicas", "integer", description="of them, on the current template"),
+        _column("Progressing", f'.status.conditions[?(@.type=="{PROGRESSING}")].status', priority=1),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ],
+    scale={
+        "specReplicasPath": ".spec.replicas",
+        "statusReplicasPath": ".status.replicas",
+        "labelSelectorPath": ".status.selector",
+    },
+)
+
+KINDS = [VIRTUAL_MACHINE, VM_GROUP, VM_MIGRATION, VM_POOL]
 
 
 def _merge(target: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -205,7 +229,7 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {"status": {}},
+                    "subresources": {"status": {}} | ({"scale": kind.scale} if kind.scale else {}),
                     "additionalPrinterColumns": kind.columns,
                     "schema": {
                         "openAPIV3Schema": {

@@ -114,6 +114,38 @@ class KubeAccess:
         )
         return dict(answer)
 
+    async def list_objects(self, plural: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+        found: Any = await self._call(
+            lambda: self._objects.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+        return list(found.get("items", []))
+
+    async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> None:
+        await self._call(
+            lambda: self._objects.create_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, body, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+
+    async def json_patch(self, plural: str, namespace: str, name: str, operations: list[dict[str, Any]]) -> None:
+        options: dict[str, Any] = {"_content_type": "application/json-patch+json", "_request_timeout": REQUEST_TIMEOUT}
+        await self._call(
+            lambda: self._objects.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, cast(Any, operations), **options
+            )
+        )
+
+    async def delete_object(self, plural: str, namespace: str, name: str, uid: str) -> None:
+        """Delete the object if it is still the one with ``uid`` (else 409)."""
+        options = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
+        await self._call(
+            lambda: self._objects.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, body=options, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+
     async def post_event(self, namespace: str, event: dict[str, Any]) -> None:
         await self._call(
             lambda: self._core.create_namespaced_event(namespace, cast(Any, event), _request_timeout=REQUEST_TIMEOUT)

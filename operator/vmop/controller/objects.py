@@ -24,6 +24,7 @@ class ObjectView:
     resource_version: str = ""
     deleting: bool = False  # deletionTimestamp is set
     finalizers: tuple[str, ...] = ()
+    controller: tuple[str, str] | None = None  # (kind, name) of the object that controls this one
 
     @property
     def key(self) -> tuple[str, str]:
@@ -47,7 +48,28 @@ def view_of(body: Mapping[str, Any]) -> ObjectView:
         resource_version=str(metadata.get("resourceVersion") or ""),
         deleting=bool(metadata.get("deletionTimestamp")),
         finalizers=tuple(metadata.get("finalizers") or ()),
+        controller=next(
+            (
+                (ref.get("kind", ""), ref.get("name", ""))
+                for ref in metadata.get("ownerReferences") or []
+                if ref.get("controller")
+            ),
+            None,
+        ),
     )
+
+
+def body_of(view: ObjectView) -> dict[str, Any]:
+    """The view as an object body, for code that reads bodies."""
+    metadata = {
+        "namespace": view.namespace,
+        "name": view.name,
+        "uid": view.uid,
+        "generation": view.generation,
+        "annotations": dict(view.annotations),
+        "creationTimestamp": view.created,
+    }
+    return {"metadata": metadata, "spec": dict(view.spec), "status": dict(view.status)}
 
 
 @dataclass

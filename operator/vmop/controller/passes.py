@@ -17,11 +17,14 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import aiohttp
+from kubernetes_asyncio.client.exceptions import ApiException
+
 from vmop import metrics
 from vmop.api.annotations import ANNOTATION_DELETION_POLICY, ANNOTATION_FORCE_RELEASE, FINALIZER
 from vmop.compute.errors import is_transient
 from vmop.controller.kube import NamespacePolicies
-from vmop.controller.objects import ObjectView, Outcome
+from vmop.controller.objects import ObjectView, Outcome, body_of
 from vmop.controller.relations import (
     BY_PARENT,
     BY_UUID,
@@ -40,6 +43,7 @@ from vmop.controller.relations import (
 from vmop.controller.virtualmachine import Relations, VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
+from vmop.controller.vmpool import VmPoolController
 from vmop.controller.writes import ObjectGone, ObjectWrites, WriteFailed
 from vmop.engine.freshness import PassHistory
 from vmop.engine.queue import Done, Failed, RequeueAfter, Result
@@ -88,6 +92,7 @@ class Stores:
     vms: Store[ObjectView] = field(default_factory=lambda: Store({BY_UUID: uuid_index}))
     groups: Store[ObjectView] = field(default_factory=lambda: Store({BY_PARENT: parent_index}))
     migrations: Store[ObjectView] = field(default_factory=lambda: Store({BY_VM: vm_index}))
+    pools: Store[ObjectView] = field(default_factory=Store)
 
     def relations(self, vm: ObjectView) -> Relations:
         return Relations(
@@ -259,3 +264,33 @@ class VmMigrationPasses:
         await self.writes.apply(obj, outcome)  # still running: the abort did not go through yet
         log.info("VmMigration %s/%s: aborting the migration", obj.namespace, obj.name)
         return Failed()
+
+
+@dataclass
+class VmPoolPasses:
+    """A pool makes, changes and deletes VirtualMachine objects, never platform VMs, and needs no
+    finalizer: Kubernetes' garbage collector deletes its VirtualMachines after it."""
+
+    controller: VmPoolController
+    stores: Stores
+    writes: ObjectWrites
+
+    async def __call__(self, key: Key) -> Result:
+        pool = self.stores.pools.get(key)
+        if pool is None or pool.deleting:
+            return Done()
+        started = time.monotonic()
+        try:
+            outcome = await self.controller.sync(body_of(pool))
+        except (ApiException, TimeoutError, OSError, aiohttp.ClientError) as error:
+            log.warning("VmPool %s/%s: pass failed: %s", pool.namespace, pool.name, _said(error))
+            return Failed()
+        metrics.RECONCILE_SECONDS.labels("VmPool").observe(time.monotonic() - started)
+        await self.writes.announce(pool, outcome.events)
+        return RequeueAfter(outcome.requeue_after) if outcome.requeue_after else Done()
+
+
+def _said(error: BaseException) -> str:
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}"
+    return str(error) or type(error).__name__

@@ -4,7 +4,9 @@ Everything that learns of an object hands the engine its view (``observe``): kop
 through handlers/, and the answers to this process's own writes. The store keeps the newer one
 (engine/store.py); the key is queued when the object is new to this process or changed in a way
 a pass reacts to (``needs_pass``): not when only its status moved, which is mostly vmop's own
-write coming back. Each period every key is queued once more (the resync), spread over it.
+write coming back. ``notify`` hears of every view taken and every deletion, for the passes of
+other kinds that depend on this one (a VmPool on its VirtualMachines). Each period every key is
+queued once more (the resync), spread over it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class KindEngine(Generic[V]):
         needs_pass: NeedsPass[V],
         *,
         history: PassHistory[Key] | None = None,
+        notify: Callable[[V], None] | None = None,
         max_in_flight: int,
         resync_seconds: float,
     ) -> None:
@@ -36,6 +39,7 @@ class KindEngine(Generic[V]):
         self.store = store
         self.history = history
         self._needs_pass = needs_pass
+        self._notify = notify
         self.queue: WorkQueue[Key] = WorkQueue(
             reconcile, max_in_flight=max_in_flight, resync=Resync(store.keys, resync_seconds), name=name
         )
@@ -44,6 +48,8 @@ class KindEngine(Generic[V]):
         old = self.store.put(view)
         if old is view:  # older than what the store holds
             return
+        if self._notify is not None:
+            self._notify(view)
         if old is None:
             if self.history is not None:
                 self.history.arrived(view.key)
@@ -53,6 +59,9 @@ class KindEngine(Generic[V]):
 
     def gone(self, key: Key, resource_version: str) -> None:
         """The object is deleted (the watch says so)."""
+        last = self.store.get(key)
+        if last is not None and self._notify is not None:
+            self._notify(last)
         self.store.remove(key, resource_version)
         if self.history is not None:
             self.history.forget(key)

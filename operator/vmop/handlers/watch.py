@@ -17,7 +17,7 @@ from vmop.api import GROUP, VERSION
 from vmop.controller.objects import view_of
 from vmop.runtime.compose import Runtime
 
-PLURALS = ("virtualmachines", "vmgroups", "vmmigrations")
+PLURALS = ("virtualmachines", "vmgroups", "vmmigrations", "vmpools")
 
 
 def into_store(body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:

@@ -145,7 +145,7 @@ def _detaches(shape: Shape, vm: ComputeIdentifier, owned: Owned, wanted_volumes:
     return changes
 
 
-def _platform_bus(bus: str, cache_mode: str | None) -> str:
+def platform_bus(bus: str, cache_mode: str | None) -> str:
     """The bus the platform gives a disk declared on ``bus`` (disk/attach: writeback or
     writethrough on scsi is switched to virtio)."""
     return "virtio" if bus == "scsi" and cache_mode in CACHE_MODES_FORCING_VIRTIO else bus
@@ -199,7 +199,7 @@ def _attached_disk(disk: Disk, seen: ObservedDisk) -> list[str]:
     "in sync" (disk/update, which could change bus, device and cache mode, is not used yet)."""
     found = []
     again = "detach it and attach it again under another name"
-    if seen.bus and seen.bus != _platform_bus(disk.bus, disk.cache_mode):
+    if seen.bus and seen.bus != platform_bus(disk.bus, disk.cache_mode):
         found.append(f"disks[{disk.name}]: bus {seen.bus} -> {disk.bus}: an attached disk's bus cannot change; {again}")
     if disk.device and seen.device and seen.device != disk.device:
         found.append(

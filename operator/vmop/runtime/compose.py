@@ -30,10 +30,11 @@ from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess, NamespacePolicies
 from vmop.controller.objects import ObjectView
-from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses
+from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses, VmPoolPasses
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
+from vmop.controller.vmpool import KubePools, VmPoolController
 from vmop.controller.writes import ObjectWrites
 from vmop.engine import WriteLimiter
 from vmop.engine.freshness import PassHistory
@@ -62,6 +63,7 @@ VM_TRIGGERS = frozenset(
     }
 )
 OTHER_TRIGGERS = frozenset({ANNOTATION_FORCE_RELEASE})
+POOL_TRIGGERS = frozenset({ANNOTATION_PAUSED})
 
 
 def needs_pass(annotations: frozenset[str]) -> Any:
@@ -84,12 +86,17 @@ class Runtime:
     virtual_machines: KindEngine[ObjectView]
     vm_groups: KindEngine[ObjectView]
     migrations: KindEngine[ObjectView]
-
+    pools: KindEngine[ObjectView]
     started: bool = False
 
     def engines(self) -> dict[str, KindEngine[ObjectView]]:
         """By plural."""
-        return {"virtualmachines": self.virtual_machines, "vmgroups": self.vm_groups, "vmmigrations": self.migrations}
+        return {
+            "virtualmachines": self.virtual_machines,
+            "vmgroups": self.vm_groups,
+            "vmmigrations": self.migrations,
+            "vmpools": self.pools,
+        }
 
     def start(self) -> None:
         """Start the engines' queues (once): when every store holds the first listing."""
@@ -177,6 +184,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     vm_writes = ObjectWrites(kube, "VirtualMachine", "virtualmachines", observe("virtualmachines"))
     group_writes = ObjectWrites(kube, "VmGroup", "vmgroups", observe("vmgroups"))
     migration_writes = ObjectWrites(kube, "VmMigration", "vmmigrations", observe("vmmigrations"))
+    pool_writes = ObjectWrites(kube, "VmPool", "vmpools", observe("vmpools"))
     writes = {w.plural: w for w in (vm_writes, group_writes, migration_writes)}
 
     async def persist(obj: ObjectView, status: dict[str, Any]) -> None:
@@ -212,12 +220,20 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     )
     group_passes = VmGroupPasses(VmGroupController(client, inventory, persist_group), stores, group_writes)
     migration_passes = VmMigrationPasses(VmMigrationController(client, annotate, hand_over), stores, migration_writes)
+    pool_passes = VmPoolPasses(VmPoolController(KubePools(kube)), stores, pool_writes)
+
+    def wake_pool(vm: ObjectView) -> None:
+        """A pool's VirtualMachine was made, changed (Ready), or deleted: its pool looks again."""
+        if vm.controller is not None and vm.controller[0] == "VmPool":
+            engines["vmpools"].queue.add((vm.namespace, vm.controller[1]))
+
     engines["virtualmachines"] = KindEngine(
         "virtualmachines",
         stores.vms,
         vm_passes,
         needs_pass(VM_TRIGGERS),
         history=vm_history,
+        notify=wake_pool,
         max_in_flight=in_flight,
         resync_seconds=config.resync_seconds,
     )
@@ -237,6 +253,14 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         max_in_flight=config.max_concurrency,
         resync_seconds=config.resync_seconds,
     )
+    engines["vmpools"] = KindEngine(
+        "vmpools",
+        stores.pools,
+        pool_passes,
+        needs_pass(POOL_TRIGGERS),
+        max_in_flight=config.max_concurrency,
+        resync_seconds=config.resync_seconds,
+    )
     return Runtime(
         config,
         kube,
@@ -245,4 +269,5 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         engines["virtualmachines"],
         engines["vmgroups"],
         engines["vmmigrations"],
+        engines["vmpools"],
     )
