@@ -98,7 +98,7 @@ def assert_exactly_one_each(sim: SimProcess, found: dict[str, dict[str, Any]], n
         (platform_uuid,) = on_platform[name]
         assert obj["status"]["uuid"] == platform_uuid, name
         annotations = obj["metadata"].get("annotations") or {}
-        assert annotations.get("vmop.io/uuid") == platform_uuid, name
+        assert annotations.get("vmop.io/create-pending"), name  # the mark written before the create
         assert obj["status"].get("createPendingSince") is None, name
 
 

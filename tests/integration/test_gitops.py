@@ -25,7 +25,7 @@ def test_reapplying_the_manifest_after_reconcile_is_a_no_op(kube: Kube, apply_mo
         diff += ["--server-side", "--field-manager=argocd-controller"]
     kube.plane.kubectl(*apply, stdin=document)
     before = wait_ready(kube, name)
-    assert before["metadata"]["annotations"]["vmop.io/uuid"]  # vmop did write its bookkeeping
+    assert before["metadata"]["annotations"]["vmop.io/create-pending"]  # vmop did write its bookkeeping
     changed = kube.plane.kubectl(*diff, stdin=document, check=False)
     assert changed.returncode == 0, f"re-applying shows drift:\n{changed.stdout}{changed.stderr}"
     dry_run = kube.plane.kubectl(*apply, "--dry-run=server", "-o", "json", stdin=document)

@@ -54,13 +54,12 @@ def test_a_create_in_flight_shows_creating_then_ready_says_what_it_means(kube: K
         assert_live_health(kube, "virtualmachine", name, "Progressing", phase="Creating")
     finally:
         sim.faults()
-    # The create mark is the status (one write before the call), not an annotation.
+    # The create mark is an annotation, written with the finalizer before the call; a create not
+    # answered within a second is shown in status as under way.
     assert creating["createPendingSince"] and not creating.get("uuid"), creating
     synced = condition({"status": creating}, "Synced")
     assert synced is not None and (synced["status"], synced["reason"]) == ("Unknown", "Creating"), synced
-    assert "vmop.io/create-pending" not in (
-        (kube.get("virtualmachine", name) or {})["metadata"].get("annotations") or {}
-    )
+    assert "vmop.io/create-pending" in ((kube.get("virtualmachine", name) or {})["metadata"].get("annotations") or {})
 
     ready = wait_ready(kube, name)
     shown = ready["status"]

@@ -111,7 +111,8 @@ def test_apply_makes_a_running_vm_in_the_declared_shape(
     assert found["phase"] == "Running"
     assert_live_health(kube, "virtualmachine", name, "Healthy", phase="Running")
     assert found["macs"] == [vm["interfaces"][0]["mac_address"]]
-    assert kube.get("virtualmachine", name)["metadata"]["annotations"]["vmop.io/uuid"] == found["uuid"]
+    metadata = kube.get("virtualmachine", name)["metadata"]
+    assert metadata["finalizers"] == ["vmop.io/finalizer"] and "vmop.io/create-pending" in metadata["annotations"]
     printed = control_plane.kubectl("get", "vm", name, "-n", kube.namespace).stdout
     assert "Running" in printed
     assert "4Gi" in printed
@@ -531,9 +532,14 @@ def test_killed_right_after_the_create_call_makes_exactly_one_vm(
     sim.faults(response_delay_ms={"unified_create": 8000})  # the VM exists; its uuid is not back yet
     kube.apply(manifest(name))
     wait_for(lambda: sim.vms(CLUSTER, TENANT, filter_name=name), timeout=30, what="the VM on the platform")
-    pending = kube.get("virtualmachine", name)
-    assert pending["status"]["createPendingSince"] and pending["status"]["phase"] == "Creating"
-    assert "vmop.io/uuid" not in pending["metadata"].get("annotations", {})
+    # A create not answered within a second shows as under way.
+    pending = wait_for(
+        lambda: (o := kube.get("virtualmachine", name)) and (o.get("status") or {}).get("phase") == "Creating" and o,
+        timeout=10,
+        what="phase Creating",
+    )
+    assert pending["status"]["createPendingSince"] and not pending["status"].get("uuid")
+    assert pending["metadata"]["annotations"]["vmop.io/create-pending"]
     operator.kill()
     sim.faults()
     operator.start()

@@ -163,11 +163,12 @@ async def test_a_second_object_naming_a_managed_vm_is_refused_and_nothing_is_cal
     assert deleted.done and called[before:] == []  # deleting the refused one leaves the other's VM alone
 
 
-async def test_a_create_mark_an_older_vmop_left_in_the_annotation_is_honoured_then_cleared(
+async def test_a_create_mark_with_no_status_adopts_the_vm_its_create_made(
     platform: Platform, clock: FakeClock, calls: tuple[ComputeClient, list[str]]
 ) -> None:
-    """vmop before status.createPendingSince marked a create in vmop.io/create-pending. Stopped
-    mid-create and upgraded, the VM that create made is adopted, not made again."""
+    """The mark (vmop.io/create-pending) is written before the create, the uuid to status after it.
+    Stopped in between (or restored from a backup without status), the VM that create made is
+    adopted, not made again; the mark then stays, superseded by status.uuid (no write to clear it)."""
     client, called = calls
     _, made = await created(client, clock, "legacy-1")
     uuid = made.status["uuid"]
@@ -177,5 +178,5 @@ async def test_a_create_mark_an_older_vmop_left_in_the_annotation_is_honoured_th
     outcome = await vms.sync(upgraded)
     assert called.count("unified_create") == 1, called
     assert outcome.status is not None and outcome.status["uuid"] == uuid, outcome
-    assert outcome.annotations.get("vmop.io/create-pending", "kept") is None
+    assert "vmop.io/create-pending" not in outcome.annotations  # neither written again nor cleared
     assert len(named(platform, "legacy-1")) == 1

@@ -15,7 +15,6 @@ from vmop.controller.objects import ObjectView, Outcome
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.engine.freshness import PassHistory
 from vmop.reconcile.conditions import attention_events
-from vmop.reconcile.status import rfc3339
 from vmop.sim.faults import Faults
 from vmop.sim.platform import Platform
 
@@ -40,8 +39,11 @@ def controller(client: ComputeClient, clock: FakeClock, tick: FakeClock) -> tupl
     async def persist(obj: ObjectView, status: dict[str, Any]) -> None:
         writes.append((obj.name, status))
 
+    async def mark(obj: ObjectView, since: float) -> None:
+        writes.append((obj.name, {"vmop.io/create-pending": since}))
+
     inventory = Inventory(client, max_age=30.0, clock=tick)
-    return VirtualMachineController(client, inventory, persist, clock=clock), writes
+    return VirtualMachineController(client, inventory, persist, mark, clock=clock), writes
 
 
 async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
@@ -52,15 +54,11 @@ async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
     outcome = await vms.sync(vm_object("web-1"))
     assert outcome.error is None, outcome.error
     assert called == ["list", "unified_create", "start"]
-    # The mark before the create call is the only write of the pass, and shows the create under
-    # way; the uuid rides on the handler's patch, which also clears the mark.
-    ((_, marked),) = writes
-    assert (marked["phase"], marked["createPendingSince"], marked["uuid"]) == ("Creating", rfc3339(clock()), None)
-    conditions = {c["type"]: (c["status"], c["reason"]) for c in marked["conditions"]}
-    assert conditions["Ready"] == ("False", "Creating") and conditions["Synced"] == ("Unknown", "Creating")
-    assert outcome.status is not None and outcome.status["createPendingSince"] is None
-    written = {k: v for k, v in outcome.annotations.items() if v is not None}  # None: removed if there
-    assert written == {"vmop.io/uuid": outcome.status["uuid"]}
+    # The mark before the create call is the only write of the pass (a fast create shows nothing
+    # in flight); the uuid rides on the pass's status write, which supersedes the mark.
+    assert writes == [("web-1", {"vmop.io/create-pending": clock()})]
+    assert outcome.status is not None and outcome.status["createPendingSince"] is None and outcome.status["uuid"]
+    assert outcome.annotations == {}  # the mark stays, nothing else is written to metadata
     assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Normal", "UnifiedCreate")]
     message = outcome.events[0][2]
     assert message.startswith("unified_create (") and "; start (" in message, message

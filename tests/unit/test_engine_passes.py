@@ -54,7 +54,12 @@ class Harness:
 
         tick = FakeClock(100.0)
         inventory = Inventory(client, max_age=30.0, clock=tick)
-        controller = VirtualMachineController(client, inventory, persist, clock=clock)
+
+        async def mark(obj: ObjectView, since: float) -> None:
+            current = self.stores.vms.get(obj.key) or obj
+            await self.writes.finalize(current, {"vmop.io/create-pending": f"{since:.3f}"})
+
+        controller = VirtualMachineController(client, inventory, persist, mark, clock=clock)
         history: PassHistory[Key] = PassHistory(tick, settle_seconds=15.0)
         self.passes = VirtualMachinePasses(
             controller, self.stores, self.writes, history, NamespacePolicies(self.kube_access, tick)
@@ -83,10 +88,13 @@ async def test_a_create_adds_the_finalizer_before_any_call_and_the_store_reads_i
     key = harness.apply(vm_body("web-1"))
     result = await harness.passes(key)
     assert isinstance(result, RequeueAfter)  # the host and guest agent: looked at again soon
-    assert harness.finalizer_seen_before == []  # no platform call before the finalizer was written
+    assert harness.finalizer_seen_before == ["list"]  # nothing made on the platform before the finalizer
     assert harness.called[-2:] == ["unified_create", "start"]
-    kinds = [what for what, _, _ in harness.kube.writes]
-    assert kinds == ["metadata", "status", "metadata", "status"], harness.kube.writes
+    # Two writes: the finalizer with the create mark, then the status with the uuid.
+    (finalized, stored) = harness.kube.writes
+    assert finalized[0] == "metadata" and finalized[2]["finalizers"] == [FINALIZER]
+    assert set(finalized[2]["annotations"]) == {"vmop.io/create-pending"}
+    assert stored[0] == "status" and stored[2]["uuid"]
     held = harness.stores.vms.get(key)
     assert held is not None and held.status["uuid"] and FINALIZER in held.finalizers
     # The next pass reads the store (the watch has echoed nothing): it knows its VM and makes no other.

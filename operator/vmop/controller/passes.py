@@ -21,7 +21,12 @@ import aiohttp
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from vmop import metrics
-from vmop.api.annotations import ANNOTATION_DELETION_POLICY, ANNOTATION_FORCE_RELEASE, FINALIZER
+from vmop.api.annotations import (
+    ANNOTATION_CREATE_PENDING,
+    ANNOTATION_DELETION_POLICY,
+    ANNOTATION_FORCE_RELEASE,
+    FINALIZER,
+)
 from vmop.compute.errors import is_transient
 from vmop.controller.kube import NamespacePolicies
 from vmop.controller.objects import ObjectView, Outcome, body_of
@@ -34,6 +39,7 @@ from vmop.controller.relations import (
     group_entries,
     group_uuid,
     migrations_of,
+    named_uuids,
     parent_index,
     rivals,
     target_of,
@@ -67,6 +73,12 @@ def failed(failure: WriteFailed) -> Result:
     """A write the apiserver did not take: logged (an ERROR when vmop may not make it), retried."""
     log.log(logging.ERROR if failure.forbidden else logging.WARNING, "%s", failure)
     return Failed()
+
+
+def names_a_vm(vm: ObjectView) -> bool:
+    """The VirtualMachine has (or may have) a platform VM: recorded, asked to adopt, or a create
+    sent (its mark)."""
+    return bool(named_uuids(vm) or ANNOTATION_CREATE_PENDING in vm.annotations or vm.status.get("createPendingSince"))
 
 
 def result_of(outcome: Outcome) -> Result:
@@ -134,7 +146,8 @@ class VirtualMachinePasses:
     async def _sync(self, obj: ObjectView) -> Result:
         started = time.monotonic()
         fresh_after = self.history.list_needed_after(obj.key)
-        finalized = await self.writes.finalize(obj)
+        # An object that names no VM yet gets the finalizer with its create mark, in one write.
+        finalized = await self.writes.finalize(obj) if names_a_vm(obj) else obj
         outcome = await self.controller.sync(finalized, self.stores.relations(finalized), fresh_after=fresh_after)
         self.history.ended(obj.key, acted=outcome.acted)
         record("VirtualMachine", obj, outcome, time.monotonic() - started)

@@ -1,10 +1,12 @@
 """One VirtualMachine pass: observe (shared list, inspect only when needed) -> plan (pure) ->
 perform the calls -> the status to show. No kopf here: handlers/ wires it to events.
 
-Crash safety of creates: the pending mark (status.createPendingSince, and for templates the uuid
-vmop chose) is written to the object's status before the create call, in one write that also shows
-the phase Creating; the uuid comes with the pass's own patch, which also clears the mark. A restart
-in between finds the VM by name and creation time and adopts it.
+Crash safety of creates: the create mark (the vmop.io/create-pending annotation, with vmop's
+finalizer if the object lacks it, in one write) goes to the object before the create call; the
+uuid comes with the pass's status write after it, which supersedes the mark (the mark stays: no
+write to clear it). A restart in between finds the VM by name and creation time and adopts it.
+A create the platform has not answered within SHOW_CREATING_AFTER shows in status (phase
+Creating) while it waits: one write more, only for the slow ones.
 """
 
 from __future__ import annotations
@@ -62,6 +64,10 @@ log = logging.getLogger(__name__)
 
 CREATES = ("unified_create", "unified_import", "create/from_template")
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
+# A create not answered this soon is shown as under way (phase Creating): a person or Argo CD looking
+# then sees what vmop waits for. The simulator answers in milliseconds, a platform in a second or
+# more: most creates cost no status write before their answer.
+SHOW_CREATING_AFTER = 1.0
 
 
 GroupLookup = Callable[[str], str | None]  # VmGroup name (same namespace) -> its platform uuid, once known
@@ -81,8 +87,10 @@ class Relations:
 class VirtualMachineController:
     client: ComputeClient
     inventory: Inventory
-    # Writes these status fields to the object at once (the create mark, before the create call).
+    # Writes these status fields to the object at once (a slow create, shown while it waits).
     persist: Callable[[ObjectView, dict[str, Any]], Awaitable[None]]
+    # Writes the create mark (its moment) with vmop's finalizer, in one write, before a create call.
+    mark: Callable[[ObjectView, float], Awaitable[None]]
     default_deletion_policy: str = "Delete"
     clock: Callable[[], float] = time.time
     batcher: Batcher | None = None  # starts, shutdowns, deletes of many VMs at once: batch calls
@@ -267,7 +275,9 @@ class VirtualMachineController:
             memory = plan.memory
             observed = plan.subject or observed
             if plan.persist_first:
-                written = render_status(
+                assert memory.create_pending_since is not None
+                await self.mark(obj, memory.create_pending_since)
+                in_flight = render_status(
                     previous,
                     plan,
                     None,
@@ -277,8 +287,12 @@ class VirtualMachineController:
                     reconcile_request=request,
                     in_flight=True,
                 )
-                await self.persist(obj, _dump(written))
-            observed, memory, outcome.error = await self._perform(plan.calls, observed, memory, spec, obj, outcome)
+                performing = asyncio.ensure_future(self._perform(plan.calls, observed, memory, spec, obj, outcome))
+                if await self._show_while_slow(performing, obj, in_flight):
+                    written = in_flight
+                observed, memory, outcome.error = await performing
+            else:
+                observed, memory, outcome.error = await self._perform(plan.calls, observed, memory, spec, obj, outcome)
             if outcome.error is not None or plan.requeue_after is not None:
                 break
             plan = plan_virtual_machine(spec, replace(ctx, now=self.clock()), memory, observed, [])
@@ -307,6 +321,20 @@ class VirtualMachineController:
             outcome.events.append(("Warning", Reason.DUPLICATE_GUARD, final.verdict.message))
         outcome.events = _one_event_for_the_calls(outcome.events)
         return outcome
+
+    async def _show_while_slow(
+        self, performing: asyncio.Future[Any], obj: ObjectView, in_flight: VirtualMachineStatus
+    ) -> bool:
+        """Whether the create was slow enough that its in-flight status was written meanwhile."""
+        done, _ = await asyncio.wait({performing}, timeout=SHOW_CREATING_AFTER)
+        if done:
+            return False
+        try:
+            await self.persist(obj, _dump(in_flight))
+        except Exception as error:  # the create is out: its answer matters, not this status
+            log.warning("%s/%s: the create under way not shown: %s", obj.namespace, obj.name, error)
+            return False
+        return True
 
     async def _perform(
         self,
@@ -510,13 +538,24 @@ def _not_synced(
 
 
 def _memory(obj: ObjectView, previous: VirtualMachineStatus) -> Memory:
-    """The uuid from status (a migration's hand-over writes it there with the location), else
-    from the annotation, which survives a backup/restore that drops status."""
+    """The uuid from status (a migration's hand-over writes it there with the location), else from
+    the annotation an older vmop wrote. The create mark counts while status names no VM: a crash
+    before the status write, or a backup/restore that dropped status (the VM is then found by
+    name and creation time)."""
     memory = memory_from_status(previous, obj.annotations.get(ANNOTATION_UUID))
-    legacy_mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
-    if memory.create_pending_since is None and memory.uuid is None and legacy_mark:
-        memory = replace(memory, create_pending_since=float(legacy_mark))
+    mark = obj.annotations.get(ANNOTATION_CREATE_PENDING)
+    if memory.create_pending_since is None and memory.uuid is None and mark is not None:
+        memory = replace(memory, create_pending_since=_moment(mark))
     return memory
+
+
+def _moment(mark: str) -> float:
+    """The create mark's moment; one a person garbled counts as long ago (the VM is then looked
+    for by name before any create, and no grace is waited)."""
+    try:
+        return float(mark)
+    except ValueError:
+        return 0.0
 
 
 def _outcome_unknown(error: ComputeError) -> bool:
@@ -557,7 +596,11 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
 
 
 def _identity_annotations(memory: Memory) -> dict[str, str | None]:
-    return {ANNOTATION_UUID: memory.uuid, ANNOTATION_CREATE_PENDING: None}
+    """The create mark stays once the uuid is in status (it supersedes the mark: no write to clear
+    it); it goes when nothing is in doubt and nothing was made (the platform refused the create)."""
+    if memory.uuid is None and memory.create_pending_since is None:
+        return {ANNOTATION_CREATE_PENDING: None}
+    return {}
 
 
 def _dump(status: VirtualMachineStatus) -> dict[str, Any]:

@@ -71,11 +71,13 @@ class ObjectWrites:
         )
         return await self._write(obj, "metadata", write)
 
-    async def finalize(self, obj: ObjectView) -> ObjectView:
-        """Add vmop's finalizer: before anything is made on the platform for the object."""
-        if FINALIZER in obj.finalizers:
+    async def finalize(self, obj: ObjectView, annotations: dict[str, str | None] | None = None) -> ObjectView:
+        """Add vmop's finalizer (before anything is made on the platform for the object), with
+        ``annotations`` in the same write."""
+        if FINALIZER in obj.finalizers and not annotations:
             return obj
-        return await self.metadata(obj, finalizers=[*obj.finalizers, FINALIZER])
+        finalizers = None if FINALIZER in obj.finalizers else [*obj.finalizers, FINALIZER]
+        return await self.metadata(obj, annotations=annotations, finalizers=finalizers)
 
     async def release(self, obj: ObjectView) -> None:
         """Remove vmop's finalizer: the object's deletion may complete."""

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from vmop import metrics
 from vmop.api.annotations import (
     ANNOTATION_CONFIRM_RECREATE,
+    ANNOTATION_CREATE_PENDING,
     ANNOTATION_FORCE_RELEASE,
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
@@ -190,6 +191,10 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     async def persist(obj: ObjectView, status: dict[str, Any]) -> None:
         await vm_writes.status(obj, status)
 
+    async def mark(obj: ObjectView, since: float) -> None:
+        current = stores.vms.get(obj.key) or obj
+        await vm_writes.finalize(current, {ANNOTATION_CREATE_PENDING: f"{since:.3f}"})
+
     async def persist_group(obj: ObjectView, annotations: dict[str, str | None]) -> None:
         await group_writes.metadata(obj, annotations=annotations)
 
@@ -208,6 +213,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         client,
         inventory,
         persist,
+        mark,
         default_deletion_policy=config.default_deletion_policy,
         batcher=Batcher(client),
         safety=safety,
