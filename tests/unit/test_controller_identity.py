@@ -180,3 +180,16 @@ async def test_a_create_mark_with_no_status_adopts_the_vm_its_create_made(
     assert outcome.status is not None and outcome.status["uuid"] == uuid, outcome
     assert "vmop.io/create-pending" not in outcome.annotations  # neither written again nor cleared
     assert len(named(platform, "legacy-1")) == 1
+
+
+async def test_a_garbled_create_mark_looks_by_name_and_creates_once_without_waiting(
+    platform: Platform, clock: FakeClock, calls: tuple[ComputeClient, list[str]]
+) -> None:
+    """A person edited the mark into nonsense: no traceback, no grace waited (its moment is taken
+    as long ago), the VM is looked for by name first, then made once."""
+    client, called = calls
+    vms, _ = controller(client, clock, FakeClock(100.0))
+    garbled = ObjectView("ns", "odd-1", "uid-odd-1", 1, vm_object("odd-1").spec, {}, {"vmop.io/create-pending": "soon"})
+    outcome = await vms.sync(garbled)
+    assert outcome.error is None and outcome.status is not None and outcome.status["uuid"]
+    assert called.count("unified_create") == 1 and len(named(platform, "odd-1")) == 1
