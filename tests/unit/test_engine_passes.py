@@ -128,6 +128,7 @@ async def test_deleting_a_running_vm_waits_for_its_guest_without_writing_then_re
     uuid = stored["status"]["uuid"]
     harness.stores.vms.put(view_of(harness.kube.delete(PLURAL, "ns", "run-1")))
     harness.kube.writes.clear()
+    harness.kube.events.clear()
     for _ in range(20):
         result = await harness.passes(key)
         if result == Done():
@@ -137,4 +138,5 @@ async def test_deleting_a_running_vm_waits_for_its_guest_without_writing_then_re
     assert "shutdown" in harness.called or "shutoff" in harness.called
     assert harness.called.count("delete") + harness.called.count("batch/delete") >= 1, harness.called
     assert [what for what, _, _ in harness.kube.writes] == ["metadata"], harness.kube.writes  # the release only
-    assert uuid
+    (told,) = harness.kube.events  # the shutdown and the delete, in one Event after the release
+    assert uuid and "shut" in told["message"] and "; delete" in told["message"], told["message"]

@@ -46,7 +46,7 @@ from vmop.controller.relations import (
     uuid_index,
     vm_index,
 )
-from vmop.controller.virtualmachine import Relations, VirtualMachineController
+from vmop.controller.virtualmachine import Relations, VirtualMachineController, one_event_for_the_calls
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
 from vmop.controller.vmpool import VmPoolController
@@ -57,9 +57,10 @@ from vmop.engine.store import Key, Store
 
 log = logging.getLogger(__name__)
 
-# A deletion waits for a guest to stop in polls this far apart, holding its status in memory for
-# up to STOP_WAIT_SECONDS: a guest stops in seconds, and a status write each deletion would double
-# a deletion's writes (bench/). Past it, or on an error, the status is written (phase Deleting).
+# A deletion waits for a guest to stop in polls this far apart, holding its status and the Events
+# of its calls in memory for up to STOP_WAIT_SECONDS: a guest stops in seconds, and a status write
+# and an Event per call would triple a deletion's writes (bench/). Once done, its calls are told in
+# one Event; past the wait, or on an error, the status (phase Deleting) and the Events are written.
 STOP_POLL_SECONDS = 2.0
 STOP_WAIT_SECONDS = 30.0
 # Running migrations are polled this often (progress, outcome, timeout); progress is written at
@@ -118,6 +119,12 @@ class Stores:
 class _Deleting:
     since: float
     status: dict[str, Any] | None = None  # not written yet
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # the calls' Events, not posted yet
+
+    def held(self) -> list[tuple[str, str, str]]:
+        """The calls of the whole deletion (the shutdown, the delete) in one Event."""
+        events, self.events = one_event_for_the_calls(self.events), []
+        return events
 
 
 @dataclass
@@ -170,18 +177,20 @@ class VirtualMachinePasses:
             seen, policy, self.stores.relations(seen), fresh_after=self.history.list_needed_after(obj.key)
         )
         self.history.ended(obj.key, acted=outcome.acted)
+        deleting.events += outcome.events
         if outcome.done:
-            await self.writes.announce(obj, outcome.events)
             await self.writes.release(obj)
+            await self.writes.announce(obj, deleting.held())
             self._deleting.pop(obj.key, None)
             metrics.PHASES.set("VirtualMachine", obj.uid, None)
             return Done()
         deleting.status = outcome.status if outcome.status is not None else deleting.status
         waited = time.monotonic() - deleting.since
-        if deleting.status is not None and (outcome.error is not None or waited >= STOP_WAIT_SECONDS):
-            await self.writes.status(obj, deleting.status)
-            deleting.status = None
-        await self.writes.announce(obj, outcome.events)
+        if outcome.error is not None or waited >= STOP_WAIT_SECONDS:  # a person may look now: show it all
+            if deleting.status is not None:
+                await self.writes.status(obj, deleting.status)
+                deleting.status = None
+            await self.writes.announce(obj, deleting.held())
         if outcome.error is not None:
             log.warning("VirtualMachine %s/%s: deleting: %s", obj.namespace, obj.name, outcome.error)
             return Failed()

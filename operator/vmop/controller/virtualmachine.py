@@ -319,7 +319,7 @@ class VirtualMachineController:
         if final.verdict.synced_reason == Reason.DUPLICATE_GUARD:  # at every pass: a person must act
             metrics.DUPLICATE_GUARD.labels("VirtualMachine").inc()
             outcome.events.append(("Warning", Reason.DUPLICATE_GUARD, final.verdict.message))
-        outcome.events = _one_event_for_the_calls(outcome.events)
+        outcome.events = one_event_for_the_calls(outcome.events)
         return outcome
 
     async def _show_while_slow(
@@ -513,7 +513,7 @@ class VirtualMachineController:
             }
         )
         outcome.status = None if outcome.done else _changed(previous, status)
-        outcome.events = _one_event_for_the_calls(outcome.events)
+        outcome.events = one_event_for_the_calls(outcome.events)
         return outcome
 
     def _deletion_waits(
@@ -614,7 +614,7 @@ def _changed(previous: VirtualMachineStatus, status: VirtualMachineStatus) -> di
     return _dump(status)
 
 
-def _one_event_for_the_calls(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+def one_event_for_the_calls(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     """The calls of one pass in one Event (the first call's reason, every call in the message),
     warnings as they are: each Event is a write to the apiserver, and a create is two calls."""
     calls = [event for event in events if event[0] == "Normal"]
