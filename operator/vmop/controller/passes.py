@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -74,6 +75,31 @@ def failed(failure: WriteFailed) -> Result:
     """A write the apiserver did not take: logged (an ERROR when vmop may not make it), retried."""
     log.log(logging.ERROR if failure.forbidden else logging.WARNING, "%s", failure)
     return Failed()
+
+
+async def run_pass(
+    obj: ObjectView | None,
+    sync: Callable[[ObjectView], Awaitable[Result]],
+    delete: Callable[[ObjectView], Awaitable[Result]],
+) -> Result:
+    """One pass of a key: its object's sync or deletion; an object gone meanwhile is done (the
+    watch's deletion event follows), a write the apiserver did not take is retried."""
+    if obj is None:
+        return Done()
+    try:
+        return await (delete(obj) if obj.deleting else sync(obj))
+    except ObjectGone:
+        return Done()
+    except WriteFailed as failure:
+        return failed(failure)
+
+
+async def released(writes: ObjectWrites, obj: ObjectView, events: list[tuple[str, str, str]]) -> Result:
+    """The deletion is done: vmop's finalizer goes, then the Events of its calls."""
+    await writes.release(obj)
+    await writes.announce(obj, events)
+    metrics.PHASES.set(writes.kind, obj.uid, None)
+    return Done()
 
 
 def names_a_vm(vm: ObjectView) -> bool:
@@ -140,15 +166,7 @@ class VirtualMachinePasses:
         obj = self.stores.vms.get(key)
         if obj is None:
             self._deleting.pop(key, None)
-            return Done()
-        try:
-            if obj.deleting:
-                return await self._delete(obj)
-            return await self._sync(obj)
-        except ObjectGone:
-            return Done()  # the watch's deletion event follows
-        except WriteFailed as failure:
-            return failed(failure)
+        return await run_pass(obj, self._sync, self._delete)
 
     async def _sync(self, obj: ObjectView) -> Result:
         started = time.monotonic()
@@ -179,11 +197,8 @@ class VirtualMachinePasses:
         self.history.ended(obj.key, acted=outcome.acted)
         deleting.events += outcome.events
         if outcome.done:
-            await self.writes.release(obj)
-            await self.writes.announce(obj, deleting.held())
             self._deleting.pop(obj.key, None)
-            metrics.PHASES.set("VirtualMachine", obj.uid, None)
-            return Done()
+            return await released(self.writes, obj, deleting.held())
         deleting.status = outcome.status if outcome.status is not None else deleting.status
         waited = time.monotonic() - deleting.since
         if outcome.error is not None or waited >= STOP_WAIT_SECONDS:  # a person may look now: show it all
@@ -206,32 +221,22 @@ class VmGroupPasses:
     writes: ObjectWrites
 
     async def __call__(self, key: Key) -> Result:
-        obj = self.stores.groups.get(key)
-        if obj is None:
-            return Done()
-        try:
-            if obj.deleting:
-                return await self._delete(obj)
-            started = time.monotonic()
-            finalized = await self.writes.finalize(obj)
-            outcome = await self.controller.sync(finalized, group_entries(self.stores.groups))
-            record("VmGroup", obj, outcome, time.monotonic() - started)
-            await self.writes.apply(finalized, outcome, self.stores.groups.get(obj.key))
-            return result_of(outcome)
-        except ObjectGone:
-            return Done()  # the watch's deletion event follows
-        except WriteFailed as failure:
-            return failed(failure)
+        return await run_pass(self.stores.groups.get(key), self._sync, self._delete)
+
+    async def _sync(self, obj: ObjectView) -> Result:
+        started = time.monotonic()
+        finalized = await self.writes.finalize(obj)
+        outcome = await self.controller.sync(finalized, group_entries(self.stores.groups))
+        record("VmGroup", obj, outcome, time.monotonic() - started)
+        await self.writes.apply(finalized, outcome, self.stores.groups.get(obj.key))
+        return result_of(outcome)
 
     async def _delete(self, obj: ObjectView) -> Result:
         if FINALIZER not in obj.finalizers:
             return Done()
         outcome = await self.controller.delete(obj, child_groups(self.stores.groups, obj))
         if outcome.done:
-            await self.writes.announce(obj, outcome.events)
-            await self.writes.release(obj)
-            metrics.PHASES.set("VmGroup", obj.uid, None)
-            return Done()
+            return await released(self.writes, obj, outcome.events)
         await self.writes.apply(obj, outcome)
         waiting = outcome.error or "waiting to delete (the Synced condition says for what)"
         log.log(
@@ -247,29 +252,22 @@ class VmMigrationPasses:
     writes: ObjectWrites
 
     async def __call__(self, key: Key) -> Result:
-        obj = self.stores.migrations.get(key)
-        if obj is None:
-            return Done()
-        try:
-            if obj.deleting:
-                return await self._delete(obj)
-            started = time.monotonic()
-            finalized = await self.writes.finalize(obj)
-            outcome = await self._sync(finalized, deleting=False)
-            record("VmMigration", obj, outcome, time.monotonic() - started)
-            await self.writes.apply(finalized, outcome, self.stores.migrations.get(obj.key))
-            phase = (outcome.status or finalized.status).get("phase")
-            if phase == "Running":
-                return RequeueAfter(MIGRATION_POLL_SECONDS)
-            if phase in (None, "Pending"):
-                return RequeueAfter(MIGRATION_PENDING_SECONDS)
-            return Done()
-        except ObjectGone:
-            return Done()  # the watch's deletion event follows
-        except WriteFailed as failure:
-            return failed(failure)
+        return await run_pass(self.stores.migrations.get(key), self._sync, self._delete)
 
-    async def _sync(self, obj: ObjectView, *, deleting: bool) -> Outcome:
+    async def _sync(self, obj: ObjectView) -> Result:
+        started = time.monotonic()
+        finalized = await self.writes.finalize(obj)
+        outcome = await self._pass(finalized, deleting=False)
+        record("VmMigration", obj, outcome, time.monotonic() - started)
+        await self.writes.apply(finalized, outcome, self.stores.migrations.get(obj.key))
+        phase = (outcome.status or finalized.status).get("phase")
+        if phase == "Running":
+            return RequeueAfter(MIGRATION_POLL_SECONDS)
+        if phase in (None, "Pending"):
+            return RequeueAfter(MIGRATION_PENDING_SECONDS)
+        return Done()
+
+    async def _pass(self, obj: ObjectView, *, deleting: bool) -> Outcome:
         vm = self.stores.vms.get((obj.namespace, str((obj.spec.get("vmRef") or {}).get("name", ""))))
         target = target_of(vm) if vm is not None else None
         return await self.controller.sync(obj, target, rivals(self.stores.migrations, obj), deleting=deleting)
@@ -277,12 +275,9 @@ class VmMigrationPasses:
     async def _delete(self, obj: ObjectView) -> Result:
         if FINALIZER not in obj.finalizers:
             return Done()
-        outcome = await self._sync(obj, deleting=True)
+        outcome = await self._pass(obj, deleting=True)
         if outcome.done:
-            await self.writes.announce(obj, outcome.events)
-            await self.writes.release(obj)
-            metrics.PHASES.set("VmMigration", obj.uid, None)
-            return Done()
+            return await released(self.writes, obj, outcome.events)
         await self.writes.apply(obj, outcome)  # still running: the abort did not go through yet
         log.info("VmMigration %s/%s: aborting the migration", obj.namespace, obj.name)
         return Failed()

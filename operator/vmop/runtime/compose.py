@@ -39,8 +39,9 @@ from vmop.controller.vmpool import KubePools, VmPoolController
 from vmop.controller.writes import ObjectWrites
 from vmop.engine import WriteLimiter
 from vmop.engine.freshness import PassHistory
-from vmop.engine.kind import KindEngine
-from vmop.engine.store import Key
+from vmop.engine.kind import KindEngine, NeedsPass
+from vmop.engine.queue import Reconcile
+from vmop.engine.store import Key, Store
 from vmop.reconcile.virtualmachine import Safety
 
 # A platform that answers 5xx is retried for a few seconds (RetryPolicy) and then reported as
@@ -67,7 +68,9 @@ OTHER_TRIGGERS = frozenset({ANNOTATION_FORCE_RELEASE})
 POOL_TRIGGERS = frozenset({ANNOTATION_PAUSED})
 
 
-def needs_pass(annotations: frozenset[str]) -> Any:
+def needs_pass(annotations: frozenset[str]) -> NeedsPass[ObjectView]:
+    """Which changes of an object queue its pass: a new generation, a deletion, one of ``annotations``."""
+
     def changed(old: ObjectView, new: ObjectView) -> bool:
         return (
             new.generation != old.generation
@@ -243,30 +246,20 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         max_in_flight=in_flight,
         resync_seconds=config.resync_seconds,
     )
-    engines["vmgroups"] = KindEngine(
-        "vmgroups",
-        stores.groups,
-        group_passes,
-        needs_pass(OTHER_TRIGGERS),
-        max_in_flight=config.max_concurrency,
-        resync_seconds=config.resync_seconds,
-    )
-    engines["vmmigrations"] = KindEngine(
-        "vmmigrations",
-        stores.migrations,
-        migration_passes,
-        needs_pass(OTHER_TRIGGERS),
-        max_in_flight=config.max_concurrency,
-        resync_seconds=config.resync_seconds,
-    )
-    engines["vmpools"] = KindEngine(
-        "vmpools",
-        stores.pools,
-        pool_passes,
-        needs_pass(POOL_TRIGGERS),
-        max_in_flight=config.max_concurrency,
-        resync_seconds=config.resync_seconds,
-    )
+    others: list[tuple[str, Store[ObjectView], Reconcile[Key], frozenset[str]]] = [
+        ("vmgroups", stores.groups, group_passes, OTHER_TRIGGERS),
+        ("vmmigrations", stores.migrations, migration_passes, OTHER_TRIGGERS),
+        ("vmpools", stores.pools, pool_passes, POOL_TRIGGERS),
+    ]
+    for plural, store, passes, triggers in others:
+        engines[plural] = KindEngine(
+            plural,
+            store,
+            passes,
+            needs_pass(triggers),
+            max_in_flight=config.max_concurrency,
+            resync_seconds=config.resync_seconds,
+        )
     return Runtime(
         config,
         kube,
