@@ -9,7 +9,8 @@ from typing import Any, cast
 import pytest
 
 from tests.support.fakekube import FakeKube
-from tests.support.simulation import CLUSTER, POOL, PORT_GROUP, TENANT, FakeClock
+from tests.support.simulation import FakeClock
+from tests.unit.test_controller_virtualmachine import vm_object
 from vmop.api.annotations import FINALIZER
 from vmop.compute import ComputeClient
 from vmop.compute.inventory import Inventory
@@ -26,18 +27,8 @@ PLURAL = "virtualmachines"
 
 
 def vm_body(name: str) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "cluster": CLUSTER,
-        "tenant": TENANT,
-        "os": "CentOS x64",
-        "cpu": {"sockets": 1, "cores": 1},
-        "memory": "1Gi",
-        "disks": [{"name": "system", "bus": "scsi", "size": "1Gi", "pool": POOL}],
-        "interfaces": [{"name": "eth0", "network": "ycb123", "portGroup": PORT_GROUP}],
-        "powerState": "Running",
-    }
     metadata = {"namespace": "ns", "name": name, "uid": f"uid-{name}", "generation": 1}
-    return {"metadata": metadata, "spec": spec}
+    return {"metadata": metadata, "spec": vm_object(name).spec}
 
 
 class Harness:

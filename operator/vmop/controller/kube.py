@@ -66,19 +66,9 @@ class KubeAccess:
         return answer
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        body = {"status": status}
-        answer: Any = await self._call(
-            lambda: self._objects.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                name,
-                body,
-                **PATCH_OPTIONS,
-            )
+        return await self._merge(
+            self._objects.patch_namespaced_custom_object_status, plural, namespace, name, {"status": status}
         )
-        return dict(answer)
 
     async def patch_metadata(
         self,
@@ -100,18 +90,15 @@ class KubeAccess:
             metadata["finalizers"] = finalizers
         if resource_version:
             metadata["resourceVersion"] = resource_version
-        body = {"metadata": metadata}
-        answer: Any = await self._call(
-            lambda: self._objects.patch_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                plural,
-                name,
-                body,
-                **PATCH_OPTIONS,
-            )
+        return await self._merge(
+            self._objects.patch_namespaced_custom_object, plural, namespace, name, {"metadata": metadata}
         )
+
+    async def _merge(
+        self, patch: Callable[..., Awaitable[Any]], plural: str, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A merge patch of one of vmop's objects; the object as stored after it."""
+        answer: Any = await self._call(lambda: patch(GROUP, VERSION, namespace, plural, name, body, **PATCH_OPTIONS))
         return dict(answer)
 
     async def list_objects(self, plural: str, namespace: str, selector: str) -> list[dict[str, Any]]:
