@@ -1,7 +1,7 @@
 """vmop's own Kubernetes reads and writes: the passes' status and metadata patches, the namespace
-annotations of deletion policy, the credentials Secret and the Secrets VirtualMachines name. Async end to end (kubernetes_asyncio), and
-every request through the engine's one rate limit, which pauses all of them when the apiserver
-says it is overloaded (engine/ratelimit.py): a burst never turns into a retry storm.
+annotations of deletion policy, the credentials Secret, the Secrets VirtualMachines name. Async end
+to end (kubernetes_asyncio), and every request through the engine's one rate limit, which pauses
+all of them when the apiserver says it is overloaded (engine/ratelimit.py): a burst never turns into a retry storm.
 
 A write answers the object as stored after it: passes put that into the engine's store, so the next
 pass reads what was written even before the watch echoes it (engine/store.py).

@@ -33,8 +33,7 @@ from vmop.compute.requests import (
 from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, MEMORY_MAX_BYTES
 from vmop.compute.scodes import Scode
 from vmop.sim.console import check_cloud_init
-from vmop.sim.devices import check_image
-from vmop.sim.devices import _assign_device, new_interface
+from vmop.sim.devices import _assign_device, check_image, new_interface
 from vmop.sim.errors import SimError
 from vmop.sim.platform import Platform, require, require_idle
 from vmop.sim.views import compute_info
