@@ -51,8 +51,9 @@ def test_a_vm_from_secrets_with_floppy_and_usb_converges_and_no_secret_value_sho
     kube: Kube, sim: SimProcess, control_plane: ControlPlane, operator: OperatorProcess
 ) -> None:
     name = unique("secrets")
-    user_data = f"#cloud-config\nchpasswd:\n  list: ['root:{ROOT_PASSWORD}']\n"
-    kube.apply(secret(f"{name}-init", userData=user_data, metaData=f"hostname: {HOSTNAME_SECRET}\n"))
+    # The doc's form of user_data, an object (the default profile takes no #cloud-config text).
+    user_data = {"set_passwd": {"chpasswd": {"list": [f"root:{ROOT_PASSWORD}"]}}, "growpart": {"mode": "off"}}
+    kube.apply(secret(f"{name}-init", userData=json.dumps(user_data), metaData=f"hostname: {HOSTNAME_SECRET}\n"))
     kube.apply(secret(f"{name}-console", password=VNC_PASSWORD))
     usb = {"name": "token", "type": "Redirect", "bus": 1, "port": 2, "host": HOST, "hostBus": 1, "hostDevice": 2}
     kube.apply(
@@ -135,5 +136,5 @@ def test_a_missing_secret_says_so_and_nothing_is_created(kube: Kube, sim: SimPro
     assert "uuid" not in status(kube, name) or status(kube, name)["uuid"] is None
     assert sim.vms(CLUSTER, TENANT, filter_name=name) == []
     # The Secret made: the VM follows at the next pass.
-    kube.apply(secret(f"{name}-absent", userData="#cloud-config\n"))
+    kube.apply(secret(f"{name}-absent", metaData="hostname: late\n"))
     wait_ready(kube, name, timeout=60)
