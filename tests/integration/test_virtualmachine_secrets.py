@@ -65,8 +65,10 @@ def test_a_vm_from_secrets_with_floppy_and_usb_converges_and_no_secret_value_sho
             usb=[usb],
         )
     )
-    found = wait_ready(kube, name, timeout=60)["status"]
-    uuid = found["uuid"]
+    uuid = wait_ready(kube, name, timeout=60)["status"]["uuid"]
+    # The create made the VM with its cloud-init data and floppy; a pass that reads its details
+    # attaches the usb device (the list shows none: status.usb says what vmop attached).
+    found = wait_for(lambda: status(kube, name) if status(kube, name).get("usb") else None, what="status.usb")
     vm = platform_vm(sim, uuid)
     assert vm["state"] == "running" and vm["vnc_enable"] is True
     assert vm["floppy"] == {"name": "virt.vfd", "repository_uuid": REPOSITORY}

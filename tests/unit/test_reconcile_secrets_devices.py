@@ -22,6 +22,7 @@ from vmop.compute.requests import (
     UsbDetachRequest,
 )
 from vmop.reconcile.changes import Change, Owned, plan_changes
+from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.observed import ObservedUsb, Shape
 from vmop.reconcile.secrets import (
     SecretInputs,
@@ -227,3 +228,17 @@ def test_a_usb_port_taken_by_another_kind_of_device_is_reported() -> None:
         spec(usb=[{**REDIRECT, "bus": 2, "port": 4}]), shape(usbs=(ObservedUsb(2, 4, "spice_vmc"),))
     )
     assert planned == [] and len(unsupported) == 1 and unsupported[0].startswith("usb[key]")
+
+
+def test_a_declared_usb_device_not_recorded_as_attached_asks_for_details() -> None:
+    seen = observed(with_shape=False)
+    kept = memory().owned
+    assert not list_suggests_drift(spec(), seen, kept, name="vm1", group=None)
+    assert list_suggests_drift(spec(usb=[REDIRECT]), seen, kept, name="vm1", group=None)
+    recorded = Owned(kept.disks, kept.nics, {"key": (1, 2)})
+    assert not list_suggests_drift(spec(usb=[REDIRECT]), seen, recorded, name="vm1", group=None)
+
+
+def test_a_declared_usb_device_found_at_its_port_is_recorded() -> None:
+    plan = _plan(spec(usb=[REDIRECT]), vm_shape=shape(usbs=(ObservedUsb(1, 2, "redirect"),)))
+    assert plan.calls == [] and plan.memory.owned.usb == {"key": (1, 2)}

@@ -23,7 +23,7 @@ from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier
 from vmop.compute.requests import CloudInitSetRequest, GraphicsPasswordSetRequest, StartRequest
 from vmop.reconcile.calls import Call
-from vmop.reconcile.changes import Change, Owned, match_adopted, plan_changes, recover_owned
+from vmop.reconcile.changes import Change, Owned, match_adopted, matched_usb, plan_changes, recover_owned
 from vmop.reconcile.create import assigned_vm_uuid, create_call
 from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed
@@ -313,6 +313,10 @@ def _plan_virtual_machine(
         # vmop made it and the record was lost, or it was adopted: which of its devices are the spec's
         found = recover_owned(spec, observed.shape) if spec.adopt is None else match_adopted(spec, observed.shape)
         memory = replace(memory, owned=found)
+    if observed.shape is not None:  # a declared usb device found at its port is the spec's from now on
+        matched = matched_usb(spec, observed.shape)
+        if any(memory.owned.usb.get(name) != place for name, place in matched.items()):
+            memory = replace(memory, owned=replace(memory.owned, usb=memory.owned.usb | matched))
     return replace(_plan_observed(spec, ctx, memory, observed), subject=observed)
 
 
