@@ -36,6 +36,7 @@ from vmop.compute.requests import (
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
     MetaSetRequest,
+    ModifyNetworkRequest,
     VcpuSetRequest,
     VmemorySetRequest,
 )
@@ -270,12 +271,24 @@ def test_removing_a_qos_limit_is_a_change_too() -> None:
     assert change.call.request.in_bount == InterfaceBound()
 
 
-def test_moving_an_interface_to_another_network_is_unsupported() -> None:
+def test_moving_an_interface_to_another_local_network_is_modify_network_shut_off() -> None:
+    moved = only(
+        changes(
+            spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, network="mirror"),))
+        )
+    )
+    assert (moved.field, moved.hot, moved.call.operation) == ("interfaces[eth0].network", False, "modify/network")
+    assert isinstance(moved.call.request, ModifyNetworkRequest)
+    request = moved.call.request
+    assert (request.mac_address, request.interface_type, request.port_group) == (MAC_A, "ycb123", PORT_GROUP)
+
+
+def test_moving_an_interface_to_or_from_the_vpc_network_is_unsupported() -> None:
     planned, unsupported = changes(
-        spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, network="mirror"),))
+        spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC}]), shape(nics=(nic(MAC_A, network="internal"),))
     )
     assert planned == []
-    assert len(unsupported) == 1 and unsupported[0].startswith("interfaces[eth0]")
+    assert len(unsupported) == 1 and unsupported[0].startswith("interfaces[eth0]") and "VPC" in unsupported[0]
 
 
 # ---------------------------------------------------------------- cdrom, boot order, meta, os
@@ -502,7 +515,6 @@ def test_what_an_attached_disk_cannot_change_is_reported(disk: dict[str, Any], s
     ("declared", "seen", "field"),
     [
         ({"model": "e1000"}, {}, "model"),
-        ({"vlanIds": [14]}, {}, "vlanIds"),
         ({"boundIp": "192.0.2.10"}, {}, "boundIp"),
         ({"boundIp": "192.0.2.10"}, {"bound_ip": "192.0.2.11"}, "boundIp"),
     ],
@@ -515,6 +527,15 @@ def test_what_an_attached_nic_cannot_change_in_place_is_reported(
         spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC, **declared}]), shape(nics=(present,))
     )
     assert planned == [] and len(unsupported) == 1 and unsupported[0].startswith(f"interfaces[eth0].{field}")
+
+
+def test_other_vlans_of_a_nic_are_modify_network_shut_off() -> None:
+    present = ObservedNic(MAC_A, "ycb123", PORT_GROUP, "virtio")
+    moved = only(
+        changes(spec(interfaces=[{"name": "eth0", "mac": MAC_A, **LOCAL_NIC, "vlanIds": [14]}]), shape(nics=(present,)))
+    )
+    assert (moved.call.operation, moved.hot) == ("modify/network", False)
+    assert isinstance(moved.call.request, ModifyNetworkRequest) and moved.call.request.vlan_tag_ids == [14]
 
 
 def test_a_nic_as_declared_is_in_sync() -> None:

@@ -104,6 +104,19 @@ app.kubernetes.io/part-of: vmop
   verbs: ["create"]
 {{- end }}
 
+{{- define "vmop.vmSecretRules" -}}
+{{- if .Values.rbac.vmSecrets.enabled }}
+# Secrets VirtualMachines name (spec.cloudInit, spec.console.passwordSecretRef), read by name:
+# get only, never list or watch; with rbac.vmSecrets.names, only those names.
+- apiGroups: [""]
+  resources: ["secrets"]
+  {{- with .Values.rbac.vmSecrets.names }}
+  resourceNames: {{ toJson . }}
+  {{- end }}
+  verbs: ["get"]
+{{- end }}
+{{- end }}
+
 {{- define "vmop.peeringRules" -}}
 {{- if .Values.peering.enabled }}
 # kopf peering: watch the peers, and keep-alive in the peering object's status.

@@ -44,6 +44,8 @@ class Reason:
     IDENTITY_IN_DOUBT = "IdentityInDoubt"  # the VM is missing but may be elsewhere (a migration, a rename)
     ALREADY_MANAGED = "AlreadyManaged"  # another VirtualMachine object manages this VM
     DUPLICATE_GUARD = "DuplicateGuard"  # a second create within the guard window waits for a person
+    SECRET_NOT_FOUND = "SecretNotFound"  # a Secret the spec names is missing or vmop may not read it
+    SECRET_INVALID = "SecretInvalid"  # the Secret lacks the key the spec names, or its content is unusable
     # VmMigration: what a pending one waits for, and how a finished one ended.
     VM_NOT_FOUND = "VirtualMachineNotFound"
     VM_NOT_READY = "VirtualMachineNotReady"
@@ -73,6 +75,8 @@ WARNED_REASONS: frozenset[str] = frozenset(
         Reason.IDENTITY_IN_DOUBT,
         Reason.CREATE_IN_DOUBT,
         Reason.ALREADY_MANAGED,
+        Reason.SECRET_NOT_FOUND,
+        Reason.SECRET_INVALID,
     }
 )
 

@@ -81,9 +81,11 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "interfaces[].name": Rule(T.HOT, "the key: another name is another NIC (detach and attach)"),
     "interfaces[].mac": Rule(T.HOT, "another MAC is another NIC (detach and attach)"),
     "interfaces[].model": Rule(T.REPORTED, "no endpoint changes an attached NIC's model"),
-    "interfaces[].network": Rule(T.REPORTED, "modify/network is not used yet: replace the NIC (new name)"),
-    "interfaces[].portGroup": Rule(T.REPORTED, "modify/network is not used yet: replace the NIC (new name)"),
-    "interfaces[].vlanIds": Rule(T.REPORTED, "modify/network is not used yet: replace the NIC (new name)"),
+    "interfaces[].network": Rule(
+        T.POWER_CYCLE, "modify/network: shut off, no action (to or from the VPC network: reported, 21031)"
+    ),
+    "interfaces[].portGroup": Rule(T.POWER_CYCLE, "modify/network: shut off, no action"),
+    "interfaces[].vlanIds": Rule(T.POWER_CYCLE, "modify/network: shut off, no action"),
     "interfaces[].boundIp": Rule(T.REPORTED, "ip_mac_bind/update is not used yet: replace the NIC (new name)"),
     "interfaces[].switch": Rule(
         T.REPORTED, "no endpoint moves a NIC to another VPC switch (modify/network refuses VPC)"
@@ -100,6 +102,32 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "cdrom": Rule(T.HOT, "cdrom/attach and cdrom/detach, running or shut off"),
     "cdrom.image": Rule(T.HOT, "cdrom/attach, running or shut off"),
     "cdrom.repository": Rule(T.HOT, "cdrom/attach, running or shut off"),
+    "floppy": Rule(T.HOT, "floppy/attach and floppy/detach, running or shut off"),
+    "floppy.image": Rule(T.HOT, "floppy/attach, running or shut off"),
+    "floppy.repository": Rule(T.HOT, "floppy/attach, running or shut off"),
+    "usb": Rule(
+        T.BY_STATE,
+        "usb/attach: PassThrough only while running, the others running or shut off; usb/detach running or shut off",
+    ),
+    "usb[].name": Rule(T.BY_STATE, "the key: another name is another device (detach and attach)"),
+    "usb[].type": Rule(T.REPORTED, "an attached device keeps its kind: attach it under another name"),
+    "usb[].bus": Rule(T.BY_STATE, "devices are found by bus and port: another port is another device"),
+    "usb[].port": Rule(T.BY_STATE, "devices are found by bus and port: another port is another device"),
+    "usb[].host": Rule(T.REPORTED, "inspect shows no device's source: a changed source is not seen; new name"),
+    "usb[].hostBus": Rule(T.REPORTED, "inspect shows no device's source: a changed source is not seen; new name"),
+    "usb[].hostDevice": Rule(T.REPORTED, "inspect shows no device's source: a changed source is not seen; new name"),
+    "cloudInit": Rule(
+        T.HOT,
+        "cloud_init/set when the Secret's content changes (the doc names no state: sent at once); the guest "
+        "reads it at its next start with cloud_init=true",
+    ),
+    "cloudInit.secretRef": Rule(T.HOT, "another Secret is other content: cloud_init/set"),
+    "cloudInit.secretRef.name": Rule(T.HOT, "another Secret is other content: cloud_init/set"),
+    "console": Rule(T.BY_STATE, "as its fields below say"),
+    "console.vnc": Rule(T.POWER_CYCLE, "meta/set meta.vnc_enable; the doc names no state: sent shut off"),
+    "console.passwordSecretRef": Rule(T.HOT, "graphics/password/set: the doc allows it hot"),
+    "console.passwordSecretRef.name": Rule(T.HOT, "graphics/password/set: the doc allows it hot"),
+    "console.passwordSecretRef.key": Rule(T.HOT, "graphics/password/set: the doc allows it hot"),
     "bootOrder": Rule(T.HOT, "bootorder/set; no state rule"),
     "haMode": Rule(T.HOT, "meta/set meta.ha_mode; no state rule"),
     "meta": Rule(T.POWER_CYCLE, "meta/set; the doc names no state for these options, so vmop sends them shut off"),

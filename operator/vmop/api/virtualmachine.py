@@ -277,6 +277,99 @@ class Template(ApiModel):
     }
 
 
+class Floppy(ApiModel):
+    """An image in the VM's floppy drive (floppy/attach: the image's name and repository)."""
+
+    image: str = Field(
+        max_length=255, description="floppy image name, e.g. virt.vfd", json_schema_extra=validations(PRINTABLE)
+    )
+    repository: str = Field(pattern=UUID_PATTERN, max_length=64, description="image repository uuid")
+
+
+# A Kubernetes object name (DNS subdomain): a Secret in the VirtualMachine's namespace.
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+
+
+class SecretRef(ApiModel):
+    name: str = Field(
+        max_length=253, pattern=SECRET_NAME_PATTERN, description="a Secret in the VirtualMachine's namespace"
+    )
+
+
+class SecretKeyRef(SecretRef):
+    key: str = Field(max_length=253, pattern=SECRET_KEY_PATTERN, description="the key of the Secret's data")
+
+
+class CloudInit(ApiModel):
+    """First-boot configuration from a Secret: its keys userData, networkData and metaData (each
+    optional, at least one present). Sent with the create (cloud_init_data), again with
+    cloud_init/set when the Secret's content changes, and every start asks for it (start with
+    cloud_init=true, which takes an IDE slot). userData is sent as text, or as an object when the
+    text is a JSON object (the doc's examples show an object); networkData and metaData must be
+    YAML or JSON mappings. vmop keeps only a sha256 digest of them, in status."""
+
+    secret_ref: SecretRef = Field(description="the Secret holding userData, networkData, metaData")
+
+
+class Console(ApiModel):
+    """The graphical console: VNC on or off, and its password."""
+
+    vnc: bool | None = Field(
+        default=None, description="the VNC console (vnc_enable, sent shut off); the same switch as meta.vnc: set one"
+    )
+    password_secret_ref: SecretKeyRef | None = Field(
+        default=None,
+        description="the VNC password, in the form graphics/password/set takes (the doc: an encrypted string; "
+        "how, it does not say): set hot whenever the Secret's value changes",
+    )
+
+
+UsbType = Literal["Redirect", "PassThrough", "SpiceVmc"]
+# usb/attach's table: bus -> its ports (bus 0 port 1 is the VM's own).
+USB_BUS_PORTS = {0: (2, 2), 1: (1, 6), 2: (1, 4)}
+
+
+class UsbDevice(ApiModel):
+    """A USB device at a bus and port of the VM (usb/attach): a host's device redirected or passed
+    through, or a spice vmc port for the spice client's own redirection."""
+
+    name: str = Field(
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="a name for the device within this VM (used in pendingChanges)",
+    )
+    type: UsbType = Field(
+        default="Redirect",
+        description="Redirect (a host's device, any host; running or shut off), PassThrough (a device of the "
+        "VM's host; only while running, haMode off, pins the VM to the host) or SpiceVmc",
+    )
+    bus: int = Field(ge=0, le=2, description="0: usb1.1 (port 2), 1: usb2.0 (ports 1-6), 2: usb3.0 (ports 1-4)")
+    port: int = Field(ge=1, le=6, description="the port on the bus: devices are matched and detached by bus and port")
+    host: str | None = Field(default=None, pattern=UUID_PATTERN, max_length=64, description="the device's host uuid")
+    host_bus: int | None = Field(default=None, ge=0, description="the device's bus on the host")
+    host_device: int | None = Field(default=None, ge=0, description="the device's number on the host's bus")
+
+    model_config = ApiModel.model_config | {
+        "json_schema_extra": validations(
+            cel(
+                " || ".join(
+                    f"(self.bus == {bus} && self.port >= {low} && self.port <= {high})"
+                    for bus, (low, high) in USB_BUS_PORTS.items()
+                ),
+                "port must be on the bus: bus 0 port 2 (port 1 is the VM's own), bus 1 ports 1-6, bus 2 ports 1-4",
+                field_path=".port",
+            ),
+            cel(
+                "self.type == 'SpiceVmc' ? !has(self.host) && !has(self.hostBus) && !has(self.hostDevice) "
+                ": has(self.host) && has(self.hostBus) && has(self.hostDevice)",
+                "Redirect and PassThrough need host, hostBus and hostDevice; SpiceVmc takes none of them",
+                field_path=".host",
+            ),
+        )
+    }
+
+
 class GroupRef(ApiModel):
     name: str = Field(max_length=253, description="a VmGroup in the same namespace")
 
@@ -379,6 +472,15 @@ class VirtualMachineSpec(ApiModel):
         default_factory=list, max_length=8, description="the VM's NICs, by name", json_schema_extra=LIST_MAP_BY_NAME
     )
     cdrom: Cdrom | None = Field(default=None, description="an ISO in the CD-ROM drive; unset: empty")
+    floppy: Floppy | None = Field(default=None, description="an image in the floppy drive; unset: empty")
+    usb: list[UsbDevice] = Field(
+        default_factory=list,
+        max_length=12,
+        description="USB devices, by name; vmop detaches only those it attached",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    cloud_init: CloudInit | None = Field(default=None, description="first-boot configuration from a Secret")
+    console: Console | None = Field(default=None, description="the graphical console")
     boot_order: list[Annotated[str, Field(max_length=63)]] | None = Field(
         default=None, max_length=16, description="disk names (devices), NIC names, in boot order"
     )
@@ -408,6 +510,12 @@ class VirtualMachineSpec(ApiModel):
         default=True, description="a VM deleted behind vmop's back is recreated; false: phase Lost"
     )
     adopt: Adopt | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
+
+    def vnc_enabled(self) -> bool | None:
+        """console.vnc, else meta.vnc (the CRD allows only one of them): None when neither is set."""
+        if self.console is not None and self.console.vnc is not None:
+            return self.console.vnc
+        return self.meta.vnc if self.meta is not None else None
 
     @field_validator("memory")
     @classmethod
@@ -450,6 +558,27 @@ class VirtualMachineSpec(ApiModel):
                 "bootOrder entries must name disks or interfaces",
                 field_path=".bootOrder",
             ),
+            cel(
+                "self.usb.all(u, self.usb.exists_one(v, v.bus == u.bus && v.port == u.port))",
+                "usb devices must be at distinct bus and port",
+                field_path=".usb",
+            ),
+            cel(
+                "!self.usb.exists(u, u.type == 'PassThrough') || self.haMode == 'off'",
+                "a PassThrough usb device needs haMode off (usb/attach refuses it with high availability on)",
+                field_path=".haMode",
+            ),
+            cel(
+                "!has(self.cloudInit) || self.disks.filter(d, d.bus == 'ide').size() < 3",
+                "cloudInit takes an IDE slot at every start: at most 2 ide disks beside it",
+                field_path=".cloudInit",
+            ),
+            cel(
+                "!(has(self.console) && has(self.console.vnc) && has(self.meta) && has(self.meta.vnc))",
+                "set console.vnc or meta.vnc, not both",
+                field_path=".console",
+                reason=FORBIDDEN,
+            ),
             # Transition rules. `self == oldSelf` on an optional field runs only when old and new
             # both have it, so a removal needs a rule on the parent.
             cel("!has(oldSelf.adopt) || has(self.adopt)", "adopt cannot be removed", field_path=".adopt"),
@@ -466,6 +595,12 @@ class DiskStatus(ApiModel):
 class InterfaceStatus(ApiModel):
     name: str = Field(description="the NIC's name in spec.interfaces")
     mac: str = Field(description="its MAC address")
+
+
+class UsbStatus(ApiModel):
+    name: str = Field(description="the device's name in spec.usb")
+    bus: int = Field(description="its bus on the VM")
+    port: int = Field(description="its port on the VM")
 
 
 Phase = Literal[
@@ -511,6 +646,13 @@ class VirtualMachineStatus(ApiModel):
     progress: Progress | None = None
     disks: list[DiskStatus] | None = Field(default=None, description="disks vmop made or attached, by name")
     interfaces: list[InterfaceStatus] | None = Field(default=None, description="NICs vmop made, by name")
+    usb: list[UsbStatus] | None = Field(default=None, description="USB devices vmop attached, by name")
+    cloud_init_digest: str | None = Field(
+        default=None, description="sha256 of the cloud-init data last sent (never the data itself)"
+    )
+    console_password_digest: str | None = Field(
+        default=None, description="sha256 of the console password last set (never the password itself)"
+    )
     pending_changes: list[str] | None = Field(default=None, description="fields the next power cycle applies")
     create_pending_since: str | None = Field(
         default=None,

@@ -11,11 +11,14 @@ from vmop.compute.models import ComputeIdentifier, CreateResult, RequestModel
 from vmop.compute.requests import (
     BootOrderSetRequest,
     CdromAttachRequest,
+    CloudInitSetRequest,
     CrossClusterMigrateRequest,
     DeleteRequest,
     DiskAttachRequest,
     DiskDetachRequest,
+    FloppyAttachRequest,
     FromTemplateRequest,
+    GraphicsPasswordSetRequest,
     GroupCreateRequest,
     GroupMoveRequest,
     GroupRef,
@@ -25,7 +28,11 @@ from vmop.compute.requests import (
     InterfaceSetQosRequest,
     MetaSetRequest,
     MigrateRequest,
+    ModifyNetworkRequest,
+    StartRequest,
     UnifiedCreateRequest,
+    UsbAttachRequest,
+    UsbDetachRequest,
     VcpuSetRequest,
     VmemorySetRequest,
 )
@@ -47,12 +54,20 @@ def _single(results: BatchResults[CreateResult]) -> CreateResult:
     return made[0]
 
 
+def _all_attached(results: BatchResults[Any]) -> None:
+    """usb/attach answers per device (BatchOutput): one that failed fails the call."""
+    if results.failures:
+        raise results.failures[0]
+
+
 async def perform(client: ComputeClient, operation: str, request: RequestModel, batcher: Batcher | None = None) -> Any:
     """Run one call; returns what the endpoint returns (a CreateResult for creates). With a
     ``batcher``, starts, shutdowns and deletes may share a batch call with others made meanwhile."""
     if batcher is not None and batcher.takes(operation, request):
         assert isinstance(request, ComputeIdentifier)
         return await batcher.submit(operation, request)
+    if operation == "start" and isinstance(request, StartRequest):
+        return await client.start(_vm(request), cloud_init=request.cloud_init)
     if operation in POWER:
         return await getattr(client, operation)(_vm(request))
     match operation, request:
@@ -83,6 +98,28 @@ async def perform(client: ComputeClient, operation: str, request: RequestModel, 
         case "interface/setqos", InterfaceSetQosRequest():
             return await client.set_interface_qos(
                 _vm(request), request.mac_address, in_bound=request.in_bount, out_bound=request.out_bount
+            )
+        case "floppy/attach", FloppyAttachRequest():
+            return await client.attach_floppy(_vm(request), request.source_network_name, request.repository_uuid)
+        case "floppy/detach", ComputeIdentifier():
+            return await client.detach_floppy(_vm(request))
+        case "usb/attach", UsbAttachRequest():
+            return _all_attached(await client.attach_usb(_vm(request), request.usb))
+        case "usb/detach", UsbDetachRequest():
+            return await client.detach_usb(_vm(request), request.target_bus, request.target_port)
+        case "modify/network", ModifyNetworkRequest():
+            return await client.modify_network(
+                _vm(request),
+                request.mac_address,
+                interface_type=request.interface_type,
+                port_group=request.port_group,
+                vlan_tag_ids=request.vlan_tag_ids,
+            )
+        case "cloud_init/set", CloudInitSetRequest():
+            return await client.set_cloud_init(_vm(request), request.cloud_init_data)
+        case "graphics/password/set", GraphicsPasswordSetRequest():
+            return await client.set_graphics_password(
+                _vm(request), vnc=request.vnc_password, spice=request.spice_password
             )
         case "cdrom/attach", CdromAttachRequest():
             return await client.attach_cdrom(_vm(request), request.source_network_name, request.repository_uuid)

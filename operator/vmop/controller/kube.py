@@ -1,7 +1,7 @@
 """vmop's own Kubernetes reads and writes: the passes' status and metadata patches, the namespace
-annotations of deletion policy, the credentials Secret. Async end to end (kubernetes_asyncio), and
-every request through the engine's one rate limit, which pauses all of them when the apiserver
-says it is overloaded (engine/ratelimit.py): a burst never turns into a retry storm.
+annotations of deletion policy, the credentials Secret, the Secrets VirtualMachines name. Async end
+to end (kubernetes_asyncio), and every request through the engine's one rate limit, which pauses
+all of them when the apiserver says it is overloaded (engine/ratelimit.py): a burst never turns into a retry storm.
 
 A write answers the object as stored after it: passes put that into the engine's store, so the next
 pass reads what was written even before the watch echoes it (engine/store.py).
@@ -188,3 +188,42 @@ class NamespacePolicies:
                 cached = (self._clock(), await self._kube.namespace_annotations(namespace))
                 self._read[namespace] = cached
         return cached[1].get(annotation)
+
+
+class SecretCache:
+    """The Secrets VirtualMachines name (cloud-init data, console passwords), each read at most
+    every ``ttl`` seconds, one read at a time: a VM's pass of several rounds, or many VMs sharing
+    one Secret, read it once. Values stay in memory only; a change is seen at the first pass after
+    the ``ttl`` (Secrets are not watched: the resync brings that pass)."""
+
+    def __init__(self, kube: KubeAccess, clock: Callable[[], float], ttl: float = 10.0) -> None:
+        self._kube = kube
+        self._clock = clock
+        self._ttl = ttl
+        self._read: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+
+    async def data(self, namespace: str, name: str) -> dict[str, str]:
+        """The Secret's data; LookupError, naming the Secret and never a value, when it is missing
+        or vmop may not read it."""
+        key = (namespace, name)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._read.get(key)
+            if cached is None or self._clock() - cached[0] > self._ttl:
+                cached = (self._clock(), await self._fetch(namespace, name))
+                self._read[key] = cached
+        return cached[1]
+
+    async def _fetch(self, namespace: str, name: str) -> dict[str, str]:
+        try:
+            return await self._kube.secret_data(namespace, name)
+        except ApiException as error:
+            if error.status == 404:
+                raise LookupError(f"Secret {name} does not exist in namespace {namespace}") from None
+            if error.status == 403:
+                raise LookupError(
+                    f"vmop may not read Secret {name} in namespace {namespace} (RBAC: get on secrets; docs/security.md)"
+                ) from None
+            raise LookupError(f"Secret {name} could not be read: {error.status} {error.reason}") from None
+        except (UnicodeDecodeError, ValueError):  # a value that is not text: its bytes are never shown
+            raise LookupError(f"Secret {name} holds a value that is not UTF-8 text") from None

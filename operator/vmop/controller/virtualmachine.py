@@ -39,10 +39,17 @@ from vmop.compute.endpoints import LIST
 from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
 from vmop.compute.models import ComputeIdentifier, ComputeInfo, CreateResult, Interface
-from vmop.compute.requests import DiskAttachRequest
+from vmop.compute.requests import (
+    CloudInitSetRequest,
+    DiskAttachRequest,
+    FromTemplateRequest,
+    GraphicsPasswordSetRequest,
+    UsbAttachRequest,
+    VmConfig,
+)
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
-from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes
+from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes, usb_place
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.deletion import plan_vm_deletion, release_message, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
@@ -50,6 +57,14 @@ from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
 from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed, from_inspect, from_list
+from vmop.reconcile.secrets import (
+    SecretInputs,
+    SecretProblem,
+    cloud_init_digest,
+    cloud_init_from,
+    console_password_from,
+    password_digest,
+)
 from vmop.reconcile.status import last_error, memory_from_status, render_status, rfc3339
 from vmop.reconcile.virtualmachine import (
     Context,
@@ -72,6 +87,12 @@ SHOW_CREATING_AFTER = 1.0
 
 GroupLookup = Callable[[str], str | None]  # VmGroup name (same namespace) -> its platform uuid, once known
 ClaimLookup = Callable[[str], list[Claim]]  # platform uuid -> the VirtualMachine objects that name it
+# (namespace, name) -> a Secret's data; LookupError (a message naming no value) when missing or unreadable.
+SecretReader = Callable[[str, str], Awaitable[dict[str, str]]]
+
+
+async def _no_secrets(namespace: str, name: str) -> dict[str, str]:
+    raise LookupError(f"Secret {name}: this vmop reads no Secrets")
 
 
 @dataclass(frozen=True)
@@ -98,6 +119,19 @@ class VirtualMachineController:
     # How long an observation may take before the status says the platform is not answering
     # (two resync periods: a hung platform shows within them, not after every retry ran out).
     patience: float | None = None
+    read_secret: SecretReader = _no_secrets  # the Secrets a spec names, in its object's namespace
+
+    async def _secret_inputs(self, namespace: str, spec: VirtualMachineSpec) -> SecretInputs:
+        """What the spec's Secrets hold; SecretProblem or LookupError when one cannot give it."""
+        inputs = SecretInputs()
+        if spec.cloud_init is not None:
+            name = spec.cloud_init.secret_ref.name
+            inputs = replace(inputs, cloud_init=cloud_init_from(name, await self.read_secret(namespace, name)))
+        reference = spec.console.password_secret_ref if spec.console else None
+        if reference is not None:
+            data = await self.read_secret(namespace, reference.name)
+            inputs = replace(inputs, console_password=console_password_from(reference.name, reference.key, data))
+        return inputs
 
     # ------------------------------------------------------------ observation
 
@@ -229,7 +263,12 @@ class VirtualMachineController:
                 return self._waiting_for_group(previous, spec.group_ref.name, obj.generation, now)
         if memory.location is not None and memory.location[0] != spec.cluster:
             group = None  # the VM moved to another cluster with its own group: do not pull it back
-        ctx = self._context(obj, spec, memory, relations, group=group)
+        try:
+            secrets = await self._secret_inputs(obj.namespace, spec)
+        except (LookupError, SecretProblem) as problem:  # nothing is called without what the spec names
+            reason = Reason.SECRET_NOT_FOUND if isinstance(problem, LookupError) else Reason.SECRET_INVALID
+            return _not_synced(previous, reason, str(problem), obj.generation, now)
+        ctx = self._context(obj, spec, memory, relations, group=group, secrets=secrets)
         if ctx.managed_by is not None:  # two objects never drive one VM: nothing is read or called
             plan = plan_virtual_machine(spec, ctx, memory, None, [])
             verdict = plan.verdict
@@ -375,7 +414,7 @@ class VirtualMachineController:
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
             if call.operation in CREATES:
                 assert isinstance(result, CreateResult)
-                memory = _after_create(memory, spec, result, now=self.clock())
+                memory = _after_create(memory, spec, call, result, now=self.clock())
                 observed = created(
                     result,
                     call,
@@ -563,8 +602,9 @@ def _outcome_unknown(error: ComputeError) -> bool:
     return isinstance(error, ComputeUnavailable | ComputeProtocolError)
 
 
-def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult, *, now: float) -> Memory:
-    """Remember which volumes and MACs the create made for which disk and NIC (in request order)."""
+def _after_create(memory: Memory, spec: VirtualMachineSpec, call: Call, result: CreateResult, *, now: float) -> Memory:
+    """Remember which volumes and MACs the create made for which disk and NIC (in request order),
+    and the digest of the cloud-init data it sent."""
     new_volumes = iter(result.volume_uuids)
     disks = {d.name: d.volume or next(new_volumes, "") for d in spec.disks}
     # The platform reports every NIC's MAC in request order, given or assigned.
@@ -576,12 +616,26 @@ def _after_create(memory: Memory, spec: VirtualMachineSpec, result: CreateResult
         create_pending_since=None,
         last_created_at=now,
         owned=Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}),
+        cloud_init_digest=_sent_cloud_init_digest(call, result.vm_uuid),
     )
 
 
+def _sent_cloud_init_digest(call: Call, vm_uuid: str) -> str | None:
+    request = call.request
+    config = request.vm_config_override if isinstance(request, FromTemplateRequest) else request
+    data = config.cloud_init_data if isinstance(config, VmConfig) else None
+    return cloud_init_digest(vm_uuid, data) if data is not None and vm_uuid else None
+
+
 def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
-    """Record what an attach made ours (so it is not attached again) and forget what a detach removed."""
-    disks, nics = dict(memory.owned.disks), dict(memory.owned.nics)
+    """Record what an attach made ours (so it is not attached again) and forget what a detach
+    removed; the digest of what a Secret gave the platform."""
+    request = call.request
+    if isinstance(request, CloudInitSetRequest):
+        return replace(memory, cloud_init_digest=cloud_init_digest(request.compute_uuid, request.cloud_init_data))
+    if isinstance(request, GraphicsPasswordSetRequest) and request.vnc_password is not None:
+        return replace(memory, console_password_digest=password_digest(request.compute_uuid, request.vnc_password))
+    disks, nics, usb = dict(memory.owned.disks), dict(memory.owned.nics), dict(memory.owned.usb)
     if call.operation == "disk/attach" and isinstance(call.request, DiskAttachRequest) and call.request.source_vsd:
         disks[call.owner] = call.request.source_vsd.volume_uuid
     elif call.operation == "disk/detach":
@@ -590,9 +644,13 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
         nics[call.owner] = result.mac_address.lower()
     elif call.operation == "interface/detach":
         nics.pop(call.owner, None)
+    elif call.operation == "usb/attach" and isinstance(request, UsbAttachRequest):
+        usb[call.owner] = usb_place(request.usb[0])
+    elif call.operation == "usb/detach":
+        usb.pop(call.owner, None)
     else:
         return memory
-    return replace(memory, owned=Owned(disks, nics))
+    return replace(memory, owned=Owned(disks, nics, usb))
 
 
 def _identity_annotations(memory: Memory) -> dict[str, str | None]:

@@ -3,29 +3,37 @@ doc allows it while running) or cold (it needs the VM shut off)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
 from vmop.api.treatment import SPEC_TREATMENTS, Treatment
-from vmop.api.virtualmachine import Disk, Meta, NetworkInterface, VirtualMachineSpec
+from vmop.api.virtualmachine import Disk, Meta, NetworkInterface, UsbDevice, VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier, ComputeMeta, DiskVsdSource, Interface, InterfaceBound
 from vmop.compute.requests import (
     BootOrderSetRequest,
     CdromAttachRequest,
     DiskAttachRequest,
     DiskDetachRequest,
+    FloppyAttachRequest,
     InterfaceAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
     MetaSetRequest,
+    ModifyNetworkRequest,
+    UsbAttachment,
+    UsbAttachRequest,
+    UsbDetachRequest,
     VcpuSetRequest,
     VmemorySetRequest,
 )
 from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, HOT_DETACH_BUSES, os_family
 from vmop.reconcile.calls import Call
-from vmop.reconcile.observed import Observed, ObservedDisk, ObservedNic, Shape
+from vmop.reconcile.observed import Observed, ObservedDisk, ObservedNic, ObservedUsb, Shape
+
+# spec.usb's types as inspect's usbs name a device's source (sim and the doc's example: spice_vmc).
+USB_SOURCE_TYPES = {"Redirect": "redirect", "PassThrough": "pass_through", "SpiceVmc": "spice_vmc"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,7 @@ class Change:
     field: str  # what a person sees in status.pendingChanges, e.g. "cpu.sockets", "disks[data]"
     call: Call
     hot: bool
+    needs_running: bool = False  # the doc allows it only while the VM runs (a usb pass-through)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class Owned:
 
     disks: dict[str, str]  # disk name -> volume uuid
     nics: dict[str, str]  # interface name -> mac
+    usb: dict[str, tuple[int, int]] = field(default_factory=dict)  # usb device name -> (bus, port)
 
 
 def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
@@ -55,7 +65,13 @@ def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
     named_macs = {nic.mac.lower() for nic in spec.interfaces if nic.mac}
     made_macs = iter(n.mac for n in shape.nics if n.mac and n.mac.lower() not in named_macs)
     nics = {nic.name: nic.mac or next(made_macs, "") for nic in spec.interfaces}
-    return Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v})
+    return Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}, matched_usb(spec, shape))
+
+
+def matched_usb(spec: VirtualMachineSpec, shape: Shape) -> dict[str, tuple[int, int]]:
+    """The spec's usb devices the VM has at their bus and port, of their type."""
+    present = {(u.bus, u.port): u.source_type for u in shape.usbs}
+    return {d.name: (d.bus, d.port) for d in spec.usb if present.get((d.bus, d.port)) == USB_SOURCE_TYPES[d.type]}
 
 
 def match_adopted(spec: VirtualMachineSpec, shape: Shape) -> Owned:
@@ -97,7 +113,7 @@ def match_adopted(spec: VirtualMachineSpec, shape: Shape) -> Owned:
         if same is not None:
             nics[nic.name] = same.mac
             free_nics.remove(same)
-    return Owned(disks, nics)
+    return Owned(disks, nics, matched_usb(spec, shape))
 
 
 def memory_bytes(quantity: str) -> int:
@@ -265,6 +281,7 @@ def _nics(
             changes.append(Change(f"interfaces[{nic.name}]", call, hot=True))
             continue
         unsupported += _attached_nic(nic, seen)
+        changes += _moved_nic(nic, seen, vm)
         inbound, outbound = _qos(nic)
         if (seen.inbound, seen.outbound) != (inbound, outbound):
             qos = InterfaceSetQosRequest(
@@ -283,16 +300,39 @@ def _nics(
     return changes, unsupported
 
 
+def _network_differs(nic: NetworkInterface, seen: ObservedNic) -> bool:
+    """Network, port group or VLANs (those only when the spec names them) differ."""
+    moved = (seen.network, seen.port_group) != (nic.network, nic.port_group or seen.port_group)
+    return moved or bool(nic.vlan_ids and list(seen.vlan_ids) != nic.vlan_ids)
+
+
+def _moved_nic(nic: NetworkInterface, seen: ObservedNic, vm: ComputeIdentifier) -> list[Change]:
+    """modify/network, shut off (the doc), for a NIC on another local network, port group or VLAN."""
+    if not _network_differs(nic, seen) or "internal" in (seen.network, nic.network):
+        return []
+    request = ModifyNetworkRequest(
+        **vm.model_dump(),
+        mac_address=seen.mac,
+        interface_type=nic.network,
+        port_group=nic.port_group or "",
+        vlan_tag_ids=nic.vlan_ids or [],
+    )
+    reason = f"move interface {nic.name} to {nic.network} port group {nic.port_group}"
+    return [Change(f"interfaces[{nic.name}].network", Call("modify/network", request, reason), hot=False)]
+
+
 def _attached_nic(nic: NetworkInterface, seen: ObservedNic) -> list[str]:
-    """What of an attached NIC's declaration it does not have, and vmop cannot give it (modify/network
-    and ip_mac_bind/update are not used yet)."""
+    """What of an attached NIC's declaration it does not have, and vmop cannot give it
+    (ip_mac_bind/update is not used yet; modify/network never moves a NIC to or from VPC)."""
     replace = "replace the interface (new name) instead"
     found = []
-    if (seen.network, seen.port_group) != (nic.network, nic.port_group or seen.port_group):
-        found.append(f"interfaces[{nic.name}]: moving a NIC to another network is not supported; {replace}")
+    if _network_differs(nic, seen) and "internal" in (seen.network, nic.network):
+        found.append(
+            f"interfaces[{nic.name}]: {seen.network} -> {nic.network}: modify/network never moves a NIC to or from "
+            f"the VPC network (internal); {replace}"
+        )
     compared: list[tuple[str, object, object, bool]] = [  # (field, platform, spec, whether to compare)
         ("model", seen.model, nic.model, bool(seen.model)),
-        ("vlanIds", list(seen.vlan_ids), nic.vlan_ids, bool(nic.vlan_ids)),
         ("boundIp", seen.bound_ip, nic.bound_ip, nic.bound_ip is not None),
         ("switch", seen.switch, nic.switch, bool(nic.switch and seen.switch)),  # "": not reported
     ]
@@ -314,6 +354,72 @@ def _cdrom(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> lis
         **vm.model_dump(), source_network_name=spec.cdrom.image, repository_uuid=spec.cdrom.repository
     )
     return [Change("cdrom", Call("cdrom/attach", request, f"insert {spec.cdrom.image}"), hot=True)]
+
+
+def _floppy(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    """floppy/attach and floppy/detach, running or shut off (the doc); detach leaves the drive."""
+    wanted = spec.floppy
+    if wanted is None:
+        return [Change("floppy", Call("floppy/detach", vm, "eject floppy"), hot=True)] if shape.floppy else []
+    if (shape.floppy, shape.floppy_repository or wanted.repository) == (wanted.image, wanted.repository):
+        return []
+    request = FloppyAttachRequest(
+        **vm.model_dump(), source_network_name=wanted.image, repository_uuid=wanted.repository
+    )
+    return [Change("floppy", Call("floppy/attach", request, f"insert floppy {wanted.image}"), hot=True)]
+
+
+def usb_attachment(device: UsbDevice) -> UsbAttachment:
+    """AttachUSBSingleRequest: the device's place under its own kind's names, the host's device for
+    Redirect and PassThrough."""
+    kind = USB_SOURCE_TYPES[device.type]
+    fields: dict[str, Any] = {f"{kind}_usb_bus": device.bus, f"{kind}_usb_port": device.port}
+    if device.type != "SpiceVmc":
+        fields |= {
+            "source_usb_host_uuid": device.host,
+            "source_usb_bus": device.host_bus,
+            "source_usb_device": device.host_device,
+        }
+    return UsbAttachment(**fields)
+
+
+def usb_place(attachment: UsbAttachment) -> tuple[int, int]:
+    """The (bus, port) an attachment names, under whichever kind's names it uses."""
+    for kind in USB_SOURCE_TYPES.values():
+        bus = getattr(attachment, f"{kind}_usb_bus")
+        if bus is not None:
+            return bus, getattr(attachment, f"{kind}_usb_port") or 0
+    return 0, 0
+
+
+def _usb(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned) -> tuple[list[Change], list[str]]:
+    """Detaches first (of devices vmop attached that the spec no longer lists at their port): an
+    attach may need the port one frees. A PassThrough attach waits for the VM to run (the doc)."""
+    present: dict[tuple[int, int], ObservedUsb] = {(u.bus, u.port): u for u in shape.usbs}
+    declared = {(d.name, d.bus, d.port) for d in spec.usb}
+    changes: list[Change] = []
+    freed: set[tuple[int, int]] = set()
+    for name, (bus, port) in owned.usb.items():
+        if (bus, port) in present and (name, bus, port) not in declared:
+            detach = UsbDetachRequest(**vm.model_dump(), target_bus=bus, target_port=port)
+            call = Call("usb/detach", detach, f"detach usb {name} ({bus}-{port})", owner=name)
+            changes.append(Change(f"usb[{name}]", call, hot=True))
+            freed.add((bus, port))
+    unsupported: list[str] = []
+    for device in spec.usb:
+        place = (device.bus, device.port)
+        seen = present.get(place)
+        if seen is not None and place not in freed:
+            if seen.source_type != USB_SOURCE_TYPES[device.type]:
+                unsupported.append(
+                    f"usb[{device.name}]: port {device.bus}-{device.port} holds a {seen.source_type or 'usb'} device, "
+                    f"not {device.type}; vmop detaches only devices it attached: choose another port"
+                )
+            continue
+        request = UsbAttachRequest(**vm.model_dump(), usb=[usb_attachment(device)])
+        call = Call("usb/attach", request, f"attach usb {device.name} ({device.bus}-{device.port})", owner=device.name)
+        changes.append(Change(f"usb[{device.name}]", call, hot=True, needs_running=device.type == "PassThrough"))
+    return changes, unsupported
 
 
 def boot_devices(spec: VirtualMachineSpec, shape: Shape, owned: Owned) -> list[str]:
@@ -371,7 +477,7 @@ def _options(spec: VirtualMachineSpec, observed: Observed, shape: Shape, vm: Com
     options: list[tuple[str, object, object, dict[str, Any]]] = [  # (field, wanted, seen, meta/set parameters)
         ("cpu.baseline", spec.cpu.baseline, shape.baseline, {"baseline": spec.cpu.baseline}),
         ("meta.osLoader", meta.os_loader, shape.os_loader, {"meta": ComputeMeta(os_loader_path=meta.os_loader)}),
-        ("meta.vnc", meta.vnc, shape.vnc, {"meta": ComputeMeta(vnc_enable=meta.vnc)}),
+        (_vnc_path(spec), spec.vnc_enabled(), shape.vnc, {"meta": ComputeMeta(vnc_enable=spec.vnc_enabled())}),
         # meta/set takes virt_nested_enable as its own parameter (and in meta): the parameter.
         (
             "meta.nestedVirtualization",
@@ -403,6 +509,10 @@ def _options(spec: VirtualMachineSpec, observed: Observed, shape: Shape, vm: Com
     return changes
 
 
+def _vnc_path(spec: VirtualMachineSpec) -> str:
+    return "console.vnc" if spec.console is not None and spec.console.vnc is not None else "meta.vnc"
+
+
 def _immutable(spec: VirtualMachineSpec, observed: Observed) -> list[str]:
     """Immutable fields (CEL) the VM does not match: a value set after the create, or drift."""
     found = []
@@ -432,6 +542,7 @@ def plan_changes(
         return [], []
     disk_changes, disk_unsupported = _disks(spec, shape, vm, owned)
     nic_changes, nic_unsupported = _nics(spec, shape, vm, owned)
+    usb_changes, usb_unsupported = _usb(spec, shape, vm, owned)
     changes = [
         *_meta(spec, observed, shape, vm, name, group),
         *_cpu(spec, shape, vm),
@@ -439,6 +550,8 @@ def plan_changes(
         *disk_changes,
         *nic_changes,
         *_cdrom(spec, shape, vm),
+        *_floppy(spec, shape, vm),
+        *usb_changes,
         *_boot_order(spec, shape, vm, owned),
     ]
-    return changes, _immutable(spec, observed) + disk_unsupported + nic_unsupported
+    return changes, _immutable(spec, observed) + disk_unsupported + nic_unsupported + usb_unsupported

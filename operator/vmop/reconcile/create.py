@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from vmop.api.virtualmachine import VirtualMachineSpec
-from vmop.compute.models import ComputeMeta, DiskVsdSource
+from vmop.compute.models import CloudInitData, ComputeMeta, DiskVsdSource
 from vmop.compute.requests import FromTemplateRequest, MediaRef, UnifiedCreateRequest, UnifiedDisk, UnifiedVsd, VmConfig
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import desired_cpus, memory_bytes, nic_interface
@@ -20,22 +20,21 @@ def assigned_vm_uuid(object_uid: str) -> str:
     return str(uuid.uuid5(VM_UUID_NAMESPACE, object_uid))
 
 
-def _config(spec: VirtualMachineSpec, name: str, group: str | None) -> VmConfig:
-    meta = ComputeMeta(compute_name=name, ha_mode=spec.ha_mode)
-    if spec.meta is not None:
-        meta = meta.model_copy(
-            update={
-                k: v
-                for k, v in {
-                    "os_loader_path": spec.meta.os_loader,
-                    "vnc_enable": spec.meta.vnc,
-                    "virt_nested_enable": spec.meta.nested_virtualization,
-                    "panic_model": spec.meta.panic_model,
-                    "mem_sec_enabled": spec.meta.memory_security,
-                }.items()
-                if v is not None
-            }
-        )
+def _config(spec: VirtualMachineSpec, name: str, group: str | None, cloud_init: CloudInitData | None) -> VmConfig:
+    options = spec.meta
+    meta = ComputeMeta(compute_name=name, ha_mode=spec.ha_mode).model_copy(
+        update={
+            k: v
+            for k, v in {
+                "os_loader_path": options.os_loader if options else None,
+                "vnc_enable": spec.vnc_enabled(),
+                "virt_nested_enable": options.nested_virtualization if options else None,
+                "panic_model": options.panic_model if options else None,
+                "mem_sec_enabled": options.memory_security if options else None,
+            }.items()
+            if v is not None
+        }
+    )
     disks = []
     for disk in spec.disks:
         unified = UnifiedDisk(
@@ -68,11 +67,16 @@ def _config(spec: VirtualMachineSpec, name: str, group: str | None) -> VmConfig:
         interfaces=[nic_interface(nic, nic.mac or "") for nic in spec.interfaces],
         disks=disks,
         cdrom=MediaRef(name=spec.cdrom.image, repository_uuid=spec.cdrom.repository) if spec.cdrom else None,
+        floppy=MediaRef(name=spec.floppy.image, repository_uuid=spec.floppy.repository) if spec.floppy else None,
+        **({"cloud_init_data": cloud_init} if cloud_init is not None else {}),
     )
 
 
-def create_call(spec: VirtualMachineSpec, *, name: str, group: str | None, object_uid: str) -> Call:
-    config = _config(spec, name, group)
+def create_call(
+    spec: VirtualMachineSpec, *, name: str, group: str | None, object_uid: str, cloud_init: CloudInitData | None = None
+) -> Call:
+    """``cloud_init``: the data of spec.cloudInit's Secret (sent with the create: cloud_init_data)."""
+    config = _config(spec, name, group, cloud_init)
     if spec.template is not None:
         request = FromTemplateRequest(
             cluster_uuid=spec.cluster,

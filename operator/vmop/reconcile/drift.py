@@ -20,5 +20,7 @@ def list_suggests_drift(spec: VirtualMachineSpec, vm: Observed, owned: Owned, *,
     nested = spec.meta.nested_virtualization if spec.meta else None
     if nested is not None and vm.nested is not None and vm.nested != nested:
         return True
+    if {(d.name, d.bus, d.port) for d in spec.usb} != {(n, *place) for n, place in owned.usb.items()}:
+        return True  # the list shows no usb devices: what vmop attached, by status, against the spec
     wanted_macs = {n.mac or owned.nics.get(n.name, "") for n in spec.interfaces}
     return set(vm.macs) != wanted_macs or len(owned.disks) != len([d for d in spec.disks])

@@ -20,6 +20,7 @@ from vmop.compute.requests import (
     CdromAttachRequest,
     DiskAttachRequest,
     DiskDetachRequest,
+    FloppyAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
     MetaSetRequest,
@@ -67,6 +68,8 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
             return _reshaped(vm, **{k: v for k, v in options.items() if v})
         case BootOrderSetRequest():
             return _reshaped(vm, boot_order=tuple(request.device_order))
+        case FloppyAttachRequest():  # before its base class, CdromAttachRequest
+            return _reshaped(vm, floppy=request.source_network_name, floppy_repository=request.repository_uuid)
         case CdromAttachRequest():
             return _reshaped(vm, cdrom=request.source_network_name)
         case InterfaceSetQosRequest() if vm.shape is not None:
@@ -90,6 +93,8 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
             return replace(vm, shape=None, volumes_hint=(*known, *added) if known is not None else None)
     if call.operation == "cdrom/detach":
         return _reshaped(vm, cdrom="")
+    if call.operation == "floppy/detach":
+        return _reshaped(vm, floppy="", floppy_repository="")
     if call.operation == "interface/attach" and isinstance(result, Interface) and result.mac_address:
         return _unshaped(replace(vm, macs=(*vm.macs, result.mac_address.lower())))
     return _unshaped(vm)

@@ -31,6 +31,13 @@ class ObservedNic:
 
 
 @dataclass(frozen=True)
+class ObservedUsb:
+    bus: int
+    port: int
+    source_type: str  # "redirect", "pass_through", "spice_vmc" (the doc's example shows only the last)
+
+
+@dataclass(frozen=True)
 class Shape:
     """Inspect-only details: absent when only the (cheap) list was read."""
 
@@ -50,6 +57,9 @@ class Shape:
     vnc: bool | None = None
     memory_security: bool | None = None
     panic_model: str = ""  # "isa" or "none", read from inspect's "panic"
+    floppy: str = ""  # the image in the floppy drive
+    floppy_repository: str = ""
+    usbs: tuple[ObservedUsb, ...] = ()
 
 
 # inspect shows the panic device as "panic": "on" (the doc's example, for a VM made with
@@ -169,5 +179,8 @@ def from_inspect(info: ComputeInspectInfo) -> Observed:
         vnc=info.vnc_enable,
         memory_security=info.mem_sec_enabled,
         panic_model=PANIC_MODELS.get(info.panic, ""),
+        floppy=str((info.floppy or {}).get("name", "")),
+        floppy_repository=str((info.floppy or {}).get("repository_uuid", "")),
+        usbs=tuple(ObservedUsb(u.bus, u.port, u.source_type) for u in info.usbs),
     )
     return Observed(**{**base.__dict__, "macs": tuple(n.mac for n in nics), "shape": shape})

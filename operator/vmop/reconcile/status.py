@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED, Condition, LastError, Reason
-from vmop.api.virtualmachine import DiskStatus, InterfaceStatus, VirtualMachineStatus
+from vmop.api.virtualmachine import DiskStatus, InterfaceStatus, UsbStatus, VirtualMachineStatus
 from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.observed import Observed
@@ -54,7 +54,13 @@ def memory_from_status(status: VirtualMachineStatus, uuid_annotation: str | None
         lost_since=parse_rfc3339(status.lost_since),
         last_created_at=parse_rfc3339(status.last_create_time),
         shutdown_requested_at=parse_rfc3339(status.shutdown_requested_at),
-        owned=Owned({d.name: d.volume for d in status.disks or []}, {n.name: n.mac for n in status.interfaces or []}),
+        owned=Owned(
+            {d.name: d.volume for d in status.disks or []},
+            {n.name: n.mac for n in status.interfaces or []},
+            {u.name: (u.bus, u.port) for u in status.usb or []},
+        ),
+        cloud_init_digest=status.cloud_init_digest,
+        console_password_digest=status.console_password_digest,
     )
 
 
@@ -111,6 +117,9 @@ def render_status(
             "shutdown_requested_at": rfc3339(memory.shutdown_requested_at) if memory.shutdown_requested_at else None,
             "disks": [DiskStatus(name=k, volume=v) for k, v in sorted(memory.owned.disks.items())] or None,
             "interfaces": [InterfaceStatus(name=k, mac=v) for k, v in sorted(memory.owned.nics.items())] or None,
+            "usb": [UsbStatus(name=k, bus=b, port=p) for k, (b, p) in sorted(memory.owned.usb.items())] or None,
+            "cloud_init_digest": memory.cloud_init_digest,
+            "console_password_digest": memory.console_password_digest,
             "reconcile_requested": reconcile_request or previous.reconcile_requested,
         }
     )

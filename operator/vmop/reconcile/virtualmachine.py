@@ -21,12 +21,14 @@ from vmop.api.annotations import ANNOTATION_CONFIRM_RECREATE
 from vmop.api.conditions import Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier
+from vmop.compute.requests import CloudInitSetRequest, GraphicsPasswordSetRequest, StartRequest
 from vmop.reconcile.calls import Call
-from vmop.reconcile.changes import Change, Owned, match_adopted, plan_changes, recover_owned
+from vmop.reconcile.changes import Change, Owned, match_adopted, matched_usb, plan_changes, recover_owned
 from vmop.reconcile.create import assigned_vm_uuid, create_call
 from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed
 from vmop.reconcile.power import PowerState, current_power, plan_power_transition
+from vmop.reconcile.secrets import SecretInputs, cloud_init_digest, password_digest
 
 # A create is matched to a VM the platform made at most this long before vmop marked it pending
 # (clock skew between the operator and the platform).
@@ -51,6 +53,9 @@ class Memory:
     owned: Owned = field(default_factory=lambda: Owned({}, {}))
     lost_since: float | None = None  # first seen missing everywhere it may be
     last_created_at: float | None = None  # when vmop last created a VM for this object
+    # sha256 digests (reconcile/secrets.py) of what the platform was last given from Secrets.
+    cloud_init_digest: str | None = None
+    console_password_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Context:
     managed_by: str | None = None  # another object that manages the wanted VM ("namespace/name")
     recreate_confirmed: str | None = None  # the lost uuid a person confirmed may be replaced
     taken: frozenset[str] = frozenset()  # uuids other objects manage: never adopted by this one
+    secrets: SecretInputs = field(default_factory=SecretInputs)  # read from the spec's Secrets
 
 
 IdentityKind = Literal["known", "adopted", "create", "conflict", "lost", "doubt", "managed", "guarded"]
@@ -238,7 +244,9 @@ def _identity_plan(identity: Identity, spec: VirtualMachineSpec, ctx: Context, m
     if identity.kind in ("known", "adopted"):
         return None
     if identity.kind == "create":
-        call = create_call(spec, name=ctx.platform_name, group=ctx.group, object_uid=ctx.object_uid)
+        call = create_call(
+            spec, name=ctx.platform_name, group=ctx.group, object_uid=ctx.object_uid, cloud_init=ctx.secrets.cloud_init
+        )
         fresh = Memory(create_pending_since=ctx.now, owned=Owned({}, {}), last_created_at=memory.last_created_at)
         if spec.template is not None:  # the uuid is ours to choose: remember it before the call
             fresh = replace(fresh, uuid=assigned_vm_uuid(ctx.object_uid))
@@ -260,11 +268,11 @@ def _identity_plan(identity: Identity, spec: VirtualMachineSpec, ctx: Context, m
 
 
 def _split_changes(changes: list[Change], vm: Observed) -> tuple[list[Change], list[Change]]:
-    """(apply now, pending): everything applies to a VM that is shut off; only hot changes to a
-    running one; nothing to a VM that is paused, hibernated or in between."""
+    """(apply now, pending): everything applies to a VM that is shut off but what needs it running;
+    only hot changes to a running one; nothing to a VM that is paused, hibernated or in between."""
     power = current_power(vm)
     if power == "Stopped":
-        return changes, []
+        return [c for c in changes if not c.needs_running], [c for c in changes if c.needs_running]
     if power == "Running":
         return [c for c in changes if c.hot], [c for c in changes if not c.hot]
     return [], changes
@@ -305,6 +313,10 @@ def _plan_virtual_machine(
         # vmop made it and the record was lost, or it was adopted: which of its devices are the spec's
         found = recover_owned(spec, observed.shape) if spec.adopt is None else match_adopted(spec, observed.shape)
         memory = replace(memory, owned=found)
+    if observed.shape is not None:  # a declared usb device found at its port is the spec's from now on
+        matched = matched_usb(spec, observed.shape)
+        if any(memory.owned.usb.get(name) != place for name, place in matched.items()):
+            memory = replace(memory, owned=replace(memory.owned, usb=memory.owned.usb | matched))
     return replace(_plan_observed(spec, ctx, memory, observed), subject=observed)
 
 
@@ -347,9 +359,45 @@ def _plan_observed(spec: VirtualMachineSpec, ctx: Context, memory: Memory, obser
     return _plan_existing(spec, ctx, memory, observed)
 
 
+def _from_secrets(
+    spec: VirtualMachineSpec, secrets: SecretInputs, memory: Memory, ident: ComputeIdentifier
+) -> tuple[list[Change], Memory]:
+    """cloud_init/set and graphics/password/set when what the Secrets hold is not what the platform
+    was last given (by digest; the platform is not asked: a value read back would only be compared).
+    A reference removed forgets its digest: set again, it is sent again."""
+    changes = []
+    if spec.cloud_init is None:
+        memory = replace(memory, cloud_init_digest=None)
+    elif secrets.cloud_init is not None and cloud_init_digest(ident.compute_uuid, secrets.cloud_init) != (
+        memory.cloud_init_digest
+    ):
+        request = CloudInitSetRequest(**ident.model_dump(), cloud_init_data=secrets.cloud_init)
+        reason = f"cloud-init data from Secret {spec.cloud_init.secret_ref.name}"
+        changes.append(Change("cloudInit", Call("cloud_init/set", request, reason), hot=True))
+    reference = spec.console.password_secret_ref if spec.console else None
+    if reference is None:
+        memory = replace(memory, console_password_digest=None)
+    elif secrets.console_password is not None and password_digest(ident.compute_uuid, secrets.console_password) != (
+        memory.console_password_digest
+    ):
+        password = GraphicsPasswordSetRequest(**ident.model_dump(), vnc_password=secrets.console_password)
+        reason = f"console password from Secret {reference.name}"
+        changes.append(Change("console.passwordSecretRef", Call("graphics/password/set", password, reason), hot=True))
+    return changes, memory
+
+
+def _power_call(spec: VirtualMachineSpec, operation: str, ident: ComputeIdentifier, reason: str) -> Call:
+    """A start of a VM with cloud-init asks for it (cloud_init=true: an IDE slot, the CRD keeps one free)."""
+    if operation == "start" and spec.cloud_init is not None:
+        return Call(operation, StartRequest(**ident.model_dump(), cloud_init=True), f"{reason}, with cloud-init")
+    return Call(operation, ident, reason)
+
+
 def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: Observed) -> Plan:
     ident = ComputeIdentifier(cluster_uuid=vm.cluster, tenant=vm.tenant, compute_uuid=vm.uuid, compute_name=vm.name)
     changes, unsupported = plan_changes(spec, vm, ident, memory.owned, name=ctx.platform_name, group=ctx.group)
+    secret_changes, memory = _from_secrets(spec, ctx.secrets, memory, ident)
+    changes = [*secret_changes, *changes]
     now_changes, pending = _split_changes(changes, vm)
     desired: PowerState = spec.power_state
     restarting = bool(pending) and spec.update_policy == "Restart" and current_power(vm) == "Running"
@@ -364,7 +412,7 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     )
     calls = [c.call for c in now_changes]
     if step.operation is not None:
-        calls.append(Call(step.operation, ident, step.reason))
+        calls.append(_power_call(spec, step.operation, ident, step.reason))
     if step.requests_shutdown:
         memory = replace(memory, shutdown_requested_at=ctx.now)
     elif current_power(vm) != "Running" or desired != "Stopped":  # off, or no longer wanted off

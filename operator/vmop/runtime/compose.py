@@ -29,7 +29,7 @@ from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
-from vmop.controller.kube import KubeAccess, NamespacePolicies
+from vmop.controller.kube import KubeAccess, NamespacePolicies, SecretCache
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses, VmPoolPasses
 from vmop.controller.virtualmachine import VirtualMachineController
@@ -221,6 +221,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         batcher=Batcher(client),
         safety=safety,
         patience=max(2 * config.resync_seconds, MIN_PATIENCE_SECONDS),
+        read_secret=SecretCache(kube, inventory.now).data,
     )
     vm_history: PassHistory[Key] = PassHistory(inventory.now, settle_seconds=config.resync_seconds / 2)
     in_flight = PASSES_PER_CALL * config.max_concurrency

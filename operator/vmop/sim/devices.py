@@ -354,15 +354,14 @@ def detach_cdrom(p: Platform, vm: Vm) -> None:
     vm.cdrom = {}
 
 
+def check_image(p: Platform, name: str, repository: str, operation: str) -> None:
+    if not any(i.name == name and i.repository_uuid == repository for i in p.world.images.values()):
+        raise SimError(Scode.DISK_SOURCE_INVALID, f"{operation}: no image {name!r} in repository {repository}")
+
+
 def attach_floppy(p: Platform, vm: Vm, req: CdromAttachRequest) -> None:
     require(vm, "floppy/attach", states=ON_OR_OFF, noaction=False)
-    if not any(
-        i.name == req.source_network_name and i.repository_uuid == req.repository_uuid for i in p.world.images.values()
-    ):
-        raise SimError(
-            Scode.DISK_SOURCE_INVALID,
-            f"floppy/attach: no image {req.source_network_name!r} in repository {req.repository_uuid}",
-        )
+    check_image(p, req.source_network_name, req.repository_uuid, "floppy/attach")
     vm.floppy = {"name": req.source_network_name, "repository_uuid": req.repository_uuid}
 
 

@@ -33,7 +33,7 @@ from vmop.compute.requests import (
 from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, MEMORY_MAX_BYTES
 from vmop.compute.scodes import Scode
 from vmop.sim.console import check_cloud_init
-from vmop.sim.devices import _assign_device, new_interface
+from vmop.sim.devices import _assign_device, check_image, new_interface
 from vmop.sim.errors import SimError
 from vmop.sim.platform import Platform, require, require_idle
 from vmop.sim.views import compute_info
@@ -133,6 +133,9 @@ def _create_one(
 ) -> CreateResult:
     sockets, cores, current = _check_shape(config)
     check_cloud_init(p, config.cloud_init_data, "create")
+    floppy = config.floppy if config.floppy is not None and config.floppy.name else None
+    if floppy is not None:
+        check_image(p, floppy.name, floppy.repository_uuid, "create (floppy)")
     vm = Vm(
         vm_uuid,
         name,
@@ -165,6 +168,8 @@ def _create_one(
     if config.meta is not None:
         vm.meta = config.meta.model_dump(exclude_none=True, mode="json")
     vm.cloud_init = config.cloud_init_data
+    if floppy is not None:
+        vm.floppy = {"name": floppy.name, "repository_uuid": floppy.repository_uuid}
     now = int(p.world.now())
     vm.create_time = vm.modify_time = now
     p.world.vms[vm.uuid] = vm
