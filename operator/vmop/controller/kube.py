@@ -52,8 +52,8 @@ class KubeError(Exception):
 
 def login(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
     """kopf's own readers, as the operator's kopf login uses them: the in-cluster service account,
-    else the kubeconfig (``kubeconfig`` or $KUBECONFIG). Neither exec plugins nor token refreshes:
-    what kopf itself can log in with."""
+    else the kubeconfig (``kubeconfig`` or $KUBECONFIG). No exec plugins, no auth-provider
+    refreshes: what kopf itself can log in with."""
     settings = kopf.OperatorSettings()
     found = kopf.login_with_service_account(settings=settings)
     if found is None:
