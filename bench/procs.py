@@ -145,7 +145,7 @@ def run_flags() -> set[str]:
     """The flags this checkout's `vmop run` accepts."""
     import argparse
 
-    from vmop.run import add_arguments
+    from vmop.config import add_arguments
 
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vmop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from vmop.run import add_arguments as add_run_arguments
+    from vmop.config import add_arguments as add_run_arguments
 
     run = sub.add_parser("run", help="run the operator against a kubeconfig and a compute endpoint")
     add_run_arguments(run)

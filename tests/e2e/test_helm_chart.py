@@ -34,6 +34,7 @@ from tests.support.deploy import (
 from tests.unit.test_dashboard import exported_names as exported_metric_names
 
 from vmop.cli import build_parser
+from vmop.config import config_from_arguments
 from vmop.dev.binaries import ensure_promtool
 from vmop.dev.controlplane import ControlPlane
 
@@ -187,11 +188,11 @@ def test_vmop_run_accepts_the_rendered_command(values: list[str]) -> None:
     objects = render_objects(*values)
     operator = container(objects)
     assert operator["command"][0] == "vmop"
-    parsed = build_parser().parse_args([*operator["command"][1:], *operator["args"]])
-    assert parsed.compute_url == COMPUTE_URL
-    assert parsed.namespaces == [a.split("=", 1)[1] for a in operator["args"] if a.startswith("--namespace=")]
-    assert parsed.liveness_port == operator["ports"][0]["containerPort"]
-    assert (parsed.peering is not None) == ("peering.enabled=true" in values)
+    config = config_from_arguments(build_parser().parse_args([*operator["command"][1:], *operator["args"]]))
+    assert config.compute_url == COMPUTE_URL
+    assert config.namespaces == [a.split("=", 1)[1] for a in operator["args"] if a.startswith("--namespace=")]
+    assert config.liveness_port == operator["ports"][0]["containerPort"]
+    assert (config.peering is not None) == ("peering.enabled=true" in values)
 
 
 def test_scheduling_and_resources_pass_through(tmp_path: Path) -> None:

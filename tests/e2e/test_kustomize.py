@@ -28,6 +28,7 @@ from tests.support.deploy import (
 )
 
 from vmop.cli import build_parser
+from vmop.config import config_from_arguments
 from vmop.dev.controlplane import ControlPlane
 
 NAMESPACE = "vmop-system"
@@ -95,10 +96,10 @@ def test_base_is_the_charts_defaults() -> None:
 
 def test_vmop_run_accepts_the_command() -> None:
     operator = one(BASE, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    parsed = build_parser().parse_args([*operator["command"][1:], *operator["args"]])
-    assert parsed.compute_url == BASE_URL
-    assert parsed.credentials_secret == f"{NAMESPACE}/vmop-credentials"
-    assert parsed.namespaces == [], "cluster-wide"
+    config = config_from_arguments(build_parser().parse_args([*operator["command"][1:], *operator["args"]]))
+    assert config.compute_url == BASE_URL
+    assert config.credentials_secret == f"{NAMESPACE}/vmop-credentials"
+    assert config.namespaces == [], "cluster-wide"
 
 
 def test_credentials_example_is_not_applied_but_matches() -> None:

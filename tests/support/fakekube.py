@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubernetes_asyncio.client.exceptions import ApiException
+from vmop.controller.kube import KubeError
 
 
 class FakeKube:
@@ -28,7 +28,7 @@ class FakeKube:
     def _found(self, plural: str, namespace: str, name: str) -> dict[str, Any]:
         found = self.objects.get((plural, namespace, name))
         if found is None:
-            raise ApiException(status=404, reason="Not Found")
+            raise KubeError(404, "Not Found")
         return found
 
     def _stored(self, found: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +60,7 @@ class FakeKube:
         found = self._found(plural, namespace, name)
         metadata = found["metadata"]
         if resource_version is not None and resource_version != metadata["resourceVersion"]:
-            raise ApiException(status=409, reason="Conflict")
+            raise KubeError(409, "Conflict")
         self.writes.append(("metadata", name, {"annotations": annotations, "finalizers": finalizers}))
         current = metadata.setdefault("annotations", {})
         for key, value in (annotations or {}).items():

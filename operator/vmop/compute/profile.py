@@ -10,7 +10,6 @@ docs/platform-assumptions.md lists each choice with the test that plays the othe
 
 from __future__ import annotations
 
-import argparse
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,39 +65,3 @@ class PlatformProfile(BaseModel):
         if scode in self.agent_missing_scodes:
             return "agent_missing"
         return None
-
-
-_FLAGS: dict[str, str] = {
-    "not_found_scodes": "--not-found-scode",
-    "busy_scodes": "--busy-scode",
-    "agent_missing_scodes": "--agent-missing-scode",
-}
-
-
-def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``vmop run`` flags of the profile; each repeatable, each replacing its default."""
-    defaults = PlatformProfile()
-    group = parser.add_argument_group("platform profile (where the compute doc is silent; see `vmop probe`)")
-    for field, flag in _FLAGS.items():
-        default = ",".join(str(s) for s in sorted(getattr(defaults, field)))
-        description = PlatformProfile.model_fields[field].description
-        group.add_argument(
-            flag,
-            type=int,
-            action="append",
-            dest=field,
-            metavar="SCODE",
-            help=f"{description} (repeatable; default {default})",
-        )
-    group.add_argument(
-        "--page-param",
-        action="append",
-        dest="page_params",
-        choices=PAGE_PARAMS,
-        help=f"list paging parameter to send (repeatable; default both: {', '.join(defaults.page_params)})",
-    )
-
-
-def profile_from_arguments(args: argparse.Namespace) -> PlatformProfile:
-    given = {field: getattr(args, field) for field in (*_FLAGS, "page_params") if getattr(args, field, None)}
-    return PlatformProfile.model_validate(given)

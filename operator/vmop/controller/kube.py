@@ -1,7 +1,8 @@
 """vmop's own Kubernetes reads and writes: the passes' status and metadata patches, the namespace
 annotations of deletion policy, the credentials Secret, the Secrets VirtualMachines name. Async end
-to end (kubernetes_asyncio), and every request through the engine's one rate limit, which pauses
-all of them when the apiserver says it is overloaded (engine/ratelimit.py): a burst never turns into a retry storm.
+to end (httpx, with the credentials of kopf's own login functions), and every request through the
+engine's one rate limit, which pauses all of them when the apiserver says it is overloaded
+(engine/ratelimit.py): a burst never turns into a retry storm.
 
 A write answers the object as stored after it: passes put that into the engine's store, so the next
 pass reads what was written even before the watch echoes it (engine/store.py).
@@ -11,64 +12,164 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+import contextlib
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import quote
 
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client.exceptions import ApiException
+import httpx
+import kopf
 
 from vmop.api import GROUP, VERSION
-from vmop.engine.ratelimit import Answered, Overloaded, WriteLimiter, outcome_of_status
+from vmop.engine.ratelimit import Overloaded, WriteLimiter, outcome_of_status
 
-T = TypeVar("T")
+log = logging.getLogger(__name__)
+
 # Seconds one request may take: past it the apiserver is taken as overloaded (its own timeout for a
 # write is 60 s; a write that waited this long answers nothing a retry would not).
 REQUEST_TIMEOUT = 30.0
-# The generated client would send a dict body to a custom object as a JSON patch: ask for a merge.
-PATCH_OPTIONS: dict[str, Any] = {"_content_type": "application/merge-patch+json", "_request_timeout": REQUEST_TIMEOUT}
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+
+Login = Callable[[], kopf.ConnectionInfo]
+
+
+class KubeError(Exception):
+    """The apiserver refused a request: ``status``, ``reason`` (the HTTP reason phrase), ``body``
+    (its Status, JSON) and ``retry_after`` (the header, if any). ``status`` None: no answer (a
+    timeout, a connection or TLS failure; ``reason`` says which)."""
+
+    def __init__(self, status: int | None, reason: str, body: str = "", retry_after: str | None = None) -> None:
+        super().__init__(f"{status} {reason}" if status is not None else reason)
+        self.status = status
+        self.reason = reason
+        self.body = body
+        self.retry_after = retry_after
+
+
+def login(kubeconfig: str | None = None) -> kopf.ConnectionInfo:
+    """kopf's own readers, as the operator's kopf login uses them: the in-cluster service account,
+    else the kubeconfig (``kubeconfig`` or $KUBECONFIG). No exec plugins, no auth-provider
+    refreshes: what kopf itself can log in with."""
+    settings = kopf.OperatorSettings()
+    found = kopf.login_with_service_account(settings=settings)
+    if found is None:
+        with _kubeconfig_environment(kubeconfig):
+            found = kopf.login_with_kubeconfig(settings=settings)
+    if found is None:
+        raise kopf.LoginError("no service account token and no kubeconfig to log in with")
+    return found
+
+
+@contextlib.contextmanager
+def _kubeconfig_environment(kubeconfig: str | None) -> Iterator[None]:
+    """$KUBECONFIG, which kopf's reader takes, set to ``kubeconfig`` while it reads. The reader does
+    not await: no other task sees the change."""
+    if kubeconfig is None:
+        yield
+        return
+    before = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = kubeconfig
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["KUBECONFIG"]
+        else:
+            os.environ["KUBECONFIG"] = before
 
 
 class KubeAccess:
-    def __init__(self, api: k8s.ApiClient, limiter: WriteLimiter) -> None:
-        self._api = api
-        self._objects = k8s.CustomObjectsApi(api)
-        self._core = k8s.CoreV1Api(api)
-        self._authorization = k8s.AuthorizationV1Api(api)
+    def __init__(
+        self,
+        login: Login,
+        limiter: WriteLimiter,
+        *,
+        connections: int,
+        timeout: float = REQUEST_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """``login``: the credentials, called again once when the apiserver answers 401 (a rotated
+        service-account token). ``transport``: tests put a fake apiserver here."""
+        self._login = login
         self._limiter = limiter
+        self._timeout = timeout
+        info = login()
+        self._authorization = info.as_http_headers()
+        self._logins = 1  # how many times the credentials were read: a 401 rereads them once
+        self._relogin = asyncio.Lock()
+        self._http = httpx.AsyncClient(
+            base_url=info.server,
+            # The CA and the client certificate are read once: a rotated token needs no new client.
+            verify=info.as_ssl_context(),
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+            proxy=info.proxy_url,
+            trust_env=info.trust_env,
+            transport=transport,
+        )
 
     @classmethod
     async def connect(cls, kubeconfig: str | None, limiter: WriteLimiter, *, connections: int) -> KubeAccess:
         """In-cluster credentials, else the kubeconfig (``kubeconfig`` or $KUBECONFIG)."""
-        configuration = k8s.Configuration()
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        configuration.connection_pool_maxsize = connections
-        return cls(k8s.ApiClient(configuration), limiter)
+        return cls(lambda: login(kubeconfig), limiter, connections=connections)
 
     async def close(self) -> None:
-        await self._api.close()
+        await self._http.aclose()
 
-    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
-        permit = await self._limiter.acquire()
+    async def _request(
+        self, method: str, path: str, body: Any = None, *, content_type: str = "application/json", **params: str
+    ) -> Any:
+        """The apiserver's answer (JSON) to one request; a 401 rereads the credentials once and asks again."""
+        content = json.dumps(body).encode() if body is not None else None
+        response, logins = await self._send(method, path, content, content_type, params)
+        if response.status_code == 401 and await self._reread_credentials(logins):
+            response, _ = await self._send(method, path, content, content_type, params)
+        if response.is_error:
+            raise KubeError(
+                response.status_code, response.reason_phrase, response.text, response.headers.get("Retry-After")
+            )
         try:
-            answer = await request()
-        except ApiException as exc:
-            headers: Any = exc.headers or {}
-            self._limiter.report(permit, outcome_of_status(exc.status or 0, headers.get("Retry-After")))
-            raise
-        except TimeoutError:
+            return response.json()
+        except ValueError:  # not the apiserver (a proxy's page): no answer to use
+            raise KubeError(response.status_code, "not JSON") from None
+
+    async def _send(
+        self, method: str, path: str, content: bytes | None, content_type: str, params: dict[str, str]
+    ) -> tuple[httpx.Response, int]:
+        """The answer, and which credentials it answers (how many logins they came after)."""
+        permit = await self._limiter.acquire()
+        logins = self._logins
+        headers = {**self._authorization, **({"Content-Type": content_type} if content is not None else {})}
+        try:
+            async with asyncio.timeout(self._timeout):  # httpx's timeouts bound each phase, this the whole
+                response = await self._http.request(method, path, content=content, headers=headers, params=params)
+        except (TimeoutError, httpx.TimeoutException) as exc:
             self._limiter.report(permit, Overloaded())
-            raise
-        self._limiter.report(permit, Answered())
-        return answer
+            raise KubeError(None, "Timeout") from exc
+        except httpx.TransportError as exc:  # unreachable: no word on the apiserver's load
+            raise KubeError(None, type(exc).__name__) from exc
+        self._limiter.report(permit, outcome_of_status(response.status_code, response.headers.get("Retry-After")))
+        return response, logins
+
+    async def _reread_credentials(self, logins: int) -> bool:
+        """Once for all the requests refused with the same credentials; whether there are new ones."""
+        async with self._relogin:
+            if self._logins == logins:
+                try:
+                    self._authorization = self._login().as_http_headers()
+                except (OSError, ValueError, kopf.LoginError) as exc:  # the 401 stands
+                    log.warning("cannot reread the Kubernetes credentials: %s", type(exc).__name__)
+                    return False
+                self._logins += 1
+            return True
 
     async def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        return await self._merge(
-            self._objects.patch_namespaced_custom_object_status, plural, namespace, name, {"status": status}
-        )
+        return await self._merge(_object_path(plural, namespace, name) + "/status", {"status": status})
 
     async def patch_metadata(
         self,
@@ -90,84 +191,69 @@ class KubeAccess:
             metadata["finalizers"] = finalizers
         if resource_version:
             metadata["resourceVersion"] = resource_version
-        return await self._merge(
-            self._objects.patch_namespaced_custom_object, plural, namespace, name, {"metadata": metadata}
-        )
+        return await self._merge(_object_path(plural, namespace, name), {"metadata": metadata})
 
-    async def _merge(
-        self, patch: Callable[..., Awaitable[Any]], plural: str, namespace: str, name: str, body: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def _merge(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """A merge patch of one of vmop's objects; the object as stored after it."""
-        answer: Any = await self._call(lambda: patch(GROUP, VERSION, namespace, plural, name, body, **PATCH_OPTIONS))
-        return dict(answer)
+        return dict(await self._request("PATCH", path, body, content_type=MERGE_PATCH))
 
     async def list_objects(self, plural: str, namespace: str, selector: str) -> list[dict[str, Any]]:
-        found: Any = await self._call(
-            lambda: self._objects.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, label_selector=selector, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
-        return list(found.get("items", []))
+        found = await self._request("GET", _objects_path(plural, namespace), labelSelector=selector)
+        return list(found.get("items") or [])
 
     async def create_object(self, plural: str, namespace: str, body: dict[str, Any]) -> None:
-        await self._call(
-            lambda: self._objects.create_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, body, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
+        await self._request("POST", _objects_path(plural, namespace), body)
 
     async def json_patch(self, plural: str, namespace: str, name: str, operations: list[dict[str, Any]]) -> None:
-        options: dict[str, Any] = {"_content_type": "application/json-patch+json", "_request_timeout": REQUEST_TIMEOUT}
-        await self._call(
-            lambda: self._objects.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, cast(Any, operations), **options
-            )
-        )
+        await self._request("PATCH", _object_path(plural, namespace, name), operations, content_type=JSON_PATCH)
 
     async def delete_object(self, plural: str, namespace: str, name: str, uid: str) -> None:
         """Delete the object if it is still the one with ``uid`` (else 409)."""
-        options = k8s.V1DeleteOptions(preconditions=k8s.V1Preconditions(uid=uid))
-        await self._call(
-            lambda: self._objects.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, body=options, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+        await self._request("DELETE", _object_path(plural, namespace, name), options)
 
     async def post_event(self, namespace: str, event: dict[str, Any]) -> None:
-        await self._call(
-            lambda: self._core.create_namespaced_event(namespace, cast(Any, event), _request_timeout=REQUEST_TIMEOUT)
-        )
+        await self._request("POST", f"/api/v1/namespaces/{quote(namespace, safe='')}/events", event)
 
     async def namespace_annotations(self, namespace: str) -> dict[str, str]:
-        found: Any = await self._call(lambda: self._core.read_namespace(namespace, _request_timeout=REQUEST_TIMEOUT))
-        return dict(found.metadata.annotations or {})
+        found = await self._request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}")
+        return dict(found.get("metadata", {}).get("annotations") or {})
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's values, decoded. Callers must keep them out of logs and errors."""
-        found: Any = await self._call(
-            lambda: self._core.read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
+        found = await self._request(
+            "GET", f"/api/v1/namespaces/{quote(namespace, safe='')}/secrets/{quote(name, safe='')}"
         )
-        return {key: base64.b64decode(value).decode() for key, value in (found.data or {}).items()}
+        return {key: base64.b64decode(value).decode() for key, value in (found.get("data") or {}).items()}
 
     async def may(self, verb: str, resource: str, group: str = "") -> bool:
         """Whether this identity may do ``verb`` on ``resource`` cluster-wide (a SelfSubjectAccessReview,
         which every authenticated identity may ask)."""
-        attributes = k8s.V1ResourceAttributes(verb=verb, resource=resource, group=group)
-        review = k8s.V1SelfSubjectAccessReview(spec=k8s.V1SelfSubjectAccessReviewSpec(resource_attributes=attributes))
-        answer: Any = await self._call(
-            lambda: self._authorization.create_self_subject_access_review(review, _request_timeout=REQUEST_TIMEOUT)
-        )
-        return bool(answer.status.allowed)
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "group": group}},
+        }
+        answer = await self._request("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
+        return bool(answer.get("status", {}).get("allowed"))
+
+
+def _objects_path(plural: str, namespace: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace, safe='')}/{plural}"
+
+
+def _object_path(plural: str, namespace: str, name: str) -> str:
+    return f"{_objects_path(plural, namespace)}/{quote(name, safe='')}"
 
 
 def is_gone(error: BaseException) -> bool:
     """The object is no more (deleted meanwhile): nothing to write to."""
-    return isinstance(error, ApiException) and error.status == 404
+    return isinstance(error, KubeError) and error.status == 404
 
 
 def is_conflict(error: BaseException) -> bool:
     """The object changed since the view the write was based on."""
-    return isinstance(error, ApiException) and error.status == 409
+    return isinstance(error, KubeError) and error.status == 409
 
 
 class NamespacePolicies:
@@ -217,7 +303,7 @@ class SecretCache:
     async def _fetch(self, namespace: str, name: str) -> dict[str, str]:
         try:
             return await self._kube.secret_data(namespace, name)
-        except ApiException as error:
+        except KubeError as error:
             if error.status == 404:
                 raise LookupError(f"Secret {name} does not exist in namespace {namespace}") from None
             if error.status == 403:

@@ -18,9 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import aiohttp
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from vmop import metrics
 from vmop.api.annotations import (
     ANNOTATION_CREATE_PENDING,
@@ -29,7 +26,7 @@ from vmop.api.annotations import (
     FINALIZER,
 )
 from vmop.compute.errors import is_transient
-from vmop.controller.kube import NamespacePolicies
+from vmop.controller.kube import KubeError, NamespacePolicies
 from vmop.controller.objects import ObjectView, Outcome, body_of
 from vmop.controller.relations import (
     BY_PARENT,
@@ -299,15 +296,9 @@ class VmPoolPasses:
         started = time.monotonic()
         try:
             outcome = await self.controller.sync(body_of(pool))
-        except (ApiException, TimeoutError, OSError, aiohttp.ClientError) as error:
-            log.warning("VmPool %s/%s: pass failed: %s", pool.namespace, pool.name, _said(error))
+        except KubeError as error:
+            log.warning("VmPool %s/%s: pass failed: %s", pool.namespace, pool.name, error)
             return Failed()
         metrics.RECONCILE_SECONDS.labels("VmPool").observe(time.monotonic() - started)
         await self.writes.announce(pool, outcome.events)
         return RequeueAfter(outcome.requeue_after) if outcome.requeue_after else Done()
-
-
-def _said(error: BaseException) -> str:
-    if isinstance(error, ApiException):
-        return f"{error.status} {error.reason}"
-    return str(error) or type(error).__name__

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kubernetes_asyncio.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from vmop.api import API_VERSION
@@ -19,7 +18,7 @@ from vmop.api.annotations import ANNOTATION_PAUSED, LABEL_POOL, LABEL_POOL_TEMPL
 from vmop.api.conditions import READY, Condition, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.api.vmpool import PROGRESSING, VmPoolSpec, VmPoolStatus, max_unavailable
-from vmop.controller.kube import KubeAccess
+from vmop.controller.kube import KubeAccess, KubeError
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.status import rfc3339
@@ -66,7 +65,7 @@ class KubePools:
     async def delete_vm(self, namespace: str, name: str, uid: str) -> None:
         try:
             await self._kube.delete_object(VMS, namespace, name, uid)
-        except ApiException as exc:
+        except KubeError as exc:
             if exc.status not in (404, 409):  # gone already, or another object of that name now
                 raise
 
@@ -284,7 +283,7 @@ class VmPoolController:
             }
             try:
                 await self.kube.create_vm(metadata["namespace"], body)
-            except ApiException as exc:
+            except KubeError as exc:
                 if exc.status == 409 and attempt < NAME_ATTEMPTS - 1:  # the name is another object's
                     continue
                 raise

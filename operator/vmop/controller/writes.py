@@ -12,12 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
-from kubernetes_asyncio.client.exceptions import ApiException
-
 from vmop.api import GROUP, VERSION
 from vmop.api.annotations import FINALIZER
-from vmop.controller.kube import KubeAccess, is_gone
+from vmop.controller.kube import KubeAccess, KubeError, is_gone
 from vmop.controller.objects import ObjectView, Outcome, view_of
 from vmop.reconcile.conditions import attention_events
 
@@ -104,8 +101,8 @@ class ObjectWrites:
         for kind, reason, message in events:
             try:
                 await self.kube.post_event(obj.namespace, self._event(obj, kind, reason, message))
-            except (ApiException, TimeoutError, OSError, aiohttp.ClientError) as exc:
-                log.warning("%s: Event %s not posted: %s", self._name(obj), reason, type(exc).__name__)
+            except KubeError as exc:
+                log.warning("%s: Event %s not posted: %s", self._name(obj), reason, exc)
 
     def _event(self, obj: ObjectView, kind: str, reason: str, message: str) -> dict[str, Any]:
         if len(message) > MAX_EVENT_MESSAGE:
@@ -137,22 +134,22 @@ class ObjectWrites:
     async def _write(self, obj: ObjectView, what: str, write: Any) -> ObjectView:
         try:
             answer = await write
-        except ApiException as exc:
+        except KubeError as exc:
             if is_gone(exc):
                 raise ObjectGone(f"{self._name(obj)} is gone") from None
+            if exc.status is None:
+                raise WriteFailed(f"{self._name(obj)}: {what} write: {exc.reason}") from None
             said = _message_of(exc)
             raise WriteFailed(
                 f"{self._name(obj)}: {what} write refused: {exc.status} {exc.reason}{': ' + said if said else ''}",
                 forbidden=exc.status in (401, 403),
             ) from None
-        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
-            raise WriteFailed(f"{self._name(obj)}: {what} write: {type(exc).__name__}") from None
         view = view_of(answer)
         self.observe(view)
         return view
 
 
-def _message_of(exc: ApiException) -> str:
+def _message_of(exc: KubeError) -> str:
     """The apiserver's own words (its Status message), short."""
     try:
         message = str(json.loads(exc.body or "{}").get("message") or "")
