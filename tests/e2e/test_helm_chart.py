@@ -249,10 +249,13 @@ def test_existing_secret_is_referenced_not_created() -> None:
 
 
 def test_no_credentials_no_secret_access() -> None:
-    objects = render_objects()
+    """Without credentials and with VMs' Secrets off, vmop may read no Secret at all; with them on
+    (the default), only get them, never list or watch."""
+    objects = render_objects("rbac.vmSecrets.enabled=false")
     assert not any("--credentials-secret" in arg for arg in args_of(objects))
     assert not grants(objects, "ClusterRole", "", "secrets")
     assert not by_kind(objects, "Role")
+    assert grants(render_objects(), "ClusterRole", "", "secrets") == {"get"}
 
 
 def test_namespaced_mode_renders_roles_not_cluster_roles() -> None:
@@ -287,7 +290,7 @@ def test_rbac_is_least_privilege() -> None:
                 assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
                 assert set(rule["verbs"]) <= ALLOWED_VERBS, rule
                 if "secrets" in rule["resources"]:
-                    assert rule["verbs"] == ["get"] and rule["resourceNames"], "one Secret, by name"
+                    assert rule["verbs"] == ["get"], "Secrets are read by name, never listed or watched"
         vm_verbs = grants(objects, "ClusterRole", "vmop.io", "virtualmachines") | grants(
             objects, "Role", "vmop.io", "virtualmachines"
         )
@@ -667,8 +670,10 @@ def test_install_upgrade_and_least_privilege(
     assert can(control_plane, sa, "patch", "virtualmachines.vmop.io/status", "-n", "default")
     assert can(control_plane, sa, "create", "events", "-n", "default")
     assert can(control_plane, sa, "get", f"secret/{fullname}-credentials", "-n", namespace)
-    assert not can(control_plane, sa, "get", "secret/other", "-n", namespace)
+    # The Secrets VirtualMachines name (cloud-init, console passwords): get by name, never list or watch.
+    assert can(control_plane, sa, "get", "secret/other", "-n", namespace)
     assert not can(control_plane, sa, "list", "secrets", "-n", namespace)
+    assert not can(control_plane, sa, "watch", "secrets", "-n", namespace)
     # RBAC grants these for a VmPool's VirtualMachines; the admission policy refuses any other's
     # (tests/integration/test_vmpool.py runs that with the chart's identity).
     assert can(control_plane, sa, "delete", "virtualmachines.vmop.io", "-n", "default")

@@ -228,7 +228,8 @@ def test_apply_for_real(control_plane: ControlPlane, system_namespace: bool) -> 
     assert can("watch", "virtualmachines.vmop.io", "--all-namespaces")
     assert can("patch", "vmgroups.vmop.io/status", "-n", "default")
     assert can("get", "secret/vmop-credentials", "-n", NAMESPACE)
-    assert not can("get", "secret/other", "-n", NAMESPACE)
+    assert can("get", "secret/other", "-n", NAMESPACE)  # a VM's cloud-init or console Secret, by name
+    assert not can("list", "secrets", "-n", NAMESPACE)
     # A VmPool's VirtualMachines are made and deleted by vmop; the admission policy keeps that to
     # the ones a pool controls (tests/integration/test_vmpool.py).
     assert can("delete", "virtualmachines.vmop.io", "-n", "default")
