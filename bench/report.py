@@ -323,11 +323,11 @@ def why(results: dict[str, Any]) -> list[str]:
             else ". "
         )
         lines[-1] += (
-            "Most of the idle size is imports: kopf imports every Kubernetes client installed, and the "
-            "generated models of kubernetes-asyncio (vmop's async writes) alone cost about 30 MiB (importing it: "
-            "71 MiB against 42 for the given client); the engine's store keeps one trimmed view per object and "
-            "no timer holds a body. The peak comes while deleting, when every object's deletion is in flight "
-            "at once."
+            "Most of the idle size is imports: kopf imports every Kubernetes client installed (the given one "
+            "alone is about 34 MiB; kubernetes-asyncio, used for vmop's writes until this report, about 30 "
+            "more: vmop's writes now go over httpx with kopf's login); the engine's store keeps one trimmed "
+            "view per object and no timer holds a body. The peak comes while deleting, when every object's "
+            "deletion is in flight at once."
         )
     writes_target = _met(met, "steady state: zero")
     if writes_target is False:
