@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.support.clock import VirtualClock, settle
-from vmop.engine import Backoff, Done, EngineStopped, Failed, RequeueAfter, Result, Resync, WorkQueue
+from vmop.engine import Backoff, Done, Failed, RequeueAfter, Result, Resync, WorkQueue
 
 START = 1000.0  # VirtualClock's start
 
@@ -271,63 +271,6 @@ async def test_resync_follows_the_key_source(clock: VirtualClock, make_queue: Ma
     keys[:] = ["b", "c"]
     await clock.advance(10)
     assert passes.keys() == ["a", "b", "b", "c"]
-
-
-async def test_verdict_returns_once_a_pass_reports_done(clock: VirtualClock, make_queue: MakeQueue) -> None:
-    passes = Passes(clock, lambda key, before: RequeueAfter(5) if before == 0 else Done())
-    queue = make_queue(passes)
-    verdict = asyncio.create_task(queue.verdict("a"))
-    await clock.advance(4.9)
-    assert passes.times("a") == [START]
-    assert not verdict.done()
-    await clock.advance(0.2)
-    assert verdict.done() and verdict.result() is None
-
-
-async def test_verdict_waits_for_a_pass_that_begins_after_it(clock: VirtualClock, make_queue: MakeQueue) -> None:
-    passes = Passes(clock, lambda key, before: RequeueAfter(5) if before == 1 else Done())
-    queue = make_queue(passes)
-    gate = await pass_under_way(passes, queue, "a")  # pass 0, which will be done
-    verdict = asyncio.create_task(queue.verdict("a"))
-    await settle()
-    gate.set()
-    await clock.advance(1)  # pass 0 done (began before the verdict was asked), pass 1 asks for 5 s
-    assert len(passes.times("a")) == 2
-    assert not verdict.done()
-    await clock.advance(5)  # pass 2 done
-    assert verdict.done()
-
-
-async def test_a_verdict_given_up_mid_pass_is_dropped_and_the_others_still_come(
-    clock: VirtualClock, make_queue: MakeQueue
-) -> None:
-    passes = Passes(clock)
-    queue = make_queue(passes, max_in_flight=1)
-    gate = passes.hold("a")
-    given_up = asyncio.create_task(queue.verdict("a"))
-    await settle()
-    kept = asyncio.create_task(queue.verdict("a"))
-    await settle()
-    gate.set()
-    given_up.cancel()  # as its pass ends, done
-    await clock.advance(1)
-    assert given_up.cancelled()
-    assert kept.done() and kept.result() is None  # by the second pass
-    queue.add("b")
-    await clock.advance(1)
-    assert passes.keys() == ["a", "a", "b"]
-
-
-async def test_verdict_raises_when_the_queue_stops(clock: VirtualClock, make_queue: MakeQueue) -> None:
-    passes = Passes(clock, lambda key, before: RequeueAfter(60))
-    queue = make_queue(passes)
-    verdict = asyncio.create_task(queue.verdict("a"))
-    await clock.advance(1)
-    await queue.shutdown(grace=0)
-    with pytest.raises(EngineStopped):
-        await verdict
-    with pytest.raises(EngineStopped):
-        await queue.verdict("a")
 
 
 async def test_shutdown_lets_a_pass_end_within_grace_and_drops_the_rest(

@@ -4,7 +4,7 @@ passes report a Result (docs/architecture.md, "The engine")."""
 
 from vmop.engine.backoff import Backoff, RequeueLimiter, TokenBucket
 from vmop.engine.clock import Clock, MonotonicClock
-from vmop.engine.queue import Done, EngineStopped, Failed, RequeueAfter, Result, Resync, WorkQueue
+from vmop.engine.queue import Done, Failed, RequeueAfter, Result, Resync, WorkQueue
 from vmop.engine.ratelimit import Answered, Overloaded, Permit, WriteLimiter, WriteOutcome, outcome_of_status
 
 __all__ = [
@@ -12,7 +12,6 @@ __all__ = [
     "Backoff",
     "Clock",
     "Done",
-    "EngineStopped",
     "Failed",
     "MonotonicClock",
     "Overloaded",

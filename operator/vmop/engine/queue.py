@@ -10,8 +10,6 @@ controller-runtime's controller loop, on asyncio).
   backoff.py); an exception is a failure, logged once, and the worker goes on.
 - One loop re-adds every key of a key source each resync period, spread over the period: no
   timer per object.
-- ``verdict(key)`` returns once a pass of the key that began after the call reports ``Done`` (the
-  deletion of an object waits for this).
 """
 
 from __future__ import annotations
@@ -69,16 +67,6 @@ class Resync(Generic[K]):
             raise ValueError(f"a resync period must be positive, not {self.period}")
 
 
-class EngineStopped(Exception):
-    """The queue shut down before a pass of the key reported done."""
-
-
-@dataclass(eq=False)
-class _Verdict:
-    future: asyncio.Future[None]
-    armed: bool = False  # a pass of the key began after the verdict was asked for
-
-
 @dataclass
 class _Waiting(Generic[K]):
     """Keys to add at a moment (add_after, rate-limited requeues): the earliest moment per key."""
@@ -120,7 +108,6 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._waiting: _Waiting[K] = _Waiting()
         self._waiting_changed = asyncio.Event()
-        self._verdicts: dict[K, list[_Verdict]] = {}
         self._workers: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()  # workers inside a pass
         self._loops: list[asyncio.Task[None]] = []
@@ -174,23 +161,6 @@ class WorkQueue(Generic[K]):
         """Failures of ``key`` since it last passed (or was forgotten)."""
         return self._limiter.failures(key)
 
-    async def verdict(self, key: K) -> None:
-        """Add ``key``; return once a pass of it that begins after this call reports ``Done``.
-        Raises EngineStopped if the queue shuts down first."""
-        if self._stopped:
-            raise EngineStopped(f"{self._name} is stopped")
-        verdict = _Verdict(asyncio.get_running_loop().create_future())
-        self._verdicts.setdefault(key, []).append(verdict)
-        self.add(key)
-        try:
-            await verdict.future
-        finally:
-            waiting = self._verdicts.get(key, [])
-            if verdict in waiting:  # the caller gave up (cancelled)
-                waiting.remove(verdict)
-                if not waiting:
-                    del self._verdicts[key]
-
     async def shutdown(self, grace: float) -> None:
         """Stop taking keys and drop those not begun (the next start resumes every object anyway);
         let the passes under way end within ``grace`` seconds, then cancel them."""
@@ -213,11 +183,6 @@ class WorkQueue(Generic[K]):
             for task in running:
                 task.cancel()
         await asyncio.gather(*self._loops, *self._workers, return_exceptions=True)
-        for verdicts in self._verdicts.values():
-            for verdict in verdicts:
-                if not verdict.future.done():
-                    verdict.future.set_exception(EngineStopped(f"{self._name} stopped before a pass was done"))
-        self._verdicts.clear()
 
     async def _work(self) -> None:
         worker = asyncio.current_task()
@@ -227,8 +192,6 @@ class WorkQueue(Generic[K]):
             self._dirty.discard(key)
             self._processing.add(key)
             self._busy.add(worker)
-            for verdict in self._verdicts.get(key, ()):
-                verdict.armed = True
             try:
                 result = await self._pass(key)
             finally:
@@ -249,21 +212,11 @@ class WorkQueue(Generic[K]):
         match result:
             case Done():
                 self._limiter.forget(key)
-                self._deliver(key)
             case RequeueAfter(seconds=seconds):
                 self._limiter.forget(key)
                 self.add_after(key, seconds)
             case Failed():
                 self.add_rate_limited(key)
-
-    def _deliver(self, key: K) -> None:
-        verdicts = self._verdicts.pop(key, [])
-        for verdict in verdicts:
-            if verdict.armed and not verdict.future.done():  # done: its caller gave up
-                verdict.future.set_result(None)
-        unarmed = [verdict for verdict in verdicts if not verdict.armed]
-        if unarmed:
-            self._verdicts[key] = unarmed
 
     async def _release_waiting(self) -> None:
         """Add each delayed key at its moment: one timer for all of them."""
