@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from vmop.api import API_VERSION
 from vmop.api.annotations import ANNOTATION_PAUSED, LABEL_POOL, LABEL_POOL_TEMPLATE_HASH
-from vmop.api.conditions import READY, Condition, Reason
+from vmop.api.conditions import READY, SYNCED, Condition, Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.api.vmpool import PROGRESSING, VmPoolSpec, VmPoolStatus, max_unavailable
 from vmop.controller.kube import KubeAccess, KubeError
@@ -90,11 +90,14 @@ def _controlled_by(vm: dict[str, Any], uid: str) -> bool:
 
 
 def _ready(vm: dict[str, Any]) -> bool:
-    """Ready=True, for the spec it has now (a spec just written is not Ready until the VM saw it)."""
+    """Ready=True and Synced=True for the spec it has now, nothing pending: a spec just written is
+    not Ready until the VM saw it, nor while a change waits for its restart (a rollout counted such
+    a VM as updated while the platform still had the old shape)."""
     status = vm.get("status") or {}
-    if status.get("observedGeneration") != vm["metadata"].get("generation"):
+    if status.get("observedGeneration") != vm["metadata"].get("generation") or status.get("pendingChanges"):
         return False
-    return any(c.get("type") == READY and c.get("status") == "True" for c in status.get("conditions") or [])
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return conditions.get(READY) == "True" and conditions.get(SYNCED) == "True"
 
 
 def _member(vm: dict[str, Any]) -> Member:
