@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, CliSettingsSource, SettingsConfigDict
 
 from vmop.compute.profile import PlatformProfile
@@ -66,6 +66,25 @@ class OperatorConfig(BaseSettings):
         ge=1,
         description="with --peering: seconds until a silent (killed) peer counts as gone and a standby takes over",
     )
+    shards: int = Field(
+        default=1, ge=1, description="split the objects over this many processes, each with its --shard-index"
+    )
+    shard_index: int = Field(
+        default=0,
+        ge=0,
+        description="which of the --shards this process handles (the chart: its StatefulSet pod's ordinal)",
+    )
+    lease: str | None = Field(
+        default=None,
+        description="act only while holding the Lease NAME-<shard index> (coordination.k8s.io): a second process "
+        "of the same shard stands by; with --shards > 1 and none: vmop",
+    )
+    lease_namespace: str | None = Field(
+        default=None, description="the Leases' namespace; none: this pod's own (its service account's), else default"
+    )
+    lease_duration: float = Field(
+        default=15.0, ge=3, description="seconds a Lease lasts unrenewed: a standby takes over this long after a crash"
+    )
     kubeconfig: Path | None = Field(default=None, description="outside a cluster: this kubeconfig, not $KUBECONFIG")
     kube_qps: float = Field(
         default=100.0,
@@ -92,6 +111,17 @@ class OperatorConfig(BaseSettings):
         description="a second create for an object that created a VM this recently waits for a person; 0: off",
     )
 
+    @model_validator(mode="after")
+    def _shard_within(self) -> OperatorConfig:
+        if self.shard_index >= self.shards:
+            last = self.shards - 1
+            raise ValueError(f"--shard-index {self.shard_index} is not one of the {self.shards} --shards (0..{last})")
+        return self
+
+    @property
+    def lease_name(self) -> str | None:
+        return self.lease or ("vmop" if self.shards > 1 else None)
+
     @property
     def create_grace(self) -> float:
         return self.create_grace_seconds or 2 * self.compute_timeout
@@ -117,6 +147,9 @@ def explain(error: ValidationError) -> str:
     problems = []
     for problem in error.errors():
         path = [str(part) for part in problem["loc"]]
+        if not path:  # a rule between options (its message names them)
+            problems.append(problem["msg"].removeprefix("Value error, "))
+            continue
         flag = "--" + ".".join(path).replace("_", "-")
         problems.append(f"{flag} (env {ENV_PREFIX}{NESTED.join(path).upper()}): {problem['msg']}")
     return "; ".join(problems)

@@ -5,6 +5,7 @@ objects and on what the ServiceAccount may do, never on a running pod."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
@@ -180,15 +181,25 @@ def test_every_flag_comes_from_values() -> None:
         [],
         ["credentials.token=t", "watchNamespaces={team-a,team-b}", "peering.enabled=true", "logFormat=json"],
         ["compute.insecureSkipVerify=true", "defaultDeletionPolicy=Retain", "livenessPort=9000", "logLevel=ERROR"],
+        ["shards=3", "watchNamespaces={team-a}"],
     ],
-    ids=["defaults", "namespaced-peering", "flags"],
+    ids=["defaults", "namespaced-peering", "flags", "sharded"],
 )
 def test_vmop_run_accepts_the_rendered_command(values: list[str]) -> None:
     """The chart and `vmop run` agree on every flag: the rendered command parses."""
     objects = render_objects(*values)
     operator = container(objects)
     assert operator["command"][0] == "vmop"
-    config = config_from_arguments(build_parser().parse_args([*operator["command"][1:], *operator["args"]]))
+    sharded = "shards=3" in values
+    if sharded:  # the StatefulSet gives each pod its ordinal as VMOP_SHARD_INDEX
+        (index,) = [env for env in operator["env"] if env["name"] == "VMOP_SHARD_INDEX"]
+        assert index["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
+        os.environ["VMOP_SHARD_INDEX"] = "2"
+    try:
+        config = config_from_arguments(build_parser().parse_args([*operator["command"][1:], *operator["args"]]))
+    finally:
+        os.environ.pop("VMOP_SHARD_INDEX", None)
+    assert (config.shards, config.shard_index, config.lease_name) == ((3, 2, "vmop") if sharded else (1, 0, None))
     assert config.compute_url == COMPUTE_URL
     assert config.namespaces == [a.split("=", 1)[1] for a in operator["args"] if a.startswith("--namespace=")]
     assert config.liveness_port == operator["ports"][0]["containerPort"]
@@ -389,6 +400,22 @@ def test_peering_namespaced() -> None:
     assert [w["resourceNames"] for w in writes] == [["vmop-tenant"], ["vmop-tenant"]], "one Role per namespace"
 
 
+def test_shards_run_a_statefulset_with_one_lease_per_shard() -> None:
+    objects = render_objects("shards=3", "leaseDurationSeconds=10")
+    assert not by_kind(objects, "Deployment")
+    statefulset = one(objects, "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 3 and statefulset["spec"]["podManagementPolicy"] == "Parallel"
+    service = one(objects, "Service", name=statefulset["spec"]["serviceName"])
+    assert service["spec"]["clusterIP"] == "None"
+    assert {"--shards=3", "--lease=vmop", "--lease-duration=10"} <= set(args_of(objects))
+    assert not any(a.startswith("--peering") for a in args_of(objects))
+    (names,) = [r for r in rules(objects, "Role") if r.get("resourceNames") and "leases" in r["resources"]]
+    assert names["resourceNames"] == ["vmop-0", "vmop-1", "vmop-2"] and names["verbs"] == ["get", "update"]
+    assert grants(objects, "Role", "coordination.k8s.io", "leases") == {"get", "update", "list", "create"}
+    assert not grants(render_objects(), "Role", "coordination.k8s.io", "leases"), "one pod: no Lease"
+    assert one(render_objects(), "Deployment")["spec"]["replicas"] == 1
+
+
 def test_pod_disruption_budget_is_optional() -> None:
     assert not by_kind(render_objects(), "PodDisruptionBudget")
     pdb = one(render_objects("podDisruptionBudget.enabled=true"), "PodDisruptionBudget")
@@ -463,6 +490,8 @@ BAD_VALUES = [
 # by whichever object's template happened to render first.
 CROSS_FIELD = [
     ["credentials.username=u"],
+    ["shards=2", "peering.enabled=true"],
+    ["shards=2", "replicas=0"],
     ["podDisruptionBudget.enabled=true", "podDisruptionBudget.minAvailable=1"],
     ["metrics.service.enabled=false", "metrics.serviceMonitor.enabled=true"],
 ]
@@ -629,7 +658,8 @@ def test_template_accepted_by_server_dry_run(
         "template", *helm_args(release="dry", namespace=namespace, values=sets), "--values", str(values)
     ).stdout
     applied = control_plane.kubectl("apply", "--dry-run=server", "-f", "-", stdin=rendered)
-    assert "deployment.apps/dry-vmop created (server dry run)" in applied.stdout
+    workload = "statefulset" if yaml.safe_load(values.read_text()).get("shards", 1) > 1 else "deployment"
+    assert f"{workload}.apps/dry-vmop created (server dry run)" in applied.stdout
     assert len(applied.stdout.splitlines()) == len(documents(rendered)), "every object accepted"
 
 

@@ -79,7 +79,10 @@ def one(objects: Iterable[Manifest], kind: str, name: str | None = None) -> Mani
 
 
 def container(objects: Iterable[Manifest]) -> Manifest:
-    (operator,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    """The operator's container, of its Deployment or (with shards) its StatefulSet."""
+    objects = list(objects)
+    (workload,) = by_kind(objects, "Deployment") + by_kind(objects, "StatefulSet")
+    (operator,) = workload["spec"]["template"]["spec"]["containers"]
     assert isinstance(operator, dict)
     return operator
 

@@ -53,6 +53,11 @@ def test_every_flag_the_chart_and_docs_name_is_read() -> None:
         "--peering=vmop",
         "--peering-priority=2",
         "--peering-lifetime=30",
+        "--shards=3",
+        "--shard-index=2",
+        "--lease=vmop-a",
+        "--lease-namespace=vmop-system",
+        "--lease-duration=20",
         "--kubeconfig=/tmp/kubeconfig",
         "--kube-qps=5",
         "--kube-burst=10",
@@ -71,6 +76,8 @@ def test_every_flag_the_chart_and_docs_name_is_read() -> None:
     assert (config.default_deletion_policy, config.liveness_port, config.metrics_port) == ("Retain", 9000, 0)
     assert (config.log_level, config.log_format) == ("ERROR", "json")
     assert (config.peering, config.peering_priority, config.peering_lifetime) == ("vmop", 2, 30)
+    assert (config.shards, config.shard_index, config.lease_name) == (3, 2, "vmop-a")
+    assert (config.lease_namespace, config.lease_duration) == ("vmop-system", 20.0)
     assert str(config.kubeconfig) == "/tmp/kubeconfig"
     assert (config.kube_qps, config.kube_burst) == (5.0, 10)
     assert (config.compute_timeout, config.create_grace, config.duplicate_guard_seconds) == (20.0, 90.0, 0.0)
@@ -109,3 +116,13 @@ def test_vmop_run_stops_with_the_explanation() -> None:
 
     with pytest.raises(SystemExit, match=r"vmop run: --compute-url \(env VMOP_COMPUTE_URL\): Field required"):
         run(build_parser().parse_args(["run"]))
+
+
+def test_shards_take_a_lease_and_an_index_outside_them_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert configured(f"--compute-url={URL}").lease_name is None, "one process, no Lease unless asked"
+    assert configured(f"--compute-url={URL}", "--shards=2").lease_name == "vmop", "shards never run unleased"
+    monkeypatch.setenv("VMOP_SHARD_INDEX", "1")  # as the chart's StatefulSet sets it from the pod's ordinal
+    assert configured(f"--compute-url={URL}", "--shards=2").shard_index == 1
+    with pytest.raises(ValidationError) as outside:
+        configured(f"--compute-url={URL}", "--shards=2", "--shard-index=2")
+    assert explain(outside.value) == "--shard-index 2 is not one of the 2 --shards (0..1)"

@@ -106,3 +106,38 @@ async def test_the_store_fills_from_kopfs_index_handler_and_passes_begin_with_th
         assert vms.store.get(("ns", "a")) is None  # an event from before the deletion
     finally:
         await vms.shutdown(1.0)
+
+
+async def test_an_engine_stores_every_object_and_queues_only_those_it_owns() -> None:
+    """With shards, every process watches everything (passes read other shards' objects) and acts
+    only on its own: a new object, a change, a wake and the resync's keys all pass through ``owns``."""
+    recorder = Recorder()
+    vms: KindEngine[ObjectView] = KindEngine(
+        "virtualmachines",
+        Store(),
+        recorder,
+        needs_pass(VM_TRIGGERS),
+        owns=lambda view: view.name.startswith("mine"),
+        max_in_flight=2,
+        resync_seconds=3600,
+    )
+    vms.start()
+    try:
+        for name in ("mine-1", "theirs-1"):
+            vms.observe(view_of(body(name, 1)))
+        vms.observe(view_of(body("theirs-1", 2, generation=2)))
+        vms.wake(("ns", "theirs-1"))
+        vms.wake(("ns", "unknown"))
+        await settle()
+        assert recorder.passes == [("ns", "mine-1")]
+        assert len(vms.store) == 2
+        assert vms.owned_keys() == [("ns", "mine-1")]
+        vms.pause()
+        vms.wake(("ns", "mine-1"))
+        await settle()
+        assert recorder.passes == [("ns", "mine-1")]
+        vms.resume()
+        await settle()
+        assert recorder.passes == [("ns", "mine-1")] * 2, "resumed, it looks at what it owns again"
+    finally:
+        await vms.shutdown(1.0)

@@ -273,6 +273,26 @@ async def test_resync_follows_the_key_source(clock: VirtualClock, make_queue: Ma
     assert passes.keys() == ["a", "b", "b", "c"]
 
 
+async def test_a_paused_queue_begins_no_pass_and_resume_runs_each_key_added_meanwhile_once(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    passes = Passes(clock)
+    queue = make_queue(passes, max_in_flight=2)
+    gate = await pass_under_way(passes, queue, "running")
+    queue.pause()
+    assert queue.paused
+    for key in ("a", "b", "a"):
+        queue.add(key)
+    await clock.advance(60)
+    assert passes.keys() == ["running"], "no pass begins while paused"
+    gate.set()
+    await settle()
+    assert passes.keys() == ["running"], "the pass under way ended; still none begins"
+    queue.resume()
+    await settle()
+    assert sorted(passes.keys()) == ["a", "b", "running"]
+
+
 async def test_shutdown_lets_a_pass_end_within_grace_and_drops_the_rest(
     clock: VirtualClock, make_queue: MakeQueue
 ) -> None:

@@ -14,6 +14,12 @@ Run once, by templates/validate.yaml: `fail` stops the render, and helm reports 
 {{- if and $c.caCrt (not (or $c.token $c.username)) }}
 {{- fail "credentials: caCrt alone makes no credentials; add token, or username and password" }}
 {{- end }}
+{{- if and (gt (int .Values.shards) 1) .Values.peering.enabled }}
+{{- fail "shards: each shard's Lease keeps a second pod off it, and kopf peering would pause the shards of one peering name: set peering.enabled=false with shards > 1" }}
+{{- end }}
+{{- if and (gt (int .Values.shards) 1) (ne (int .Values.replicas) 1) }}
+{{- fail "shards: the StatefulSet runs one pod per shard; leave replicas at 1 (0 would stop every shard: set shards=1, replicas=0)" }}
+{{- end }}
 {{- $pdb := .Values.podDisruptionBudget }}
 {{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) }}
 {{- fail "podDisruptionBudget: set minAvailable or maxUnavailable, not both (set the other to null)" }}

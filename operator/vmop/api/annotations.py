@@ -28,3 +28,8 @@ ANNOTATION_DELETION_POLICY = "vmop.io/deletion-policy"
 # from or last updated to (reconcile/vmpool.template_hash).
 LABEL_POOL = "vmop.io/pool"
 LABEL_POOL_TEMPLATE_HASH = "vmop.io/pool-template-hash"
+
+# On the Leases of shards (runtime/lease.py): the Lease name every shard's Lease shares (to list
+# them), and the shard count of the process holding one.
+LABEL_LEASE = "vmop.io/lease"
+ANNOTATION_SHARDS = "vmop.io/shards"

@@ -226,6 +226,26 @@ class KubeAccess:
         )
         return {key: base64.b64decode(value).decode() for key, value in (found.get("data") or {}).items()}
 
+    async def leases(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        found = await self._request("GET", _leases_path(namespace), labelSelector=selector)
+        return list(found.get("items") or [])
+
+    async def lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(await self._request("GET", f"{_leases_path(namespace)}/{quote(name, safe='')}"))
+        except KubeError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(await self._request("POST", _leases_path(namespace), body))
+
+    async def replace_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PUT: refused (409) unless the Lease is still at ``body``'s resourceVersion."""
+        name = quote(body["metadata"]["name"], safe="")
+        return dict(await self._request("PUT", f"{_leases_path(namespace)}/{name}", body))
+
     async def may(self, verb: str, resource: str, group: str = "") -> bool:
         """Whether this identity may do ``verb`` on ``resource`` cluster-wide (a SelfSubjectAccessReview,
         which every authenticated identity may ask)."""
@@ -244,6 +264,10 @@ def _objects_path(plural: str, namespace: str) -> str:
 
 def _object_path(plural: str, namespace: str, name: str) -> str:
     return f"{_objects_path(plural, namespace)}/{quote(name, safe='')}"
+
+
+def _leases_path(namespace: str) -> str:
+    return f"/apis/coordination.k8s.io/v1/namespaces/{quote(namespace, safe='')}/leases"
 
 
 def is_gone(error: BaseException) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Hashable, Iterable
 from vmop.api.annotations import ANNOTATION_MIGRATION, ANNOTATION_UUID
 from vmop.api.vmmigration import FINISHED
 from vmop.controller.objects import ObjectView
-from vmop.engine.store import Store
+from vmop.engine.store import Key, Store
 from vmop.reconcile.identity import Claim, MigrationRecord
 from vmop.reconcile.status import parse_rfc3339
 from vmop.reconcile.vmgroup import GroupEntry
@@ -88,8 +88,13 @@ def child_groups(groups: Store[ObjectView], group: ObjectView) -> list[str]:
 # ------------------------------------------------------------ VmMigration
 
 
+def vm_key(migration: ObjectView) -> Key:
+    """The key of the VirtualMachine a VmMigration is about."""
+    return (migration.namespace, (migration.spec.get("vmRef") or {}).get("name", ""))
+
+
 def vm_index(migration: ObjectView) -> Iterable[Hashable]:
-    return [(migration.namespace, (migration.spec.get("vmRef") or {}).get("name", ""))]
+    return [vm_key(migration)]
 
 
 def migration_record(migration: ObjectView) -> MigrationRecord:

@@ -6,7 +6,8 @@ through handlers/, and the answers to this process's own writes. The store keeps
 a pass reacts to (``needs_pass``): not when only its status moved, which is mostly vmop's own
 write coming back. ``notify`` hears of every view taken and every deletion, for the passes of
 other kinds that depend on this one (a VmPool on its VirtualMachines). Each period every key is
-queued once more (the resync), spread over it.
+queued once more (the resync), spread over it. With shards (engine/shard.py) the store holds every
+object, and only those ``owns`` accepts are ever queued.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class KindEngine(Generic[V]):
         *,
         history: PassHistory[Key] | None = None,
         notify: Callable[[V], None] | None = None,
+        owns: Callable[[V], bool] = lambda _: True,
         max_in_flight: int,
         resync_seconds: float,
     ) -> None:
@@ -40,9 +42,13 @@ class KindEngine(Generic[V]):
         self.history = history
         self._needs_pass = needs_pass
         self._notify = notify
+        self._owns = owns
         self.queue: WorkQueue[Key] = WorkQueue(
-            reconcile, max_in_flight=max_in_flight, resync=Resync(store.keys, resync_seconds), name=name
+            reconcile, max_in_flight=max_in_flight, resync=Resync(self.owned_keys, resync_seconds), name=name
         )
+
+    def owned_keys(self) -> list[Key]:
+        return [view.key for view in self.store.views() if self._owns(view)]
 
     def observe(self, view: V) -> None:
         old = self.store.put(view)
@@ -50,12 +56,20 @@ class KindEngine(Generic[V]):
             return
         if self._notify is not None:
             self._notify(view)
+        if not self._owns(view):
+            return
         if old is None:
             if self.history is not None:
                 self.history.arrived(view.key)
             self.queue.add(view.key)
         elif self._needs_pass(old, view):
             self.queue.add(view.key)
+
+    def wake(self, key: Key) -> None:
+        """Queue ``key`` (another kind's change concerns it) if this process handles it."""
+        view = self.store.get(key)
+        if view is not None and self._owns(view):
+            self.queue.add(key)
 
     def gone(self, key: Key, resource_version: str) -> None:
         """The object is deleted (the watch says so)."""
@@ -69,6 +83,15 @@ class KindEngine(Generic[V]):
 
     def start(self) -> None:
         self.queue.start()
+
+    def pause(self) -> None:
+        self.queue.pause()
+
+    def resume(self) -> None:
+        """Run again, and look at every object: another process may have acted meanwhile."""
+        self.queue.resume()
+        for key in self.owned_keys():
+            self.queue.add(key)
 
     async def shutdown(self, grace: float) -> None:
         await self.queue.shutdown(grace)

@@ -10,6 +10,8 @@ controller-runtime's controller loop, on asyncio).
   backoff.py); an exception is a failure, logged once, and the worker goes on.
 - One loop re-adds every key of a key source each resync period, spread over the period: no
   timer per object.
+- A paused queue (``pause``: this process does not hold its shard's Lease) begins no pass; keys
+  added meanwhile wait, deduplicated, for ``resume``.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ class WorkQueue(Generic[K]):
         self._busy: set[asyncio.Task[None]] = set()  # workers inside a pass
         self._loops: list[asyncio.Task[None]] = []
         self._stopped = False
+        self._running = asyncio.Event()
+        self._running.set()
 
     def start(self) -> None:
         """Start the workers, the timer of delayed keys and the resync loop (in a running loop)."""
@@ -153,6 +157,17 @@ class WorkQueue(Generic[K]):
         if not self._stopped:
             self.add_after(key, self._limiter.when(key, self._clock.now()))
 
+    def pause(self) -> None:
+        """Begin no pass until ``resume``; the passes under way end as they would."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
     def forget(self, key: K) -> None:
         """Start ``key``'s backoff again from the first delay."""
         self._limiter.forget(key)
@@ -188,7 +203,11 @@ class WorkQueue(Generic[K]):
         worker = asyncio.current_task()
         assert worker is not None
         while not self._stopped:
+            await self._running.wait()
             key = await self._ready.get()
+            if not self._running.is_set():  # paused while this worker waited for a key
+                self._ready.put_nowait(key)
+                continue
             self._dirty.discard(key)
             self._processing.add(key)
             self._busy.add(worker)
@@ -202,6 +221,7 @@ class WorkQueue(Generic[K]):
             self._settle(key, result)
 
     async def _pass(self, key: K) -> Result:
+        logger.debug("%s: pass of %s", self._name, key)
         try:
             return await self._reconcile(key)
         except Exception:

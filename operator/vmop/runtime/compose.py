@@ -10,6 +10,7 @@ import ctypes
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,21 @@ from vmop.config import OperatorConfig
 from vmop.controller.kube import KubeAccess, NamespacePolicies, SecretCache
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses, VmPoolPasses
+from vmop.controller.relations import vm_key
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
 from vmop.controller.vmpool import KubePools, VmPoolController
 from vmop.controller.writes import ObjectWrites
 from vmop.engine import WriteLimiter
+from vmop.engine.clock import MonotonicClock
 from vmop.engine.freshness import PassHistory
 from vmop.engine.kind import KindEngine, NeedsPass
 from vmop.engine.queue import Reconcile
+from vmop.engine.shard import Shard
 from vmop.engine.store import Key, Store
 from vmop.reconcile.virtualmachine import Safety
+from vmop.runtime.lease import ShardLease, identity
 
 # A platform that answers 5xx is retried for a few seconds (RetryPolicy) and then reported as
 # unavailable: an answer, not silence. Short resync periods must not turn that into "not answering".
@@ -52,6 +57,7 @@ M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 256 * 1024
 PASSES_PER_CALL = 4  # passes at work per compute request in flight: the rest wait in the queue, cheaply
 SHUTDOWN_GRACE_SECONDS = 10.0  # passes under way at shutdown end within this, or are cancelled
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 # What makes a pass due at once, besides a new object: a new generation, a deletion, and the
 # annotations a person (or the VmMigration controller) sets. Not status: mostly vmop's own write.
@@ -91,7 +97,9 @@ class Runtime:
     vm_groups: KindEngine[ObjectView]
     migrations: KindEngine[ObjectView]
     pools: KindEngine[ObjectView]
+    lease: ShardLease | None = None
     started: bool = False
+    _leasing: asyncio.Task[None] | None = None
 
     def engines(self) -> dict[str, KindEngine[ObjectView]]:
         """By plural."""
@@ -103,14 +111,30 @@ class Runtime:
         }
 
     def start(self) -> None:
-        """Start the engines' queues (once): when every store holds the first listing."""
+        """Start the engines' queues (once): when every store holds the first listing. With a
+        Lease, they begin paused, and run while this process holds it (runtime/lease.py)."""
         if not self.started:
             self.started = True
             for engine in self.engines().values():
+                if self.lease is not None and not self.lease.leading:
+                    engine.pause()
                 engine.start()
+            if self.lease is not None:
+                self._leasing = asyncio.create_task(self.lease.run(), name=f"lease-{self.lease.name}")
+
+    def lead(self, leading: bool) -> None:
+        """The Lease is held now (``leading``), or no longer: run or pause every engine."""
+        if self.started:
+            for engine in self.engines().values():
+                engine.resume() if leading else engine.pause()
 
     async def close(self) -> None:
+        if self._leasing is not None:
+            self._leasing.cancel()
+            await asyncio.gather(self._leasing, return_exceptions=True)
         await asyncio.gather(*(engine.shutdown(SHUTDOWN_GRACE_SECONDS) for engine in self.engines().values()))
+        if self.lease is not None:
+            await self.lease.release()
         await self.client.aclose()
         await self.kube.close()
 
@@ -235,7 +259,12 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     def wake_pool(vm: ObjectView) -> None:
         """A pool's VirtualMachine was made, changed (Ready), or deleted: its pool looks again."""
         if vm.controller is not None and vm.controller[0] == "VmPool":
-            engines["vmpools"].queue.add((vm.namespace, vm.controller[1]))
+            engines["vmpools"].wake((vm.namespace, vm.controller[1]))
+
+    shard = Shard(config.shards, config.shard_index)
+
+    def owns(view: ObjectView) -> bool:
+        return shard.owns(view.key)
 
     engines["virtualmachines"] = KindEngine(
         "virtualmachines",
@@ -244,24 +273,27 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         needs_pass(VM_TRIGGERS),
         history=vm_history,
         notify=wake_pool,
+        owns=owns,
         max_in_flight=in_flight,
         resync_seconds=config.resync_seconds,
     )
-    others: list[tuple[str, Store[ObjectView], Reconcile[Key], frozenset[str]]] = [
-        ("vmgroups", stores.groups, group_passes, OTHER_TRIGGERS),
-        ("vmmigrations", stores.migrations, migration_passes, OTHER_TRIGGERS),
-        ("vmpools", stores.pools, pool_passes, POOL_TRIGGERS),
+    others: list[tuple[str, Store[ObjectView], Reconcile[Key], frozenset[str], Callable[[ObjectView], bool]]] = [
+        ("vmgroups", stores.groups, group_passes, OTHER_TRIGGERS, owns),
+        # A migration is handled by its VirtualMachine's shard: they annotate the VM, it holds still.
+        ("vmmigrations", stores.migrations, migration_passes, OTHER_TRIGGERS, lambda m: shard.owns(vm_key(m))),
+        ("vmpools", stores.pools, pool_passes, POOL_TRIGGERS, owns),
     ]
-    for plural, store, passes, triggers in others:
+    for plural, store, passes, triggers, owned in others:
         engines[plural] = KindEngine(
             plural,
             store,
             passes,
             needs_pass(triggers),
+            owns=owned,
             max_in_flight=config.max_concurrency,
             resync_seconds=config.resync_seconds,
         )
-    return Runtime(
+    runtime = Runtime(
         config,
         kube,
         client,
@@ -271,3 +303,23 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         engines["vmmigrations"],
         engines["vmpools"],
     )
+    if config.lease_name is not None:
+        runtime.lease = ShardLease(
+            kube,
+            config.lease_namespace or own_namespace(),
+            config.lease_name,
+            shard,
+            MonotonicClock(),
+            holder=identity(),
+            duration=config.lease_duration,
+            on_change=runtime.lead,
+        )
+    return runtime
+
+
+def own_namespace() -> str:
+    """The pod's namespace (its service account's), else default (outside a cluster)."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
