@@ -161,9 +161,57 @@ def start_vmop(
     if "--metrics-port" in run_flags():  # its own Prometheus endpoint: a free port, never a fixed one
         args += ["--metrics-port", str(free_port())]
     args += extra
-    child = Child.spawn("vmop run", args, log_dir / f"vmop-{namespace}.log", port)
+    index = extra[list(extra).index("--shard-index") + 1] if "--shard-index" in extra else ""
+    child = Child.spawn("vmop run", args, log_dir / f"vmop-{namespace}{'-' + index if index else ''}.log", port)
     child.wait_healthy(f"http://127.0.0.1:{port}/healthz")
     return child
+
+
+@dataclass
+class Shards:
+    """The processes of one sharded operator (`vmop run --shards K`), measured as one: CPU summed,
+    memory the largest process's (what each pod must be given)."""
+
+    children: list[Child]
+
+    @property
+    def pid(self) -> int:
+        return self.children[0].pid
+
+    @property
+    def log(self) -> Path:
+        return self.children[0].log
+
+    def usage(self) -> Usage:
+        each = [child.usage() for child in self.children]
+        return Usage(
+            peak_rss_mib=max(u.peak_rss_mib for u in each),
+            rss_mib=max(u.rss_mib for u in each),
+            cpu_seconds=sum(u.cpu_seconds for u in each),
+        )
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+def start_shards(
+    log_dir: Path,
+    kubeconfig: Path,
+    compute_url: str,
+    namespace: str,
+    *,
+    shards: int,
+    resync_seconds: float,
+    extra: Sequence[str],
+) -> Shards:
+    lease = ["--lease", "bench", "--lease-namespace", namespace]
+    children = []
+    for index in range(shards):
+        flags = [*extra, "--shards", str(shards), "--shard-index", str(index), *lease]
+        child = start_vmop(log_dir, kubeconfig, compute_url, namespace, resync_seconds=resync_seconds, extra=flags)
+        children.append(child)
+    return Shards(children)
 
 
 def start_floor(log_dir: Path, kubeconfig: Path, namespace: str) -> Child:

@@ -201,7 +201,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
 def _vmop_delete_writes(run: dict[str, Any]) -> int:
     """The deletion window's writes, less the benchmark's own DELETE requests."""
     window = run["vmop"]["delete"]["window"]
-    own = sum(count for request, count in window["kube_requests"].items() if request.startswith("DELETE "))
+    own: int = sum(count for request, count in window["kube_requests"].items() if request.startswith("DELETE "))
     return int(window["kube_writes"]) - own
 
 

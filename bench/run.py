@@ -1,7 +1,7 @@
 """vmop's scale benchmark, one command:
 
     .venv/bin/python -m bench.run                 # N = 10, 100, 1000
-    .venv/bin/python -m bench.run --large         # and 3000
+    .venv/bin/python -m bench.run --large         # and 3000 and 10000
     .venv/bin/python -m bench.run --sizes 10,100  # just these
 
 It starts a fresh control plane (etcd, kube-apiserver, kube-controller-manager) in a temporary
@@ -61,7 +61,7 @@ class Snapshot:
     others: dict[str, float]  # CPU seconds of the other processes on the machine
 
 
-async def snapshot(kube: Kube, sim_url: str | None, child: procs.Child | None) -> Snapshot:
+async def snapshot(kube: Kube, sim_url: str | None, child: procs.Child | procs.Shards | None) -> Snapshot:
     requests = request_counts(await kube.metrics())
     compute: Counter[str] = Counter()
     if sim_url is not None:
@@ -239,6 +239,7 @@ class Options:
     max_concurrency: int
     apply_concurrency: int
     operator_args: list[str]
+    shards: int
     profile: bool
     out: Path
     logs: Path
@@ -282,9 +283,22 @@ async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[
     OTHERS["vmop sim"] = sim.pid
     await kube.create_namespace(namespace)
     extra = ["--page-size", str(opts.page_size), "--max-concurrency", str(opts.max_concurrency), *opts.operator_args]
-    child = await asyncio.to_thread(
-        procs.start_vmop, opts.logs, kubeconfig, sim_url, namespace, resync_seconds=opts.resync_seconds, extra=extra
-    )
+    child: procs.Child | procs.Shards
+    if opts.shards > 1:
+        child = await asyncio.to_thread(
+            procs.start_shards,
+            opts.logs,
+            kubeconfig,
+            sim_url,
+            namespace,
+            shards=opts.shards,
+            resync_seconds=opts.resync_seconds,
+            extra=extra,
+        )
+    else:
+        child = await asyncio.to_thread(
+            procs.start_vmop, opts.logs, kubeconfig, sim_url, namespace, resync_seconds=opts.resync_seconds, extra=extra
+        )
     tracker = Tracker()
     profiler: subprocess.Popen[bytes] | None = None
     try:
@@ -408,6 +422,7 @@ async def bench(sizes: list[int], opts: Options, include_floor: bool) -> dict[st
             "max_concurrency": opts.max_concurrency,
             "apply_concurrency": opts.apply_concurrency,
             "operator_args": opts.operator_args,
+            "shards": opts.shards,
         },
         "sim_floor_seconds": {
             "create_start": round(2 * opts.latency_ms / 1000, 3),
@@ -443,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=parse_sizes, default=list(DEFAULT_SIZES), help="comma-separated N values")
-    parser.add_argument("--large", action="store_true", help="add N=3000")
+    parser.add_argument("--large", action="store_true", help="add N=3000 and N=10000")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="simulator latency per compute call")
     parser.add_argument("--boot-seconds", type=float, default=1.0, help="simulated guest boot time")
     parser.add_argument("--resync-seconds", type=float, default=30.0)
@@ -452,11 +467,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-concurrency", type=int, default=16, help="vmop run --max-concurrency")
     parser.add_argument("--apply-concurrency", type=int, default=32, help="apply requests in flight")
     parser.add_argument("--operator-arg", action="append", default=[], help="more `vmop run` arguments (repeatable)")
+    parser.add_argument(
+        "--shards", type=int, default=1, help="run vmop as this many shard processes (memory: the largest one's)"
+    )
     parser.add_argument("--no-floor", action="store_true", help="skip the kopf floor (no ratios in the report)")
     parser.add_argument("--profile", action="store_true", help="py-spy the operator while it creates (speedscope)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
-    sizes = sorted(set(args.sizes + ([3000] if args.large else [])))
+    sizes = sorted(set(args.sizes + ([3000, 10000] if args.large else [])))
     args.out.mkdir(parents=True, exist_ok=True)
     opts = Options(
         latency_ms=args.latency_ms,
@@ -467,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrency=args.max_concurrency,
         apply_concurrency=args.apply_concurrency,
         operator_args=args.operator_arg,
+        shards=args.shards,
         profile=args.profile,
         out=args.out,
         logs=args.out,
