@@ -22,7 +22,7 @@ import pytest
 from tests.integration.test_virtualmachine_lifecycle import CLUSTER, GIB, TENANT, manifest, unique
 from tests.integration.test_vmgroup import group, platform_groups, wait_group_ready
 from tests.integration.test_vmmigration import CROSS, OTHER_CLUSTER, migration_manifest, migrations_taking
-from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
+from tests.support.processes import RESYNC_SECONDS, Kube, OperatorProcess, SimProcess, condition, wait_for
 
 from vmop.dev.controlplane import ControlPlane
 
@@ -495,6 +495,41 @@ def test_peering_one_replica_acts_and_the_standby_takes_over(
     finally:
         active.kill()
         standby.stop()
+
+
+@pytest.mark.usefixtures("no_faults")
+def test_an_active_replica_paused_by_a_higher_priority_peer_stops_acting(
+    control_plane: ControlPlane, sim: SimProcess, logs: Path, fresh_namespace: str
+) -> None:
+    """kopf pauses only its watch streams; vmop's engine must stop its passes and resyncs too, or
+    the paused replica goes on acting beside the one that took over."""
+    kube = Kube(control_plane, fresh_namespace)
+    peering = "vmop-ha-late"
+    kube.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": peering}})
+
+    def replica(priority: int) -> OperatorProcess:
+        flags = ["--peering", peering, "--peering-priority", str(priority), "--peering-lifetime", "8"]
+        return OperatorProcess(control_plane, sim.url, logs, [fresh_namespace], extra=flags)
+
+    low, high = replica(100).start(), replica(200)
+    try:
+        names = [unique("late") for _ in range(2)]
+        apply_all(kube, [manifest(name) for name in names])
+        wait_for(lambda: "Resuming operations" in low.output(), timeout=30, what="the first replica acting")
+        wait_all_ready(kube, names, timeout=60)
+        high.start()
+        wait_for(lambda: "Pausing operations in favour of" in low.output(), timeout=30, what="the first one paused")
+        time.sleep(1.0)  # a pass under way when kopf paused ends
+        before = compute_requests(low)
+        kube.patch_spec("virtualmachine", names[0], {"memory": "3Gi"})
+        found = wait_all_ready(kube, names, timeout=60)
+        time.sleep(3 * RESYNC_SECONDS)
+        assert compute_requests(low) == before, "the paused replica made compute calls (passes or resyncs)"
+        assert compute_requests(high) > 0
+        assert sim.inspect(CLUSTER, TENANT, found[names[0]]["status"]["uuid"])["data"]["mem_size"] == 3 * GIB
+    finally:
+        high.stop()
+        low.stop()
 
 
 # --- a group deleted behind vmop's back ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from vmop.engine.shard import Shard
 from vmop.engine.store import Key, Store
 from vmop.reconcile.virtualmachine import Safety
 from vmop.runtime.lease import ShardLease, identity
+from vmop.runtime.peering import PeeringFollower
 
 # A platform that answers 5xx is retried for a few seconds (RetryPolicy) and then reported as
 # unavailable: an answer, not silence. Short resync periods must not turn that into "not answering".
@@ -98,8 +99,11 @@ class Runtime:
     migrations: KindEngine[ObjectView]
     pools: KindEngine[ObjectView]
     lease: ShardLease | None = None
+    peering: PeeringFollower | None = None
     started: bool = False
     _leasing: asyncio.Task[None] | None = None
+    # What must let this process act, each True or False: its shard's Lease, kopf's peering.
+    gates: dict[str, bool] = field(default_factory=dict)
 
     def engines(self) -> dict[str, KindEngine[ObjectView]]:
         """By plural."""
@@ -110,23 +114,29 @@ class Runtime:
             "vmpools": self.pools,
         }
 
+    @property
+    def acting(self) -> bool:
+        return all(self.gates.values())
+
     def start(self) -> None:
-        """Start the engines' queues (once): when every store holds the first listing. With a
-        Lease, they begin paused, and run while this process holds it (runtime/lease.py)."""
+        """Start the engines' queues (once): when every store holds the first listing. They begin
+        paused while a gate is closed (no Lease yet: runtime/lease.py)."""
         if not self.started:
             self.started = True
             for engine in self.engines().values():
-                if self.lease is not None and not self.lease.leading:
+                if not self.acting:
                     engine.pause()
                 engine.start()
             if self.lease is not None:
                 self._leasing = asyncio.create_task(self.lease.run(), name=f"lease-{self.lease.name}")
 
-    def lead(self, leading: bool) -> None:
-        """The Lease is held now (``leading``), or no longer: run or pause every engine."""
-        if self.started:
+    def gate(self, name: str, open_: bool) -> None:
+        """Gate ``name`` opened or closed: run or pause every engine if that changes whether this acts."""
+        before = self.acting
+        self.gates[name] = open_
+        if self.started and self.acting != before:
             for engine in self.engines().values():
-                engine.resume() if leading else engine.pause()
+                engine.resume() if self.acting else engine.pause()
 
     async def close(self) -> None:
         if self._leasing is not None:
@@ -135,6 +145,8 @@ class Runtime:
         await asyncio.gather(*(engine.shutdown(SHUTDOWN_GRACE_SECONDS) for engine in self.engines().values()))
         if self.lease is not None:
             await self.lease.release()
+        if self.peering is not None:
+            self.peering.uninstall()
         await self.client.aclose()
         await self.kube.close()
 
@@ -303,7 +315,12 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         engines["vmmigrations"],
         engines["vmpools"],
     )
+    if config.peering is not None:  # kopf starts paused, and says when it resumes
+        runtime.gates["peering"] = False
+        runtime.peering = PeeringFollower(lambda acting: runtime.gate("peering", acting))
+        runtime.peering.install()
     if config.lease_name is not None:
+        runtime.gates["lease"] = False
         runtime.lease = ShardLease(
             kube,
             config.lease_namespace or own_namespace(),
@@ -312,7 +329,7 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
             MonotonicClock(),
             holder=identity(),
             duration=config.lease_duration,
-            on_change=runtime.lead,
+            on_change=lambda held: runtime.gate("lease", held),
         )
     return runtime
 
