@@ -23,6 +23,7 @@ from vmop.compute.requests import (
     FloppyAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
     MetaSetRequest,
     VcpuSetRequest,
     VmemorySetRequest,
@@ -49,8 +50,8 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
     if effect is not None:
         state, action, agent = effect
         return replace(vm, state=state, action=action or vm.action, agent=agent or vm.agent)
-    if call.operation in ("shutdown", "reboot"):
-        return vm  # asynchronous: the guest decides when
+    if call.operation in ("shutdown", "reboot", "reboot_ga", "reset"):
+        return vm  # asynchronous (the guest decides when), or a reboot (reset): still running
     request = call.request
     match request:
         case VmemorySetRequest():
@@ -76,6 +77,12 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
             inbound, outbound = bound_triple(request.in_bount), bound_triple(request.out_bount)
             nics = tuple(
                 replace(n, inbound=inbound, outbound=outbound) if n.mac == request.mac_address else n
+                for n in vm.shape.nics
+            )
+            return _reshaped(vm, nics=nics)
+        case IpMacBindRequest() if vm.shape is not None:
+            nics = tuple(
+                replace(n, bound_ip=request.bound_ip) if n.interface_id == request.interface_id else n
                 for n in vm.shape.nics
             )
             return _reshaped(vm, nics=nics)

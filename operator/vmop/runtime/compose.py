@@ -24,6 +24,7 @@ from vmop.api.annotations import (
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
+    ANNOTATION_RESTART,
 )
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
@@ -58,6 +59,7 @@ SHUTDOWN_GRACE_SECONDS = 10.0  # passes under way at shutdown end within this, o
 VM_TRIGGERS = frozenset(
     {
         ANNOTATION_RECONCILE_REQUEST,
+        ANNOTATION_RESTART,
         ANNOTATION_PAUSED,
         ANNOTATION_MIGRATION,
         ANNOTATION_CONFIRM_RECREATE,
