@@ -1,6 +1,7 @@
 """VirtualMachineController against the in-process simulator, for what the planner leaves to it:
 a new VM's details read before its first start (settings the create cannot send), and what it
-records once a call succeeds (passed-through devices, the balloon, an answered restart request)."""
+records once a call succeeds (passed-through devices, the balloon, an answered restart request),
+and cloud-init data changed on the platform found by its digest."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from tests.support.simulation import CLUSTER, POOL, TENANT, FakeClock
 from tests.unit.test_controller_virtualmachine import controller
 from vmop.compute import ComputeClient
+from vmop.compute.models import CloudInitData
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.sim.platform import Platform
 
@@ -102,3 +104,35 @@ async def test_a_restart_request_is_answered_once_by_one_reboot_through_the_agen
     tick.advance(1)
     await vms.sync(_again(answered, requested), fresh_after=tick())
     assert called.count("reboot_ga") == 1, called
+
+
+async def test_cloud_init_data_changed_behind_vmops_back_is_found_by_digest_and_set_again(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock, platform: Platform
+) -> None:
+    client, called = calls
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    user_data = '{"set_passwd": {"chpasswd": {"list": ["root:Drift-Secret-5150"]}}}'
+
+    async def read_secret(namespace: str, name: str) -> dict[str, str]:
+        return {"userData": user_data}
+
+    vms.read_secret = read_secret
+    first = _object("init", cloudInit={"secretRef": {"name": "init"}})
+    made = await vms.sync(first)
+    assert made.error is None and called == ["list", "unified_create", "start"], called
+    uuid = made.status["uuid"] if made.status else ""
+    tick.advance(1)
+    looked = await vms.sync(_again(made, first, **{"vmop.io/reconcile-request": "1"}), fresh_after=tick())
+    assert called[3:] == ["list", "inspect", "cloud_init/get"], called  # the platform's form: learned
+    assert looked.status is not None and looked.status["cloudInitShownDigest"].startswith("sha256:")
+
+    platform.world.vms[uuid].cloud_init = CloudInitData(user_data={"runcmd": ["someone else's"]})
+    tick.advance(1)
+    again = _again(looked, first, **{"vmop.io/reconcile-request": "2"})
+    fixed = await vms.sync(again, fresh_after=tick())
+    assert called[6:] == ["list", "inspect", "cloud_init/get", "cloud_init/set"], called
+    shown = platform.world.vms[uuid].cloud_init
+    assert shown is not None and shown.user_data == {"set_passwd": {"chpasswd": {"list": ["root:Drift-Secret-5150"]}}}
+    assert fixed.status is not None and fixed.status["cloudInitShownDigest"] is None  # learned again at the next read
+    assert "Drift-Secret-5150" not in repr(fixed) and "someone else" not in repr(fixed)

@@ -136,7 +136,8 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "mdev[].display": Rule(T.BY_STATE, "no call changes an attached mdev: detached, and attached again while running"),
     "cloudInit": Rule(
         T.HOT,
-        "cloud_init/set when the Secret's content changes (the doc names no state: sent at once); the guest "
+        "cloud_init/set when the Secret's content changes, or the platform's (cloud_init/get, by digest, when "
+        "details are read) was changed behind vmop's back (the doc names no state: sent at once); the guest "
         "reads it at its next start with cloud_init=true",
     ),
     "cloudInit.secretRef": Rule(T.HOT, "another Secret is other content: cloud_init/set"),

@@ -767,6 +767,11 @@ class VirtualMachineStatus(ApiModel):
     cloud_init_digest: str | None = Field(
         default=None, description="sha256 of the cloud-init data last sent (never the data itself)"
     )
+    cloud_init_shown_digest: str | None = Field(
+        default=None,
+        description="sha256 of the cloud-init data the platform showed after vmop last sent it (its form of it): "
+        "other data shown later is drift, set again",
+    )
     console_password_digest: str | None = Field(
         default=None, description="sha256 of the console password last set (never the password itself)"
     )

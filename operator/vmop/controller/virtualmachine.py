@@ -39,7 +39,7 @@ from vmop.compute.dispatch import perform
 from vmop.compute.endpoints import LIST
 from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
-from vmop.compute.models import ComputeIdentifier, ComputeInfo, CreateResult, Interface
+from vmop.compute.models import CloudInitData, ComputeIdentifier, ComputeInfo, CreateResult, Interface
 from vmop.compute.requests import (
     BalloonSetRequest,
     CloudInitSetRequest,
@@ -141,8 +141,18 @@ class VirtualMachineController:
 
     # ------------------------------------------------------------ observation
 
-    async def _inspect(self, vm: ComputeIdentifier) -> Observed:
-        return from_inspect(await self.client.inspect(vm))
+    async def _inspect(self, vm: ComputeIdentifier, spec: VirtualMachineSpec) -> Observed:
+        """The VM's details, and with spec.cloudInit the digest of its cloud-init data (the data
+        itself goes no further than this function: never kept, logged or shown)."""
+        observed = from_inspect(await self.client.inspect(vm))
+        if spec.cloud_init is None:
+            return observed
+        try:
+            data = await self.client.cloud_init(vm)
+        except ComputeError as error:  # compared at the next read of the details
+            log.warning("VM %s: cloud_init/get refused (scode %s): its data not compared", vm.compute_uuid, error.scode)
+            return observed
+        return replace(observed, cloud_init=cloud_init_digest(observed.uuid, data or CloudInitData()))
 
     async def _locate(self, uuid: str, where: list[Scope]) -> ComputeInfo | None:
         """The VM by uuid, from a fresh list of every scope it may be in. Whether a VM is gone is
@@ -216,7 +226,7 @@ class VirtualMachineController:
             ident = ComputeIdentifier(
                 cluster_uuid=info.cluster_uuid or where[0][0], tenant=info.tenant, compute_uuid=info.uuid
             )
-            return await self._inspect(ident), [], False
+            return await self._inspect(ident, spec), [], False
         return observed, [], True
 
     def _context(
@@ -311,7 +321,7 @@ class VirtualMachineController:
         written = previous  # the status on the object: the pass's patch carries what differs from it
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
         if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
-            observed = await self._inspect(_ident(observed))
+            observed = await self._inspect(_ident(observed), spec)
             plan = plan_virtual_machine(spec, ctx, memory, observed, [])
         for _ in range(MAX_ROUNDS):
             if not plan.calls:
@@ -342,7 +352,7 @@ class VirtualMachineController:
             made = any(c.operation in CREATES for c in plan.calls)
             if made and observed is not None and not observed.busy and settings_after_create(spec):
                 try:  # its details before its first start (reconcile/create.py)
-                    observed = await self._inspect(_ident(observed))
+                    observed = await self._inspect(_ident(observed), spec)
                 except ComputeError as error:
                     outcome.error = error
                     break
@@ -633,6 +643,7 @@ def _after_create(memory: Memory, spec: VirtualMachineSpec, call: Call, result: 
         last_created_at=now,
         owned=Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}),
         cloud_init_digest=_sent_cloud_init_digest(call, result.vm_uuid),
+        cloud_init_shown=None,
     )
 
 
@@ -648,7 +659,8 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
     removed; the digest of what a Secret gave the platform."""
     request = call.request
     if isinstance(request, CloudInitSetRequest):
-        return replace(memory, cloud_init_digest=cloud_init_digest(request.compute_uuid, request.cloud_init_data))
+        digest = cloud_init_digest(request.compute_uuid, request.cloud_init_data)
+        return replace(memory, cloud_init_digest=digest, cloud_init_shown=None)
     if isinstance(request, GraphicsPasswordSetRequest) and request.vnc_password is not None:
         return replace(memory, console_password_digest=password_digest(request.compute_uuid, request.vnc_password))
     if isinstance(request, BalloonSetRequest):

@@ -98,6 +98,8 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
             added = (request.source_vsd.volume_uuid,) if request.source_vsd else ()
             known = vm.volumes
             return replace(vm, shape=None, volumes_hint=(*known, *added) if known is not None else None)
+    if call.operation == "cloud_init/set":
+        return replace(vm, cloud_init=None)  # what the platform now shows is read at the next details
     if call.operation == "cdrom/detach":
         return _reshaped(vm, cdrom="")
     if call.operation == "floppy/detach":

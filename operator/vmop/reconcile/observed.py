@@ -103,6 +103,7 @@ class Observed:
     zone: str = ""
     type: str = ""
     nested: bool | None = None  # virt_nested_enable; None: not reported
+    cloud_init: str | None = None  # digest of the platform's cloud-init data (cloud_init/get), when read
     shape: Shape | None = field(default=None, compare=False)
 
     @property

@@ -69,6 +69,7 @@ def memory_from_status(status: VirtualMachineStatus, uuid_annotation: str | None
             {m.name: m.uuid for m in status.mdev or []},
         ),
         cloud_init_digest=status.cloud_init_digest,
+        cloud_init_shown=status.cloud_init_shown_digest,
         console_password_digest=status.console_password_digest,
         balloon=memory_bytes(status.memory_balloon) if status.memory_balloon else None,
         restart_handled=status.restart_requested,
@@ -134,6 +135,7 @@ def render_status(
             "memory_balloon": quantity(memory.balloon) if memory.balloon is not None else None,
             "restart_requested": memory.restart_handled,
             "cloud_init_digest": memory.cloud_init_digest,
+            "cloud_init_shown_digest": memory.cloud_init_shown,
             "console_password_digest": memory.console_password_digest,
             "reconcile_requested": reconcile_request or previous.reconcile_requested,
         }

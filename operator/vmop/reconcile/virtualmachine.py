@@ -67,6 +67,8 @@ class Memory:
     last_created_at: float | None = None  # when vmop last created a VM for this object
     # sha256 digests (reconcile/secrets.py) of what the platform was last given from Secrets.
     cloud_init_digest: str | None = None
+    # The digest of what cloud_init/get answered first after vmop's set: the platform's form of it.
+    cloud_init_shown: str | None = None
     console_password_digest: str | None = None
     balloon: int | None = None  # bytes of the last balloon/set (the platform does not show it)
     restart_handled: str | None = None  # the vmop.io/restart value last answered
@@ -381,20 +383,24 @@ def _plan_observed(spec: VirtualMachineSpec, ctx: Context, memory: Memory, obser
 
 
 def _from_secrets(
-    spec: VirtualMachineSpec, secrets: SecretInputs, memory: Memory, ident: ComputeIdentifier
+    spec: VirtualMachineSpec, secrets: SecretInputs, memory: Memory, vm: Observed, ident: ComputeIdentifier
 ) -> tuple[list[Change], Memory]:
     """cloud_init/set and graphics/password/set when what the Secrets hold is not what the platform
-    was last given (by digest; the platform is not asked: a value read back would only be compared).
-    A reference removed forgets its digest: set again, it is sent again."""
+    was last given, by digest. A reference removed forgets its digest: set again, it is sent again.
+    The console password is never read back; cloud-init data is, when details are read, as a digest
+    (reconcile/secrets.py): see _cloud_init_drifted."""
     changes = []
     if spec.cloud_init is None:
-        memory = replace(memory, cloud_init_digest=None)
-    elif secrets.cloud_init is not None and cloud_init_digest(ident.compute_uuid, secrets.cloud_init) != (
-        memory.cloud_init_digest
-    ):
-        request = CloudInitSetRequest(**ident.model_dump(), cloud_init_data=secrets.cloud_init)
-        reason = f"cloud-init data from Secret {spec.cloud_init.secret_ref.name}"
-        changes.append(Change("cloudInit", Call("cloud_init/set", request, reason), hot=True))
+        memory = replace(memory, cloud_init_digest=None, cloud_init_shown=None)
+    elif secrets.cloud_init is not None:
+        wanted = cloud_init_digest(ident.compute_uuid, secrets.cloud_init)
+        drifted, memory = _cloud_init_drifted(wanted, memory, vm.cloud_init)
+        if wanted != memory.cloud_init_digest or drifted:
+            request = CloudInitSetRequest(**ident.model_dump(), cloud_init_data=secrets.cloud_init)
+            reason = f"cloud-init data from Secret {spec.cloud_init.secret_ref.name}"
+            if drifted:
+                reason += " (the platform's differs from what vmop set)"
+            changes.append(Change("cloudInit", Call("cloud_init/set", request, reason), hot=True))
     reference = spec.console.password_secret_ref if spec.console else None
     if reference is None:
         memory = replace(memory, console_password_digest=None)
@@ -405,6 +411,19 @@ def _from_secrets(
         reason = f"console password from Secret {reference.name}"
         changes.append(Change("console.passwordSecretRef", Call("graphics/password/set", password, reason), hot=True))
     return changes, memory
+
+
+def _cloud_init_drifted(wanted: str, memory: Memory, shown: str | None) -> tuple[bool, Memory]:
+    """Whether the platform's cloud-init data (``shown``: its digest, None when not read) was
+    changed behind vmop's back. A platform may answer cloud_init/get in another form than it was
+    given (the doc shows no round trip), so the first digest read after vmop's own set is taken as
+    the platform's form of it (``cloud_init_shown``); a later one that is neither that nor the
+    Secret's is drift."""
+    if shown is None or memory.cloud_init_digest != wanted:
+        return False, memory  # not read, or about to be set anyway
+    if memory.cloud_init_shown is None:
+        return False, replace(memory, cloud_init_shown=shown)
+    return shown not in (memory.cloud_init_shown, wanted), memory
 
 
 def _balloon(spec: VirtualMachineSpec, memory: Memory, ident: ComputeIdentifier) -> tuple[list[Change], Memory]:
@@ -461,7 +480,7 @@ def _power_call(spec: VirtualMachineSpec, operation: str, ident: ComputeIdentifi
 def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: Observed) -> Plan:
     ident = ComputeIdentifier(cluster_uuid=vm.cluster, tenant=vm.tenant, compute_uuid=vm.uuid, compute_name=vm.name)
     changes, unsupported = plan_changes(spec, vm, ident, memory.owned, name=ctx.platform_name, group=ctx.group)
-    secret_changes, memory = _from_secrets(spec, ctx.secrets, memory, ident)
+    secret_changes, memory = _from_secrets(spec, ctx.secrets, memory, vm, ident)
     balloon_changes, memory = _balloon(spec, memory, ident)
     changes = [*secret_changes, *changes, *balloon_changes]
     now_changes, pending = _split_changes(changes, vm)
