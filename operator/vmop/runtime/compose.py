@@ -25,7 +25,6 @@ from vmop.api.annotations import (
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
-    ANNOTATION_RESTART,
 )
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
@@ -66,7 +65,6 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 VM_TRIGGERS = frozenset(
     {
         ANNOTATION_RECONCILE_REQUEST,
-        ANNOTATION_RESTART,
         ANNOTATION_PAUSED,
         ANNOTATION_MIGRATION,
         ANNOTATION_CONFIRM_RECREATE,
