@@ -90,7 +90,7 @@ async def test_the_store_fills_from_kopfs_index_handler_and_passes_begin_with_th
     big = body("a", 7, spec={"memory": "1Gi"}, status={"phase": "Running", "kopf": {"progress": {}}})
     big["metadata"]["managedFields"] = [{"manager": "kubectl"}] * 100
     big["metadata"]["labels"] = {f"l{i}": "x" for i in range(1000)}
-    assert into_store(body=kopf.Body(big), resource=resource, memo=memo) is None  # no kopf index entry
+    assert await into_store(body=kopf.Body(big), resource=resource, memo=memo) is None  # no kopf index entry
     held = vms.store.get(("ns", "a"))
     assert held is not None
     assert held.status == {"phase": "Running"} and held.spec == {"memory": "1Gi"}  # no labels, no kopf
@@ -102,7 +102,7 @@ async def test_the_store_fills_from_kopfs_index_handler_and_passes_begin_with_th
         assert recorder.passes == [("ns", "a")]
         await on_event(event={"type": "DELETED", "object": body("a", 9)}, resource=resource, memo=memo)
         assert vms.store.get(("ns", "a")) is None
-        into_store(body=kopf.Body(body("a", 8)), resource=resource, memo=memo)
+        await into_store(body=kopf.Body(body("a", 8)), resource=resource, memo=memo)
         assert vms.store.get(("ns", "a")) is None  # an event from before the deletion
     finally:
         await vms.shutdown(1.0)

@@ -20,7 +20,8 @@ from vmop.runtime.compose import Runtime
 PLURALS = ("virtualmachines", "vmgroups", "vmmigrations", "vmpools")
 
 
-def into_store(body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:
+async def into_store(body: kopf.Body, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:
+    # async: kopf runs a sync handler in a thread, and the store and queues are the event loop's.
     runtime: Runtime = memo.runtime
     runtime.engines()[resource.plural].observe(view_of(body))
     # None: kopf keeps no index entry (the engine's store is the index).
