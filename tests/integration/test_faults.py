@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -446,6 +447,13 @@ def test_apiserver_restart_mid_rollout(control_plane: ControlPlane, kube: Kube, 
 # --- two replicas with peering ------------------------------------------------------------------------
 
 
+def peering_replica(
+    control_plane: ControlPlane, sim: SimProcess, logs: Path, namespace: str, peering: str, priority: int
+) -> OperatorProcess:
+    flags = ["--peering", peering, "--peering-priority", str(priority), "--peering-lifetime", "8"]
+    return OperatorProcess(control_plane, sim.url, logs, [namespace], extra=flags)
+
+
 def compute_requests(operator: OperatorProcess) -> float:
     text = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
     return sum(
@@ -461,14 +469,11 @@ def test_peering_one_replica_acts_and_the_standby_takes_over(
     peering = "vmop-ha"
     kube.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": peering}})
 
-    def replica(priority: int) -> OperatorProcess:
-        flags = ["--peering", peering, "--peering-priority", str(priority), "--peering-lifetime", "8"]
-        return OperatorProcess(control_plane, sim.url, logs, [fresh_namespace], extra=flags)
-
     def peers() -> dict[str, Any]:
         found = kube.get("kopfpeering", peering) or {}
         return {k: v for k, v in (found.get("status") or {}).items() if v and v.get("lifetime")}
 
+    replica = partial(peering_replica, control_plane, sim, logs, fresh_namespace, peering)
     active, standby = replica(200).start(), replica(100)
     try:
         wait_for(lambda: len(peers()) == 1, timeout=20, what="the active replica in the peering")
@@ -507,10 +512,7 @@ def test_an_active_replica_paused_by_a_higher_priority_peer_stops_acting(
     peering = "vmop-ha-late"
     kube.apply({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": peering}})
 
-    def replica(priority: int) -> OperatorProcess:
-        flags = ["--peering", peering, "--peering-priority", str(priority), "--peering-lifetime", "8"]
-        return OperatorProcess(control_plane, sim.url, logs, [fresh_namespace], extra=flags)
-
+    replica = partial(peering_replica, control_plane, sim, logs, fresh_namespace, peering)
     low, high = replica(100).start(), replica(200)
     try:
         names = [unique("late") for _ in range(2)]

@@ -10,9 +10,9 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from tests.integration.test_sharding import CLUSTER, REQUEST, TENANT, manifest
 from tests.support.processes import Kube, OperatorProcess, SimProcess, condition, wait_for
 
 from vmop.dev.controlplane import ControlPlane
@@ -20,26 +20,9 @@ from vmop.engine.shard import shard_of
 
 pytestmark = pytest.mark.integration
 
-CLUSTER = "c27a25bc-5da2-430f-bfaf-6c8d33f21128"
-TENANT = "a5badacf-a25c-4171-9aff-b619fc2d300a"
-POOL = "42b3e3b6-b1d1-44c0-bf5c-b9cf73d594df"
-PORT_GROUP = "239223b4-d21b-4b23-954f-796f17c75c49"
-REQUEST = "vmop.io/reconcile-request"
 LEASE_SECONDS = 4
 VMS = 9
 PASS = re.compile(r"virtualmachines: pass of \('([^']+)', '([^']+)'\)")
-
-
-def manifest(name: str) -> dict[str, Any]:
-    spec = {
-        "cluster": CLUSTER,
-        "tenant": TENANT,
-        "cpu": {"sockets": 1, "cores": 1},
-        "memory": "1Gi",
-        "disks": [{"name": "root", "bus": "scsi", "size": "10Gi", "pool": POOL}],
-        "interfaces": [{"name": "eth0", "network": "ycb123", "portGroup": PORT_GROUP}],
-    }
-    return {"apiVersion": "vmop.io/v1alpha1", "kind": "VirtualMachine", "metadata": {"name": name}, "spec": spec}
 
 
 @pytest.fixture
