@@ -1,7 +1,8 @@
 """A VirtualMachine with cloud-init and a console password from Secrets, a floppy and a usb device,
 then its NIC moved to another network (modify/network, shut off): it converges on the simulator,
-with the operator under the chart's namespaced Role; and no Secret value shows in the operator's
-log, the namespace's Events, the object's status or /metrics."""
+with the operator under the chart's namespaced Role; cloud-init data changed on the platform is set
+again; and no Secret value shows in the operator's log, the namespace's Events, the object's status
+or /metrics."""
 
 from __future__ import annotations
 
@@ -141,3 +142,34 @@ def test_a_missing_secret_says_so_and_nothing_is_created(kube: Kube, sim: SimPro
     # The Secret made: the VM follows at the next pass.
     kube.apply(secret(f"{name}-absent", metaData="hostname: late\n"))
     wait_ready(kube, name, timeout=60)
+
+
+@pytest.mark.usefixtures("operator")
+def test_cloud_init_data_changed_on_the_platform_is_set_again_and_never_shown(
+    kube: Kube, sim: SimProcess, control_plane: ControlPlane, operator: OperatorProcess
+) -> None:
+    name = unique("initdrift")
+    user_data = {"set_passwd": {"chpasswd": {"list": [f"root:{ROOT_PASSWORD}"]}}}
+    kube.apply(secret(f"{name}-init", userData=json.dumps(user_data)))
+    kube.apply(manifest(name, cloudInit={"secretRef": {"name": f"{name}-init"}}))
+    uuid = wait_ready(kube, name, timeout=60)["status"]["uuid"]
+    kube.annotate("virtualmachine", name, **{"vmop.io/reconcile-request": "learn"})  # details: the platform's form
+    learned = wait_for(lambda: status(kube, name).get("cloudInitShownDigest"), what="the platform's form learned")
+    sets = sim.stats()["calls"].get("cloud_init/set", 0)
+    other = {"runcmd": [f"echo {HOSTNAME_SECRET}"]}
+    ident = {"cluster_uuid": CLUSTER, "tenant": TENANT, "compute_uuid": uuid}
+    assert sim.call("cloud_init/set", {**ident, "cloud_init_data": {"user_data": other}})["scode"] == 0
+    kube.annotate("virtualmachine", name, **{"vmop.io/reconcile-request": "drift"})
+
+    def restored() -> dict[str, Any] | None:
+        data = sim.call("cloud_init/get", **ident)["data"]["cloud_init_data"]
+        return data if data.get("user_data") == user_data else None
+
+    wait_for(restored, timeout=30, what="vmop's cloud-init data set again")
+    assert sim.stats()["calls"].get("cloud_init/set", 0) == sets + 2  # someone else's, then vmop's
+    kube.annotate("virtualmachine", name, **{"vmop.io/reconcile-request": "relearn"})  # learned again: the same
+    wait_for(lambda: status(kube, name).get("cloudInitShownDigest") == learned or None, what="the form again")
+    assert sim.stats()["calls"].get("cloud_init/set", 0) == sets + 2
+    shown = {"operator log": operator.output(), "status": json.dumps(status(kube, name))}
+    shown["events"] = control_plane.kubectl("get", "events", "-n", kube.namespace, "-o", "yaml").stdout
+    assert {where: _leaked(text) for where, text in shown.items() if _leaked(text)} == {}

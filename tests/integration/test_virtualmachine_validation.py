@@ -377,9 +377,43 @@ PATTERNS = _cases(
     ),
     Rejected("pattern-disk-name-upper-case", put("disks.0.name", "Root"), "spec.disks[0].name", NAME_PATTERN_SAYS),
     Rejected("pattern-interface-name", put("interfaces.0.name", "eth_0"), "spec.interfaces[0].name", NAME_PATTERN_SAYS),
+    Rejected(
+        "pattern-pci-address-slot-20",
+        chain(put("haMode", "off"), put("pci", [{"name": "gpu", "address": "0000:3b:20.0"}])),
+        "spec.pci[0].address",
+        "should match",
+    ),
 )
 
+PCI = {"name": "gpu", "address": "0000:3b:00.0"}
+MDEV = {"name": "vgpu", "uuid": OTHER}
+
 CEL_RULES = _cases(
+    Rejected(
+        "cel-pci-needs-ha-off",
+        put("pci", [PCI]),
+        "spec.haMode",
+        "pci and mdev devices need haMode off",
+    ),
+    Rejected("cel-mdev-needs-ha-off", put("mdev", [MDEV]), "spec.haMode", "pci and mdev devices need haMode off"),
+    Rejected(
+        "cel-pci-addresses-unique",
+        chain(put("haMode", "off"), put("pci", [PCI, {**PCI, "name": "gpu2"}])),
+        "spec.pci",
+        "pci device addresses must be unique",
+    ),
+    Rejected(
+        "cel-memoryBalloon-over-memory",
+        put("memoryBalloon", "3Gi"),
+        "spec.memoryBalloon",
+        "memoryBalloon must not exceed memory",
+    ),
+    Rejected(
+        "cel-memoryBalloon-fraction-of-a-byte",
+        put("memoryBalloon", "0.5"),
+        "spec.memoryBalloon",
+        "memoryBalloon must be a whole number of bytes",
+    ),
     Rejected(
         "cel-cpu.max-not-sockets-times-cores", put("cpu.max", 3), "spec.cpu.max", "cpu.max must equal sockets * cores"
     ),
@@ -688,6 +722,20 @@ ACCEPTED: Final[tuple[Accepted, ...]] = (
         ),
     ),
     Accepted("boundIp-v4", put("interfaces.0.boundIp", "192.123.123.10")),
+    Accepted(
+        "pci-and-mdev-with-ha-off",
+        chain(put("haMode", "off"), put("pci", [PCI]), put("mdev", [{**MDEV, "model": "vfio-ap", "display": True}])),
+    ),
+    Accepted(
+        "resources",
+        chain(
+            put("cpu.reserve", True),
+            put("memoryReserve", True),
+            put("memoryBalloon", "0"),
+            put("restartMethod", "Reset"),
+        ),
+    ),
+    Accepted("console-graphics", put("console", {"compression": "lz4", "streaming": "all"})),
     Accepted("boundIp-v6", put("interfaces.0.boundIp", "fd00::10")),
     Accepted("name-unicode-and-spaces", chain(put("name", "web 1 端口组 ü"), put("os", "Windows Server 2019 x64"))),
     Accepted("network-unicode", put("interfaces.0.network", "voi端口组")),

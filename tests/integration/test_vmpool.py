@@ -201,8 +201,14 @@ def test_a_change_that_needs_a_restart_rolls_one_vm_at_a_time(
             lambda p: p["spec"]["template"]["spec"]["interfaces"][0].update(mac="02:00:00:00:00:01"),
             "cannot set mac or boundIp",
         ),
+        (
+            lambda p: p["spec"]["template"]["spec"].update(
+                haMode="off", pci=[{"name": "gpu", "address": "0000:3b:00.0"}]
+            ),
+            "template pci and mdev devices cannot be set",
+        ),
     ],
-    ids=["platform-name", "zero-unavailable", "selector-mismatch", "shared-mac"],
+    ids=["platform-name", "zero-unavailable", "selector-mismatch", "shared-mac", "shared-pci"],
 )
 def test_the_apiserver_refuses_a_pool_that_cannot_work(kube: Kube, change: Any, message: str) -> None:
     pool = vm_pool(unique("bad"), 1)

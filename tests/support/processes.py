@@ -131,6 +131,11 @@ class SimProcess:
         answer: dict[str, Any] = self._http("GET", "/sim/stats", timeout=5).json()
         return answer
 
+    def unshown(self, uuid: str) -> dict[str, Any]:
+        """What the simulator keeps about a VM that no compute endpoint shows (its balloon)."""
+        answer: dict[str, Any] = self._http("GET", f"/sim/vms/{uuid}", timeout=5).json()
+        return answer
+
     def volumes(self) -> list[dict[str, Any]]:
         answer: list[dict[str, Any]] = self._http("GET", "/sim/volumes", timeout=5).json()
         return answer

@@ -31,6 +31,7 @@ FLIPPED = Dialect(
     cloud_init_set_needs_shutoff=True,
     cloud_init_user_data="text",
     balloon_needs_running=True,
+    balloon_dropped_at_power_off=True,
     video_edit_field="videos",
     memory_reserve_field="cpu_reserve_enable",
 )

@@ -21,7 +21,7 @@ from vmop.compute.models import RequestModel
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned
 from vmop.reconcile.deletion import plan_vm_deletion
-from vmop.reconcile.observed import Observed, ObservedDisk, ObservedNic, Shape
+from vmop.reconcile.observed import Observed, ObservedDisk, ObservedMdev, ObservedNic, Shape
 from vmop.reconcile.virtualmachine import Memory, plan_virtual_machine
 
 # ---------------------------------------------------------------- the doc's values
@@ -31,7 +31,9 @@ ACTIONS = ("noaction", "cloning", "save", "migrating", "pending", "importing", "
 AGENTS = ("connected", "disconnected", "pending")
 BUSY = frozenset({"cloning", "migrating", "pending", "importing", "restoring", "exporting"})
 GIB = 1024**3
-POWER_CALLS = frozenset({"start", "shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore"})
+POWER_CALLS = frozenset(
+    {"start", "shutdown", "shutoff", "reboot", "reboot_ga", "reset", "suspend", "resume", "save", "restore"}
+)
 DEVICES = {"scsi": [f"sd{c}" for c in "abcdef"], "virtio": [f"vd{c}" for c in "abcdef"], "ide": ["hda", "hdb", "hdc"]}
 VOLUMES = [f"{i:08x}-0000-4000-8000-00000000000{i % 10}" for i in range(1, 9)]
 MACS = [f"52:56:ff:00:01:{i:02x}" for i in range(1, 7)]
@@ -39,6 +41,10 @@ OPTIONS_IN_META = frozenset({"os_loader_path", "vnc_enable", "panic_model", "mem
 BASELINES = ("Haswell-noTSX", "Skylake")
 ZONES = ("2871bab9-d6ed-4100-8d74-9c4442b52bb5", "a6f8ad4a-3fdf-4cf6-8fda-90a8093f5316")
 OSES = ("CentOS x64", "Ubuntu x64", "Windows Server 2019", "Windows 10")
+PCI_ADDRESSES = ("0000:3b:00.0", "0000:3b:00.1", "0000:af:1f.7")
+MDEVS = ("8a1b7e0c-2f0d-4c1e-9b3a-5d6e7f8a9b0c", "9b2c8f1d-3a1e-4d2f-8c4b-6e7f8a9b0c1d")
+COMPRESSIONS = ("off", "glz", "lz4")
+STREAMINGS = ("filter", "all", "off")
 MEMORIES = {"512Mi": GIB // 2, "1Gi": GIB, "2Gi": 2 * GIB, "3Gi": 3 * GIB}
 
 
@@ -56,10 +62,14 @@ class Oracle:
     vm: Observed
     devices: dict[str, str] = field(default_factory=dict)  # device -> bus, as the plan goes
     auto_prefixes: set[str] = field(default_factory=set)  # device families the platform picks from
+    ha: str = ""  # the VM's HA mode, as the plan goes
+    passthrough: set[str] = field(default_factory=set)  # PCI addresses and mdev uuids it has, as the plan goes
 
     def __post_init__(self) -> None:
         shape = self.vm.shape
         self.devices = {d.device: d.bus for d in shape.disks} if shape else {}
+        self.ha = shape.ha_mode if shape else ""
+        self.passthrough = {*shape.pci, *(m.uuid for m in shape.mdevs)} if shape else set()
 
     def check(self, call: Call) -> str | None:
         """Why the doc forbids this call now, or None when it allows it."""
@@ -86,10 +96,23 @@ class Oracle:
             "cdrom/detach": state in ("running", "shutoff"),
             "bootorder/set": True,
             "delete": True,
+            # reboot_ga: as reboot; reset needs no agent.
+            "reboot_ga": running and agent == "connected",
+            "cpu/reserve": running or off,
+            "memory/reserve": off,
+            "vgpu/set": off,
+            "ip_mac_bind/update": running or off,
+            # The doc names no state for balloon/set; vmop promises (api/treatment.py) to send it
+            # only to a running VM, the stricter of the readings it knows.
+            "balloon/set": running,
         }
         if op in needs:
             return None if needs[op] else f"{op} in state={state} action={action} agent={agent}"
         checks = {
+            "pci/attach": self._attach_passthrough,
+            "mdev/attach": self._attach_passthrough,
+            "pci/detach": self._detach_passthrough,
+            "mdev/detach": self._detach_passthrough,
             "vcpu/set": self._vcpu,
             "vmemory/set": self._memory,
             "meta/set": self._meta,
@@ -126,7 +149,36 @@ class Oracle:
             return "vmemory lowered while running"
         return None
 
+    @staticmethod
+    def _device(req: dict[str, Any]) -> str:
+        pci = req.get("pci_device")
+        if pci is not None:
+            return f"{pci['domain']:04x}:{pci['bus']:02x}:{pci['slot']:02x}.{pci['function']:x}"
+        return str(req["mdev_device"]["src_address_uuid"])
+
+    def _attach_passthrough(self, req: dict[str, Any], running: bool, off: bool) -> str | None:
+        if not running:
+            return "a passthrough attach while not running"
+        if self.ha != "off":
+            return f"a passthrough attach with HA {self.ha} (passthrough and HA exclude each other)"
+        self.passthrough.add(self._device(req))
+        return None
+
+    def _detach_passthrough(self, req: dict[str, Any], running: bool, off: bool) -> str | None:
+        device = self._device(req)
+        if device not in self.passthrough:
+            return f"a detach of {device}, which the VM does not have"
+        if not (running or off):
+            return "a passthrough detach while neither running nor shut off"
+        self.passthrough.discard(device)
+        return None
+
     def _meta(self, req: dict[str, Any], running: bool, off: bool) -> str | None:
+        ha = (req.get("meta") or {}).get("ha_mode")
+        if ha is not None:
+            if ha != "off" and self.passthrough:
+                return f"meta/set ha_mode {ha} while passthrough devices are attached"
+            self.ha = ha
         if "os" in req and _family(req["os"]) != _family(self.vm.os) and not off:
             return f"os family change ({self.vm.os} -> {req['os']}) while not shut off"
         # The doc names no state for these options; vmop promises (api/treatment.py) to send
@@ -255,6 +307,24 @@ def specs(draw: st.DrawFn) -> VirtualMachineSpec:
         fields["zone"] = draw(st.sampled_from(ZONES))
     if draw(st.integers(0, 9)) == 0:
         fields["adopt"] = {"uuid": VM_UUID, "observeOnly": draw(st.booleans())}
+    if draw(st.booleans()):
+        addresses = draw(st.lists(st.sampled_from(PCI_ADDRESSES), max_size=2, unique=True))
+        mdevs = draw(st.lists(st.sampled_from(MDEVS), max_size=2, unique=True))
+        fields["pci"] = [{"name": f"pci{i}", "address": a} for i, a in enumerate(addresses)]
+        fields["mdev"] = [{"name": f"mdev{i}", "uuid": u, "display": draw(st.booleans())} for i, u in enumerate(mdevs)]
+        if addresses or mdevs:
+            fields["haMode"] = "off"
+    if draw(st.booleans()):
+        fields["console"] = {
+            k: draw(st.sampled_from(v)) for k, v in (("compression", COMPRESSIONS), ("streaming", STREAMINGS))
+        }
+    if draw(st.booleans()):
+        fields["cpu"] = {**fields["cpu"], "reserve": draw(st.booleans())}
+        fields["memoryReserve"] = draw(st.booleans())
+    if draw(st.booleans()):
+        fields["memoryBalloon"] = draw(st.sampled_from(["0", "256Mi"]))
+    if draw(st.booleans()):
+        fields["restartMethod"] = draw(st.sampled_from(["GuestAgent", "Reset"]))
     return VirtualMachineSpec.model_validate(fields)
 
 
@@ -298,6 +368,15 @@ def shapes(draw: st.DrawFn, spec: VirtualMachineSpec) -> Shape:
         vnc=draw(st.none() | st.booleans()),
         memory_security=draw(st.none() | st.booleans()),
         panic_model=draw(st.sampled_from(["", "isa", "none"])),
+        pci=tuple(draw(st.lists(st.sampled_from(PCI_ADDRESSES), max_size=2, unique=True))),
+        mdevs=tuple(
+            ObservedMdev(u, "vfio-pci", draw(st.sampled_from(["", "on", "off"])))
+            for u in draw(st.lists(st.sampled_from(MDEVS), max_size=2, unique=True))
+        ),
+        cpu_reserve=draw(st.none() | st.booleans()),
+        memory_reserve=draw(st.none() | st.booleans()),
+        compression=draw(st.sampled_from(["", *COMPRESSIONS])),
+        streaming=draw(st.sampled_from(["", *STREAMINGS])),
     )
 
 
@@ -343,7 +422,15 @@ def memories(draw: st.DrawFn, spec: VirtualMachineSpec, vm: Observed) -> Memory:
     )
     owned_nics = draw(st.dictionaries(st.sampled_from(nic_names), st.sampled_from(present + MACS[:2]), max_size=3))
     requested = draw(st.none() | st.sampled_from([NOW - 5, NOW - 60, NOW - 600]))
-    return Memory(uuid=vm.uuid, shutdown_requested_at=requested, owned=Owned(owned_disks, owned_nics))
+    pci = draw(st.dictionaries(st.sampled_from(["pci0", "pci1", "gone"]), st.sampled_from(PCI_ADDRESSES), max_size=2))
+    mdev = draw(st.dictionaries(st.sampled_from(["mdev0", "gone"]), st.sampled_from(MDEVS), max_size=2))
+    return Memory(
+        uuid=vm.uuid,
+        shutdown_requested_at=requested,
+        owned=Owned(owned_disks, owned_nics, pci=pci, mdev=mdev),
+        balloon=draw(st.none() | st.sampled_from([0, 256 * 1024**2])),
+        restart_handled=draw(st.none() | st.sampled_from(["r1", "r2"])),
+    )
 
 
 def _show(request: RequestModel) -> dict[str, Any]:
@@ -358,7 +445,8 @@ def _show(request: RequestModel) -> dict[str, Any]:
 def test_no_plan_contains_a_call_the_doc_forbids(spec: VirtualMachineSpec, data: st.DataObject) -> None:
     vm = data.draw(observations(spec))
     memory = data.draw(memories(spec, vm))
-    plan = plan_virtual_machine(spec, context(), memory, vm, [])
+    restart = data.draw(st.none() | st.sampled_from(["r1", "r2"]))
+    plan = plan_virtual_machine(spec, context(restart_request=restart), memory, vm, [])
     found = violations(vm, plan.calls)
     assert not found, (found, [(c.operation, _show(c.request)) for c in plan.calls])
     if spec.adopt is not None and spec.adopt.observe_only:
@@ -379,6 +467,10 @@ def _differs_silently(spec: VirtualMachineSpec, vm: Observed) -> list[str]:
         "meta.nestedVirtualization": (meta and meta.nested_virtualization, vm.nested),
         "meta.panicModel": (meta and meta.panic_model, shape.panic_model or None),
         "meta.memorySecurity": (meta and meta.memory_security, shape.memory_security),
+        "cpu.reserve": (spec.cpu.reserve, shape.cpu_reserve),
+        "memoryReserve": (spec.memory_reserve, shape.memory_reserve),
+        "console.compression": (spec.console and spec.console.compression, shape.compression or None),
+        "console.streaming": (spec.console and spec.console.streaming, shape.streaming or None),
     }
     return [f for f, (want, has) in pairs.items() if want is not None and has is not None and want != has]
 

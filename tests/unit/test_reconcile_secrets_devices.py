@@ -129,6 +129,32 @@ def test_changed_cloud_init_data_is_set_hot_and_unchanged_data_is_not() -> None:
     assert same.calls == [] and same.verdict.message == "in sync"
 
 
+def _shown_plan(shown: str | None, **kept: Any) -> Plan:
+    seen = replace(observed(vm_shape=shape()), cloud_init=shown)
+    wanted = spec(cloud_init=CLOUD_INIT)
+    digest = cloud_init_digest(VM_UUID, DATA)
+    secrets = SecretInputs(cloud_init=DATA)
+    return plan_virtual_machine(
+        wanted, context(secrets=secrets), replace(memory(), cloud_init_digest=digest, **kept), seen, []
+    )
+
+
+def test_the_first_cloud_init_read_after_a_set_is_taken_as_the_platforms_form_of_it() -> None:
+    """A platform may answer cloud_init/get in its own form (the doc shows no round trip)."""
+    learned = _shown_plan("sha256:platform-form")
+    assert learned.calls == [] and learned.memory.cloud_init_shown == "sha256:platform-form"
+    assert _shown_plan("sha256:platform-form", cloud_init_shown="sha256:platform-form").calls == []
+    assert _shown_plan(cloud_init_digest(VM_UUID, DATA), cloud_init_shown="sha256:platform-form").calls == []
+    assert _shown_plan(None, cloud_init_shown="sha256:platform-form").calls == []  # not read: not compared
+
+
+def test_cloud_init_data_changed_on_the_platform_is_set_again_without_showing_it() -> None:
+    drifted = _shown_plan("sha256:someone-elses", cloud_init_shown="sha256:platform-form")
+    (call,) = drifted.calls
+    assert call.operation == "cloud_init/set" and "differs from what vmop set" in call.reason
+    assert "Hunter2" not in _shown(drifted)
+
+
 def test_cloud_init_removed_from_the_spec_forgets_its_digest() -> None:
     plan = _plan(spec(), cloud_init_digest="sha256:old")
     assert plan.calls == [] and plan.memory.cloud_init_digest is None

@@ -440,6 +440,25 @@ async def test_the_stricter_reading_sets_the_balloon_only_running(dialect_client
     await dialect_client.set_balloon(vm, GIB)
 
 
+@pytest.mark.parametrize("dropped", [False, True], ids=["kept", "dropped-at-power-off"])
+async def test_the_balloon_no_endpoint_shows_is_under_sim_and_may_go_at_power_off(
+    clock: FakeClock, dropped: bool
+) -> None:
+    app = create_app(make_platform(clock, dialect=Dialect(balloon_dropped_at_power_off=dropped)))
+    settings = ComputeSettings(base_url="http://sim.test", retry=RetryPolicy(max_attempts=1))
+    async with (
+        ComputeClient(settings, transport=httpx.ASGITransport(app=app)) as compute,
+        httpx.AsyncClient(base_url="http://sim.test", transport=httpx.ASGITransport(app=app)) as control,
+    ):
+        vm = await running_vm(compute, clock)
+        await compute.set_balloon(vm, GIB)
+        assert (await control.get(f"/sim/vms/{vm.compute_uuid}")).json() == {"uuid": vm.compute_uuid, "balloon": GIB}
+        await compute.shutoff(vm)
+        shown = (await control.get(f"/sim/vms/{vm.compute_uuid}")).json()
+        assert shown["balloon"] == (None if dropped else GIB)
+        assert (await control.get("/sim/vms/no-such-vm")).status_code == 404
+
+
 async def test_cpu_reserve_hot_and_memory_reserve_shut_off(client: ComputeClient, clock: FakeClock) -> None:
     vm = await running_vm(client, clock)
     await client.set_cpu_reserve(vm, True)

@@ -18,6 +18,9 @@ ANNOTATION_MIGRATION_STARTED = "vmop.io/migration-started"
 # A person's knobs.
 ANNOTATION_PAUSED = "vmop.io/paused"
 ANNOTATION_RECONCILE_REQUEST = "vmop.io/reconcile-request"
+# A new value asks for one reboot of the running VM (spec.restartMethod says how); the handled one
+# is in status.restartRequested.
+ANNOTATION_RESTART = "vmop.io/restart"
 ANNOTATION_FORCE_RELEASE = "vmop.io/force-release"
 # The go-ahead for a second create within the duplicate guard's window: the lost uuid.
 ANNOTATION_CONFIRM_RECREATE = "vmop.io/confirm-recreate"

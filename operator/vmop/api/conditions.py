@@ -36,6 +36,7 @@ class Reason:
     DELETING = "Deleting"
     RELEASED = "Released"  # the finalizer let go without touching the platform
     PENDING_CHANGES = "PendingPowerCycle"
+    RESTART_PENDING = "RestartPending"  # a vmop.io/restart request waits (for the guest agent)
     NO_CHANGES = "NoPendingChanges"
     STOPPED = "Stopped"
     GROUP_NOT_READY = "GroupNotReady"

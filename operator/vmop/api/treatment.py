@@ -61,7 +61,15 @@ SPEC_TREATMENTS: dict[str, Rule] = {
         T.POWER_CYCLE,
         "meta/set baseline; the doc names no state for it, so vmop sends it only to a VM shut off",
     ),
+    "cpu.reserve": Rule(T.HOT, "cpu/reserve: running or shut off"),
     "memory": Rule(T.BY_STATE, "vmemory/set: raised while running, lowered shut off"),
+    "memoryReserve": Rule(T.POWER_CYCLE, "memory/reserve: shut off only"),
+    "memoryBalloon": Rule(
+        T.BY_STATE,
+        "balloon/set; the doc names no state: vmop sends it only to a running VM (pending while shut off), and "
+        "again after each start it makes (whether a balloon outlasts a power cycle the doc does not say, and "
+        "inspect does not show it)",
+    ),
     "disks": Rule(T.BY_STATE, "disk/attach running or shut off; disk/detach while running only on scsi"),
     "disks[].name": Rule(T.BY_STATE, "the key: another name is another disk (detach and attach)"),
     "disks[].volume": Rule(T.BY_STATE, "another volume is another disk (detach and attach)"),
@@ -86,7 +94,9 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     ),
     "interfaces[].portGroup": Rule(T.POWER_CYCLE, "modify/network: shut off, no action"),
     "interfaces[].vlanIds": Rule(T.POWER_CYCLE, "modify/network: shut off, no action"),
-    "interfaces[].boundIp": Rule(T.REPORTED, "ip_mac_bind/update is not used yet: replace the NIC (new name)"),
+    "interfaces[].boundIp": Rule(
+        T.HOT, 'ip_mac_bind/update (peer "": the MAC-IP binding kept as it is), running or shut off'
+    ),
     "interfaces[].switch": Rule(
         T.REPORTED, "no endpoint moves a NIC to another VPC switch (modify/network refuses VPC)"
     ),
@@ -116,9 +126,18 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "usb[].host": Rule(T.REPORTED, "inspect shows no device's source: a changed source is not seen; new name"),
     "usb[].hostBus": Rule(T.REPORTED, "inspect shows no device's source: a changed source is not seen; new name"),
     "usb[].hostDevice": Rule(T.REPORTED, "inspect shows no device's source: a changed source is not seen; new name"),
+    "pci": Rule(T.BY_STATE, "pci/attach only while running (haMode off); pci/detach running or shut off"),
+    "pci[].name": Rule(T.BY_STATE, "the key: another name for the same address is the same device"),
+    "pci[].address": Rule(T.BY_STATE, "another address is another device (detach, and attach while running)"),
+    "mdev": Rule(T.BY_STATE, "mdev/attach only while running (haMode off); mdev/detach running or shut off"),
+    "mdev[].name": Rule(T.BY_STATE, "the key: another name for the same uuid is the same device"),
+    "mdev[].uuid": Rule(T.BY_STATE, "another uuid is another device (detach, and attach while running)"),
+    "mdev[].model": Rule(T.BY_STATE, "no call changes an attached mdev: detached, and attached again while running"),
+    "mdev[].display": Rule(T.BY_STATE, "no call changes an attached mdev: detached, and attached again while running"),
     "cloudInit": Rule(
         T.HOT,
-        "cloud_init/set when the Secret's content changes (the doc names no state: sent at once); the guest "
+        "cloud_init/set when the Secret's content changes, or the platform's (cloud_init/get, by digest, when "
+        "details are read) was changed behind vmop's back (the doc names no state: sent at once); the guest "
         "reads it at its next start with cloud_init=true",
     ),
     "cloudInit.secretRef": Rule(T.HOT, "another Secret is other content: cloud_init/set"),
@@ -128,6 +147,8 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "console.passwordSecretRef": Rule(T.HOT, "graphics/password/set: the doc allows it hot"),
     "console.passwordSecretRef.name": Rule(T.HOT, "graphics/password/set: the doc allows it hot"),
     "console.passwordSecretRef.key": Rule(T.HOT, "graphics/password/set: the doc allows it hot"),
+    "console.compression": Rule(T.POWER_CYCLE, "vgpu/set compression: shut off (the doc)"),
+    "console.streaming": Rule(T.POWER_CYCLE, "vgpu/set mode: shut off (the doc)"),
     "bootOrder": Rule(T.HOT, "bootorder/set; no state rule"),
     "haMode": Rule(T.HOT, "meta/set meta.ha_mode; no state rule"),
     "meta": Rule(T.POWER_CYCLE, "meta/set; the doc names no state for these options, so vmop sends them shut off"),
@@ -143,6 +164,7 @@ SPEC_TREATMENTS: dict[str, Rule] = {
     "powerState": Rule(T.HOT, "one legal power step per pass (start, shutdown, suspend, save, ...)"),
     "shutdownTimeoutSeconds": Rule(T.OPERATOR, "how long vmop waits before a hard shutoff"),
     "updatePolicy": Rule(T.OPERATOR, "whether vmop restarts the VM for pending changes"),
+    "restartMethod": Rule(T.OPERATOR, "how vmop answers a vmop.io/restart request (reboot_ga or reset)"),
     "deletionPolicy": Rule(T.OPERATOR, "what vmop does when the object is deleted"),
     "deleteMode": Rule(T.OPERATOR, "what vmop does when the object is deleted"),
     "deleteVolumes": Rule(T.OPERATOR, "what vmop does when the object is deleted"),

@@ -10,6 +10,8 @@ from pydantic.config import JsonDict
 
 from vmop.api.base import FORBIDDEN, IMMUTABLE, PRINTABLE, REQUIRED, UUID_PATTERN, ApiModel, cel, validations
 from vmop.api.conditions import Condition, LastError, Progress
+from vmop.compute.models import MdevModel
+from vmop.compute.requests import GraphicsCompression, GraphicsStreaming
 from vmop.compute.rules import (
     CACHE_MODES,
     DEVICE_PATTERN,
@@ -69,6 +71,10 @@ class Cpu(ApiModel):
         max_length=128,
         description="CPU model baseline, e.g. Haswell-noTSX",
         json_schema_extra=validations(PRINTABLE),
+    )
+    reserve: bool | None = Field(
+        default=None,
+        description="CPU reservation (cpu/reserve), set running or shut off; unset: left as the platform has it",
     )
 
     model_config = ApiModel.model_config | {
@@ -313,7 +319,8 @@ class CloudInit(ApiModel):
 
 
 class Console(ApiModel):
-    """The graphical console: VNC on or off, and its password."""
+    """The graphical console: VNC on or off, its password, and the spice image compression and
+    streaming modes (vgpu/set, which the doc calls the graphics interface: not a vGPU)."""
 
     vnc: bool | None = Field(
         default=None, description="the VNC console (vnc_enable, sent shut off); the same switch as meta.vnc: set one"
@@ -322,6 +329,12 @@ class Console(ApiModel):
         default=None,
         description="the VNC password, in the form graphics/password/set takes (the doc: an encrypted string; "
         "how, it does not say): set hot whenever the Secret's value changes",
+    )
+    compression: GraphicsCompression | None = Field(
+        default=None, description="image compression (vgpu/set compression), set shut off; unset: left as it is"
+    )
+    streaming: GraphicsStreaming | None = Field(
+        default=None, description="video streaming (vgpu/set mode), set shut off; unset: left as it is"
     )
 
 
@@ -368,6 +381,42 @@ class UsbDevice(ApiModel):
             ),
         )
     }
+
+
+# A host's PCI address as lspci -D writes it: domain (16 bits), bus (8), slot (5), function (3), in
+# hex. The doc: PCIDevice's numbers "和宿主机描述PCI设备地址的参数一致" (as the host describes them).
+PCI_ADDRESS_PATTERN = r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$"
+
+
+class PciDevice(ApiModel):
+    """A PCI device of the VM's host passed through to it (pci/attach). The doc: attached only
+    while the VM runs, only a device of the host it runs on, never beside HA (haMode off); the VM
+    then stays on that host. Detached running or shut off."""
+
+    name: str = Field(
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="a name for the device within this VM (used in pendingChanges)",
+    )
+    address: str = Field(
+        pattern=PCI_ADDRESS_PATTERN,
+        max_length=12,
+        description="domain:bus:slot.function in lower-case hex, as lspci -D shows it on the host, e.g. 0000:3b:00.0",
+    )
+
+
+class MdevDevice(ApiModel):
+    """A mediated device (a vGPU, for one) of the VM's host passed through to it (mdev/attach):
+    the same rules as a PCI device: attached only while running, haMode off, pins the VM to the host."""
+
+    name: str = Field(
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="a name for the device within this VM (used in pendingChanges)",
+    )
+    uuid: str = Field(pattern=UUID_PATTERN, max_length=64, description="the mdev's uuid on the host (src_address_uuid)")
+    model: MdevModel = Field(default="vfio-pci", description="the device's driver")
+    display: bool = Field(default=False, description="display acceleration (display on/off)")
 
 
 class GroupRef(ApiModel):
@@ -462,6 +511,21 @@ class VirtualMachineSpec(ApiModel):
             )
         ),
     )
+    memory_reserve: bool | None = Field(
+        default=None,
+        description="memory reservation (memory/reserve), set only shut off: pending while running; unset: left "
+        "as the platform has it",
+    )
+    memory_balloon: str | None = Field(
+        default=None,
+        pattern=QUANTITY_PATTERN,
+        max_length=32,
+        description="size of the memory balloon (balloon/set, 0 allowed), set while running; the platform does not "
+        "show it, so vmop sends it when it is not the value it last set, and again after each start it makes",
+        json_schema_extra=validations(
+            cel("isQuantity(self) && quantity(self).isInteger()", "memoryBalloon must be a whole number of bytes")
+        ),
+    )
     disks: list[Disk] = Field(
         default_factory=list,
         max_length=16,
@@ -477,6 +541,18 @@ class VirtualMachineSpec(ApiModel):
         default_factory=list,
         max_length=12,
         description="USB devices, by name; vmop detaches only those it attached",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    pci: list[PciDevice] = Field(
+        default_factory=list,
+        max_length=8,
+        description="host PCI devices passed through, by name; vmop detaches only those it attached",
+        json_schema_extra=LIST_MAP_BY_NAME,
+    )
+    mdev: list[MdevDevice] = Field(
+        default_factory=list,
+        max_length=8,
+        description="host mediated devices (vGPUs) passed through, by name; vmop detaches only those it attached",
         json_schema_extra=LIST_MAP_BY_NAME,
     )
     cloud_init: CloudInit | None = Field(default=None, description="first-boot configuration from a Secret")
@@ -498,6 +574,11 @@ class VirtualMachineSpec(ApiModel):
     )
     update_policy: Literal["OnPowerCycle", "Restart"] = Field(
         default="OnPowerCycle", description="changes that need the VM off: wait for the next stop, or restart now"
+    )
+    restart_method: Literal["GuestAgent", "Reset"] = Field(
+        default="GuestAgent",
+        description="how a vmop.io/restart request reboots the running VM: GuestAgent (reboot_ga; waits for the "
+        "guest agent to be connected) or Reset (a hard reset: unsaved data in the guest is lost)",
     )
     deletion_policy: Literal["Delete", "Retain"] | None = Field(
         default=None, description="unset: the namespace's vmop.io/deletion-policy annotation, else the operator's"
@@ -569,6 +650,27 @@ class VirtualMachineSpec(ApiModel):
                 field_path=".haMode",
             ),
             cel(
+                "(self.pci.size() == 0 && self.mdev.size() == 0) || self.haMode == 'off'",
+                "pci and mdev devices need haMode off (the doc: passthrough devices and HA exclude each other)",
+                field_path=".haMode",
+            ),
+            cel(
+                "self.pci.all(p, self.pci.exists_one(q, q.address == p.address))",
+                "pci device addresses must be unique",
+                field_path=".pci",
+            ),
+            cel(
+                "self.mdev.all(m, self.mdev.exists_one(n, n.uuid == m.uuid))",
+                "mdev device uuids must be unique",
+                field_path=".mdev",
+            ),
+            cel(
+                "!has(self.memoryBalloon) || !isQuantity(self.memoryBalloon) || !isQuantity(self.memory) || "
+                "quantity(self.memoryBalloon).compareTo(quantity(self.memory)) <= 0",
+                "memoryBalloon must not exceed memory",
+                field_path=".memoryBalloon",
+            ),
+            cel(
                 "!has(self.cloudInit) || self.disks.filter(d, d.bus == 'ide').size() < 3",
                 "cloudInit takes an IDE slot at every start: at most 2 ide disks beside it",
                 field_path=".cloudInit",
@@ -601,6 +703,16 @@ class UsbStatus(ApiModel):
     name: str = Field(description="the device's name in spec.usb")
     bus: int = Field(description="its bus on the VM")
     port: int = Field(description="its port on the VM")
+
+
+class PciStatus(ApiModel):
+    name: str = Field(description="the device's name in spec.pci")
+    address: str = Field(description="its host PCI address")
+
+
+class MdevStatus(ApiModel):
+    name: str = Field(description="the device's name in spec.mdev")
+    uuid: str = Field(description="its uuid on the host")
 
 
 Phase = Literal[
@@ -647,8 +759,18 @@ class VirtualMachineStatus(ApiModel):
     disks: list[DiskStatus] | None = Field(default=None, description="disks vmop made or attached, by name")
     interfaces: list[InterfaceStatus] | None = Field(default=None, description="NICs vmop made, by name")
     usb: list[UsbStatus] | None = Field(default=None, description="USB devices vmop attached, by name")
+    pci: list[PciStatus] | None = Field(default=None, description="PCI devices vmop attached, by name")
+    mdev: list[MdevStatus] | None = Field(default=None, description="mdev devices vmop attached, by name")
+    memory_balloon: str | None = Field(
+        default=None, description="the memory balloon vmop last set (balloon/set): the platform does not show it"
+    )
     cloud_init_digest: str | None = Field(
         default=None, description="sha256 of the cloud-init data last sent (never the data itself)"
+    )
+    cloud_init_shown_digest: str | None = Field(
+        default=None,
+        description="sha256 of the cloud-init data the platform showed after vmop last sent it (its form of it): "
+        "other data shown later is drift, set again",
     )
     console_password_digest: str | None = Field(
         default=None, description="sha256 of the console password last set (never the password itself)"
@@ -666,3 +788,4 @@ class VirtualMachineStatus(ApiModel):
     )
     shutdown_requested_at: str | None = Field(default=None, description="graceful shutdown sent at (RFC 3339)")
     reconcile_requested: str | None = Field(default=None, description="the handled vmop.io/reconcile-request value")
+    restart_requested: str | None = Field(default=None, description="the handled vmop.io/restart value")

@@ -85,6 +85,13 @@ class VmPoolTemplate(ApiModel):
                 field_path=".spec.interfaces",
                 reason=FORBIDDEN,
             ),
+            cel(
+                "(!has(self.spec.pci) || self.spec.pci.size() == 0) && "
+                "(!has(self.spec.mdev) || self.spec.mdev.size() == 0)",
+                "template pci and mdev devices cannot be set: one host device cannot be every VM's",
+                field_path=".spec.pci",
+                reason=FORBIDDEN,
+            ),
         )
     }
 

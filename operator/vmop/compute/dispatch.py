@@ -9,9 +9,11 @@ from vmop.compute.client import BatchResults, ComputeClient
 from vmop.compute.errors import ComputeProtocolError
 from vmop.compute.models import ComputeIdentifier, CreateResult, RequestModel
 from vmop.compute.requests import (
+    BalloonSetRequest,
     BootOrderSetRequest,
     CdromAttachRequest,
     CloudInitSetRequest,
+    CpuReserveRequest,
     CrossClusterMigrateRequest,
     DeleteRequest,
     DiskAttachRequest,
@@ -26,18 +28,23 @@ from vmop.compute.requests import (
     InterfaceAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
+    MdevDeviceRequest,
+    MemoryReserveRequest,
     MetaSetRequest,
     MigrateRequest,
     ModifyNetworkRequest,
+    PciDeviceRequest,
     StartRequest,
     UnifiedCreateRequest,
     UsbAttachRequest,
     UsbDetachRequest,
     VcpuSetRequest,
+    VgpuSetRequest,
     VmemorySetRequest,
 )
 
-POWER = ("start", "shutdown", "shutoff", "reboot", "reset", "suspend", "resume", "save", "restore")
+POWER = ("start", "shutdown", "shutoff", "reboot", "reboot_ga", "reset", "suspend", "resume", "save", "restore")
 
 
 def _vm(request: RequestModel) -> ComputeIdentifier:
@@ -107,6 +114,26 @@ async def perform(client: ComputeClient, operation: str, request: RequestModel, 
             return _all_attached(await client.attach_usb(_vm(request), request.usb))
         case "usb/detach", UsbDetachRequest():
             return await client.detach_usb(_vm(request), request.target_bus, request.target_port)
+        case "pci/attach", PciDeviceRequest():
+            return await client.attach_pci(_vm(request), request.pci_device)
+        case "pci/detach", PciDeviceRequest():
+            return await client.detach_pci(_vm(request), request.pci_device)
+        case "mdev/attach", MdevDeviceRequest():
+            return await client.attach_mdev(_vm(request), request.mdev_device)
+        case "mdev/detach", MdevDeviceRequest():
+            return await client.detach_mdev(_vm(request), request.mdev_device.src_address_uuid)
+        case "cpu/reserve", CpuReserveRequest():
+            return await client.set_cpu_reserve(_vm(request), request.cpu_reserve_enable)
+        case "memory/reserve", MemoryReserveRequest() if request.memory_reserve_enable is not None:
+            return await client.set_memory_reserve(_vm(request), request.memory_reserve_enable)
+        case "vgpu/set", VgpuSetRequest():
+            return await client.set_graphics(_vm(request), compression=request.compression, streaming=request.mode)
+        case "balloon/set", BalloonSetRequest() if request.memory is not None:
+            return await client.set_balloon(_vm(request), request.memory)
+        case "ip_mac_bind/update", IpMacBindRequest():
+            return await client.update_ip_mac_bind(
+                _vm(request), request.interface_id, request.mac_address, bound_ip=request.bound_ip, peer=request.peer
+            )
         case "modify/network", ModifyNetworkRequest():
             return await client.modify_network(
                 _vm(request),

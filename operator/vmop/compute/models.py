@@ -375,9 +375,13 @@ class PCIDevice(WireModel):
     function: WireInt = Field(default=0, alias="Function")
 
 
+MdevModel = Literal["vfio-pci", "vfio-ccw", "vfio-ap"]
+MDEV_MODELS: tuple[str, ...] = MdevModel.__args__  # type: ignore[attr-defined]
+
+
 class MdevDevice(WireModel):
     src_address_uuid: NullableStr = ""
-    model: NullableStr = ""  # "vfio-pci", "vfio-ccw", "vfio-ap"
+    model: NullableStr = ""  # one of MDEV_MODELS
     display: NullableStr = ""  # "on", "off"
 
 
@@ -497,8 +501,8 @@ class ComputeInspectInfo(ComputeInfo):
     usbs: NullableList[UsbInfo] = Field(default_factory=list)
     pci_devices: NullableList[PCIDevice] = Field(default_factory=list)
     mdev_devices: NullableList[MdevDevice] = Field(default_factory=list)
-    cpu_reserve_enable: bool = False
-    memory_reserve_enable: bool = False
+    cpu_reserve_enable: bool | None = None  # None: not reported
+    memory_reserve_enable: bool | None = None
     streaming_mode: NullableStr = ""
     compression_mode: NullableStr = ""
     device_name: NullableStr = ""

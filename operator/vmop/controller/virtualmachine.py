@@ -28,6 +28,7 @@ from vmop.api.annotations import (
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
+    ANNOTATION_RESTART,
     ANNOTATION_UUID,
 )
 from vmop.api.conditions import SYNCED, Progress, Reason
@@ -38,12 +39,15 @@ from vmop.compute.dispatch import perform
 from vmop.compute.endpoints import LIST
 from vmop.compute.errors import ComputeError, ComputeProtocolError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
-from vmop.compute.models import ComputeIdentifier, ComputeInfo, CreateResult, Interface
+from vmop.compute.models import CloudInitData, ComputeIdentifier, ComputeInfo, CreateResult, Interface
 from vmop.compute.requests import (
+    BalloonSetRequest,
     CloudInitSetRequest,
     DiskAttachRequest,
     FromTemplateRequest,
     GraphicsPasswordSetRequest,
+    MdevDeviceRequest,
+    PciDeviceRequest,
     UsbAttachRequest,
     VmConfig,
 )
@@ -51,12 +55,13 @@ from vmop.controller.objects import ObjectView, Outcome
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes, usb_place
 from vmop.reconcile.conditions import set_condition
+from vmop.reconcile.create import settings_after_create
 from vmop.reconcile.deletion import plan_vm_deletion, release_message, resolve_deletion_policy
 from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
 from vmop.reconcile.invalid import invalid_spec_message
-from vmop.reconcile.observed import Observed, from_inspect, from_list
+from vmop.reconcile.observed import Observed, from_inspect, from_list, pci_address
 from vmop.reconcile.secrets import (
     SecretInputs,
     SecretProblem,
@@ -78,6 +83,7 @@ from vmop.reconcile.virtualmachine import (
 log = logging.getLogger(__name__)
 
 CREATES = ("unified_create", "unified_import", "create/from_template")
+RESTARTS = ("reboot_ga", "reset")  # the calls answering a vmop.io/restart request (Call.owner: its value)
 MAX_ROUNDS = 4  # create -> start -> ... in one pass; anything longer waits for the next
 # A create not answered this soon is shown as under way (phase Creating): a person or Argo CD looking
 # then sees what vmop waits for. The simulator answers in milliseconds, a platform in a second or
@@ -135,8 +141,18 @@ class VirtualMachineController:
 
     # ------------------------------------------------------------ observation
 
-    async def _inspect(self, vm: ComputeIdentifier) -> Observed:
-        return from_inspect(await self.client.inspect(vm))
+    async def _inspect(self, vm: ComputeIdentifier, spec: VirtualMachineSpec) -> Observed:
+        """The VM's details, and with spec.cloudInit the digest of its cloud-init data (the data
+        itself goes no further than this function: never kept, logged or shown)."""
+        observed = from_inspect(await self.client.inspect(vm))
+        if spec.cloud_init is None:
+            return observed
+        try:
+            data = await self.client.cloud_init(vm)
+        except ComputeError as error:  # compared at the next read of the details
+            log.warning("VM %s: cloud_init/get refused (scode %s): its data not compared", vm.compute_uuid, error.scode)
+            return observed
+        return replace(observed, cloud_init=cloud_init_digest(observed.uuid, data or CloudInitData()))
 
     async def _locate(self, uuid: str, where: list[Scope]) -> ComputeInfo | None:
         """The VM by uuid, from a fresh list of every scope it may be in. Whether a VM is gone is
@@ -210,7 +226,7 @@ class VirtualMachineController:
             ident = ComputeIdentifier(
                 cluster_uuid=info.cluster_uuid or where[0][0], tenant=info.tenant, compute_uuid=info.uuid
             )
-            return await self._inspect(ident), [], False
+            return await self._inspect(ident, spec), [], False
         return observed, [], True
 
     def _context(
@@ -230,6 +246,7 @@ class VirtualMachineController:
             migration_doubt=doubt or (f"VmMigration {holder} holds it" if holder else None),
             managed_by=None if owner.uid == obj.uid else f"{owner.namespace}/{owner.name}",
             recreate_confirmed=obj.annotations.get(ANNOTATION_CONFIRM_RECREATE),
+            restart_request=obj.annotations.get(ANNOTATION_RESTART),
             **kw,
         )
 
@@ -304,9 +321,7 @@ class VirtualMachineController:
         written = previous  # the status on the object: the pass's patch carries what differs from it
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
         if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
-            observed = await self._inspect(
-                ComputeIdentifier(cluster_uuid=observed.cluster, tenant=observed.tenant, compute_uuid=observed.uuid)
-            )
+            observed = await self._inspect(_ident(observed), spec)
             plan = plan_virtual_machine(spec, ctx, memory, observed, [])
         for _ in range(MAX_ROUNDS):
             if not plan.calls:
@@ -334,6 +349,13 @@ class VirtualMachineController:
                 observed, memory, outcome.error = await self._perform(plan.calls, observed, memory, spec, obj, outcome)
             if outcome.error is not None or plan.requeue_after is not None:
                 break
+            made = any(c.operation in CREATES for c in plan.calls)
+            if made and observed is not None and not observed.busy and settings_after_create(spec):
+                try:  # its details before its first start (reconcile/create.py)
+                    observed = await self._inspect(_ident(observed), spec)
+                except ComputeError as error:
+                    outcome.error = error
+                    break
             plan = plan_virtual_machine(spec, replace(ctx, now=self.clock()), memory, observed, [])
         if outcome.error is None:
             memory = plan.memory if not plan.calls else memory
@@ -597,6 +619,10 @@ def _moment(mark: str) -> float:
         return 0.0
 
 
+def _ident(vm: Observed) -> ComputeIdentifier:
+    return ComputeIdentifier(cluster_uuid=vm.cluster, tenant=vm.tenant, compute_uuid=vm.uuid)
+
+
 def _outcome_unknown(error: ComputeError) -> bool:
     """The request may have reached the platform and been executed: no answer, or none readable."""
     return isinstance(error, ComputeUnavailable | ComputeProtocolError)
@@ -617,6 +643,7 @@ def _after_create(memory: Memory, spec: VirtualMachineSpec, call: Call, result: 
         last_created_at=now,
         owned=Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}),
         cloud_init_digest=_sent_cloud_init_digest(call, result.vm_uuid),
+        cloud_init_shown=None,
     )
 
 
@@ -632,10 +659,17 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
     removed; the digest of what a Secret gave the platform."""
     request = call.request
     if isinstance(request, CloudInitSetRequest):
-        return replace(memory, cloud_init_digest=cloud_init_digest(request.compute_uuid, request.cloud_init_data))
+        digest = cloud_init_digest(request.compute_uuid, request.cloud_init_data)
+        return replace(memory, cloud_init_digest=digest, cloud_init_shown=None)
     if isinstance(request, GraphicsPasswordSetRequest) and request.vnc_password is not None:
         return replace(memory, console_password_digest=password_digest(request.compute_uuid, request.vnc_password))
-    disks, nics, usb = dict(memory.owned.disks), dict(memory.owned.nics), dict(memory.owned.usb)
+    if isinstance(request, BalloonSetRequest):
+        return replace(memory, balloon=request.memory)
+    if call.operation in RESTARTS and call.owner:
+        return replace(memory, restart_handled=call.owner)
+    owned = memory.owned
+    disks, nics, usb = dict(owned.disks), dict(owned.nics), dict(owned.usb)
+    pci, mdev = dict(owned.pci), dict(owned.mdev)
     if call.operation == "disk/attach" and isinstance(call.request, DiskAttachRequest) and call.request.source_vsd:
         disks[call.owner] = call.request.source_vsd.volume_uuid
     elif call.operation == "disk/detach":
@@ -648,9 +682,17 @@ def _owned_after(memory: Memory, call: Call, result: object) -> Memory:
         usb[call.owner] = usb_place(request.usb[0])
     elif call.operation == "usb/detach":
         usb.pop(call.owner, None)
+    elif call.operation == "pci/attach" and isinstance(request, PciDeviceRequest):
+        pci[call.owner] = pci_address(request.pci_device)
+    elif call.operation == "pci/detach":
+        pci.pop(call.owner, None)
+    elif call.operation == "mdev/attach" and isinstance(request, MdevDeviceRequest):
+        mdev[call.owner] = request.mdev_device.src_address_uuid
+    elif call.operation == "mdev/detach":
+        mdev.pop(call.owner, None)
     else:
         return memory
-    return replace(memory, owned=Owned(disks, nics, usb))
+    return replace(memory, owned=Owned(disks, nics, usb, pci, mdev))
 
 
 def _identity_annotations(memory: Memory) -> dict[str, str | None]:

@@ -231,7 +231,8 @@ def _power(args: argparse.Namespace) -> int:
 
 
 def _restart(args: argparse.Namespace) -> int:
-    """vmop has no restart request: a restart is two spec edits, Stopped then (once it is) Running."""
+    """A power cycle, two spec edits (Stopped, then once it is, Running): it applies pendingChanges,
+    which the vmop.io/restart annotation (a reboot of the running guest) does not."""
     kube = _kube(args)
     vm = kube.get(VIRTUAL_MACHINE, args.name)
     declared = (vm.get("spec") or {}).get("powerState")

@@ -12,7 +12,9 @@ class Call:
     operation: str  # the endpoint path after /v1/compute/, e.g. "start", "vcpu/set"
     request: RequestModel
     reason: str  # for events and logs: why vmop makes this call
-    owner: str = ""  # the spec disk or NIC (by name) an attach/detach is for: vmop records what it owns
+    # What vmop records once the call succeeds: the spec device (by name) an attach/detach is for
+    # (what it owns), or the vmop.io/restart value a reboot answers.
+    owner: str = ""
 
     def __str__(self) -> str:
         return f"{self.operation} ({self.reason})"

@@ -3,37 +3,55 @@ doc allows it while running) or cold (it needs the VM shut off)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
 from vmop.api.treatment import SPEC_TREATMENTS, Treatment
-from vmop.api.virtualmachine import Disk, Meta, NetworkInterface, UsbDevice, VirtualMachineSpec
-from vmop.compute.models import ComputeIdentifier, ComputeMeta, DiskVsdSource, Interface, InterfaceBound
+from vmop.api.virtualmachine import Disk, MdevDevice, Meta, NetworkInterface, UsbDevice, VirtualMachineSpec
+from vmop.compute.models import ComputeIdentifier, ComputeMeta, DiskVsdSource, Interface, InterfaceBound, PCIDevice
+from vmop.compute.models import MdevDevice as WireMdevDevice
 from vmop.compute.requests import (
     BootOrderSetRequest,
     CdromAttachRequest,
+    CpuReserveRequest,
     DiskAttachRequest,
     DiskDetachRequest,
     FloppyAttachRequest,
     InterfaceAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
+    MdevDeviceRequest,
+    MemoryReserveRequest,
     MetaSetRequest,
     ModifyNetworkRequest,
+    PciDeviceRequest,
     UsbAttachment,
     UsbAttachRequest,
     UsbDetachRequest,
     VcpuSetRequest,
+    VgpuSetRequest,
     VmemorySetRequest,
 )
 from vmop.compute.rules import CACHE_MODES_FORCING_VIRTIO, HOT_DETACH_BUSES, os_family
 from vmop.reconcile.calls import Call
-from vmop.reconcile.observed import Observed, ObservedDisk, ObservedNic, ObservedUsb, Shape
+from vmop.reconcile.observed import (
+    Observed,
+    ObservedDisk,
+    ObservedMdev,
+    ObservedNic,
+    ObservedUsb,
+    Shape,
+    pci_address,
+)
 
 # spec.usb's types as inspect's usbs name a device's source (sim and the doc's example: spice_vmc).
 USB_SOURCE_TYPES = {"Redirect": "redirect", "PassThrough": "pass_through", "SpiceVmc": "spice_vmc"}
+# Detaches of host devices go before every other change: HA may be turned on only once they are gone
+# (the doc: passthrough devices and HA exclude each other), and meta/set comes first otherwise.
+PASSTHROUGH_DETACHES = frozenset({"pci/detach", "mdev/detach", "usb/detach"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,8 @@ class Owned:
     disks: dict[str, str]  # disk name -> volume uuid
     nics: dict[str, str]  # interface name -> mac
     usb: dict[str, tuple[int, int]] = field(default_factory=dict)  # usb device name -> (bus, port)
+    pci: dict[str, str] = field(default_factory=dict)  # pci device name -> host PCI address
+    mdev: dict[str, str] = field(default_factory=dict)  # mdev device name -> its uuid
 
 
 def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
@@ -65,7 +85,8 @@ def recover_owned(spec: VirtualMachineSpec, shape: Shape) -> Owned:
     named_macs = {nic.mac.lower() for nic in spec.interfaces if nic.mac}
     made_macs = iter(n.mac for n in shape.nics if n.mac and n.mac.lower() not in named_macs)
     nics = {nic.name: nic.mac or next(made_macs, "") for nic in spec.interfaces}
-    return Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}, matched_usb(spec, shape))
+    owned = Owned({k: v for k, v in disks.items() if v}, {k: v for k, v in nics.items() if v}, matched_usb(spec, shape))
+    return held_passthrough(spec, shape, owned)
 
 
 def matched_usb(spec: VirtualMachineSpec, shape: Shape) -> dict[str, tuple[int, int]]:
@@ -113,7 +134,27 @@ def match_adopted(spec: VirtualMachineSpec, shape: Shape) -> Owned:
         if same is not None:
             nics[nic.name] = same.mac
             free_nics.remove(same)
-    return Owned(disks, nics, matched_usb(spec, shape))
+    return held_passthrough(spec, shape, Owned(disks, nics, matched_usb(spec, shape)))
+
+
+def held_passthrough(spec: VirtualMachineSpec, shape: Shape, owned: Owned) -> Owned:
+    """Which PCI and mdev devices are this object's: each declared one the VM has (by address or
+    uuid), and those vmop attached that the spec no longer names and the VM still has (to be
+    detached, each once); a record of a device the VM no longer has and the spec does not name is
+    dropped."""
+    return replace(
+        owned,
+        pci=_held({d.name: d.address for d in spec.pci}, owned.pci, set(shape.pci)),
+        mdev=_held({d.name: d.uuid for d in spec.mdev}, owned.mdev, {m.uuid for m in shape.mdevs}),
+    )
+
+
+def _held(declared: dict[str, str], recorded: dict[str, str], present: set[str]) -> dict[str, str]:
+    held = {name: key for name, key in declared.items() if key in present}
+    for name, key in recorded.items():
+        if key in present and key not in held.values():
+            held[name] = key
+    return held
 
 
 def memory_bytes(quantity: str) -> int:
@@ -145,6 +186,41 @@ def _memory(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> li
         return []
     call = Call("vmemory/set", VmemorySetRequest(**vm.model_dump(), vmemory=wanted), f"memory -> {spec.memory}")
     return [Change("memory", call, hot=wanted > shape.memory)]
+
+
+def _reservations(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    """cpu/reserve (running or shut off) and memory/reserve (shut off only), each when the spec sets
+    it and the platform shows another value (one it does not report is not compared)."""
+    changes = []
+    wanted, seen = spec.cpu.reserve, shape.cpu_reserve
+    if wanted is not None and seen is not None and wanted != seen:
+        request = CpuReserveRequest(**vm.model_dump(), cpu_reserve_enable=wanted)
+        changes.append(Change("cpu.reserve", Call("cpu/reserve", request, f"cpu.reserve {seen} -> {wanted}"), hot=True))
+    wanted, seen = spec.memory_reserve, shape.memory_reserve
+    if wanted is not None and seen is not None and wanted != seen:
+        # Both names the doc gives for the field (requests.MemoryReserveRequest).
+        reserve = MemoryReserveRequest(**vm.model_dump(), memory_reserve_enable=wanted, cpu_reserve_enable=wanted)
+        call = Call("memory/reserve", reserve, f"memoryReserve {seen} -> {wanted}")
+        changes.append(Change("memoryReserve", call, hot=False))
+    return changes
+
+
+def _graphics(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier) -> list[Change]:
+    """vgpu/set, shut off (the doc): spice image compression and streaming, one call each (a field
+    left out is not changed), when the spec sets it and the platform shows another."""
+    console = spec.console
+    if console is None:
+        return []
+    wanted: dict[str, Any] = {"compression": console.compression, "mode": console.streaming}
+    seen = {"compression": shape.compression, "mode": shape.streaming}
+    changes = []
+    for parameter, path in (("compression", "console.compression"), ("mode", "console.streaming")):
+        value = wanted[parameter]
+        if value is not None and seen[parameter] and value != seen[parameter]:
+            request = VgpuSetRequest.model_validate({**vm.model_dump(), parameter: value})
+            reason = f"{path} {seen[parameter]} -> {value}"
+            changes.append(Change(path, Call("vgpu/set", request, reason), hot=False))
+    return changes
 
 
 def _detaches(shape: Shape, vm: ComputeIdentifier, owned: Owned, wanted_volumes: set[str]) -> dict[str, Change]:
@@ -282,6 +358,7 @@ def _nics(
             continue
         unsupported += _attached_nic(nic, seen)
         changes += _moved_nic(nic, seen, vm)
+        changes += _rebound_nic(nic, seen, vm)
         inbound, outbound = _qos(nic)
         if (seen.inbound, seen.outbound) != (inbound, outbound):
             qos = InterfaceSetQosRequest(
@@ -321,9 +398,21 @@ def _moved_nic(nic: NetworkInterface, seen: ObservedNic, vm: ComputeIdentifier) 
     return [Change(f"interfaces[{nic.name}].network", Call("modify/network", request, reason), hot=False)]
 
 
+def _rebound_nic(nic: NetworkInterface, seen: ObservedNic, vm: ComputeIdentifier) -> list[Change]:
+    """ip_mac_bind/update, running or shut off (the doc), for a NIC bound to another IP: the same
+    MAC (a new one would need the VM shut off) and peer "" (the MAC-IP binding kept as it is)."""
+    if nic.bound_ip is None or seen.bound_ip == nic.bound_ip or not seen.interface_id:
+        return []
+    request = IpMacBindRequest(
+        **vm.model_dump(), interface_id=seen.interface_id, mac_address=seen.mac, bound_ip=nic.bound_ip, peer=""
+    )
+    reason = f"bind interface {nic.name} to {nic.bound_ip}"
+    return [Change(f"interfaces[{nic.name}].boundIp", Call("ip_mac_bind/update", request, reason), hot=True)]
+
+
 def _attached_nic(nic: NetworkInterface, seen: ObservedNic) -> list[str]:
     """What of an attached NIC's declaration it does not have, and vmop cannot give it
-    (ip_mac_bind/update is not used yet; modify/network never moves a NIC to or from VPC)."""
+    (modify/network never moves a NIC to or from VPC; ip_mac_bind/update needs the NIC's id)."""
     replace = "replace the interface (new name) instead"
     found = []
     if _network_differs(nic, seen) and "internal" in (seen.network, nic.network):
@@ -333,7 +422,8 @@ def _attached_nic(nic: NetworkInterface, seen: ObservedNic) -> list[str]:
         )
     compared: list[tuple[str, object, object, bool]] = [  # (field, platform, spec, whether to compare)
         ("model", seen.model, nic.model, bool(seen.model)),
-        ("boundIp", seen.bound_ip, nic.bound_ip, nic.bound_ip is not None),
+        # ip_mac_bind/update names the NIC by its interface_id: without one shown, reported.
+        ("boundIp", seen.bound_ip, nic.bound_ip, nic.bound_ip is not None and not seen.interface_id),
         ("switch", seen.switch, nic.switch, bool(nic.switch and seen.switch)),  # "": not reported
     ]
     for name, has, wanted, compare in compared:
@@ -422,6 +512,66 @@ def _usb(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: O
     return changes, unsupported
 
 
+def pci_device(address: str) -> PCIDevice:
+    """spec.pci's address (domain:bus:slot.function, hex) as the platform's PCIDevice."""
+    domain, bus, rest = address.split(":")
+    slot, function = rest.split(".")
+    return PCIDevice(domain=int(domain, 16), bus=int(bus, 16), slot=int(slot, 16), function=int(function, 16))
+
+
+def _pci(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned) -> list[Change]:
+    """Detaches (hot) of devices vmop attached that no spec entry names any more; attaches of the
+    declared ones the VM lacks, only while it runs (the doc: pci/attach refuses a VM shut off)."""
+    declared = {d.address for d in spec.pci}
+    changes = []
+    detached = set()
+    for name, address in owned.pci.items():
+        if address in shape.pci and address not in declared and address not in detached:
+            detached.add(address)
+            request = PciDeviceRequest(**vm.model_dump(), pci_device=pci_device(address))
+            call = Call("pci/detach", request, f"detach pci {name} ({address})", owner=name)
+            changes.append(Change(f"pci[{name}]", call, hot=True))
+    for device in spec.pci:
+        if device.address not in shape.pci:
+            request = PciDeviceRequest(**vm.model_dump(), pci_device=pci_device(device.address))
+            call = Call("pci/attach", request, f"attach pci {device.name} ({device.address})", owner=device.name)
+            changes.append(Change(f"pci[{device.name}]", call, hot=True, needs_running=True))
+    return changes
+
+
+def _mdev_differs(device: MdevDevice, seen: ObservedMdev) -> bool:
+    """The attached mdev's driver or display is not the declared one (those it does not report: equal)."""
+    display = "on" if device.display else "off"
+    return (seen.model not in ("", device.model)) or (seen.display not in ("", display))
+
+
+def _mdev(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, owned: Owned) -> list[Change]:
+    """As _pci, by uuid. An attached mdev of another model or display is detached and attached
+    again (no call changes one in place), both only while the VM runs: never left without it."""
+    present = {m.uuid: m for m in shape.mdevs}
+    declared = {d.uuid: d for d in spec.mdev}
+    changes = []
+    detached = set()
+    for name, uuid in owned.mdev.items():
+        seen, wanted = present.get(uuid), declared.get(uuid)
+        if seen is None or uuid in detached or (wanted is not None and not _mdev_differs(wanted, seen)):
+            continue
+        request = MdevDeviceRequest(**vm.model_dump(), mdev_device=WireMdevDevice(src_address_uuid=uuid))
+        call = Call("mdev/detach", request, f"detach mdev {name} ({uuid})", owner=name)
+        changes.append(Change(f"mdev[{wanted.name if wanted else name}]", call, hot=True, needs_running=bool(wanted)))
+        detached.add(uuid)
+    for device in spec.mdev:
+        if device.uuid in present and device.uuid not in detached:
+            continue
+        attachment = WireMdevDevice(
+            src_address_uuid=device.uuid, model=device.model, display="on" if device.display else "off"
+        )
+        request = MdevDeviceRequest(**vm.model_dump(), mdev_device=attachment)
+        call = Call("mdev/attach", request, f"attach mdev {device.name} ({device.uuid})", owner=device.name)
+        changes.append(Change(f"mdev[{device.name}]", call, hot=True, needs_running=True))
+    return changes
+
+
 def boot_devices(spec: VirtualMachineSpec, shape: Shape, owned: Owned) -> list[str]:
     """bootOrder names -> the platform's identifiers: disk devices, lower-case NIC MACs."""
     by_volume = {d.volume: d.device for d in shape.disks if d.volume}
@@ -447,13 +597,21 @@ def _boot_order(spec: VirtualMachineSpec, shape: Shape, vm: ComputeIdentifier, o
 
 
 def _meta(
-    spec: VirtualMachineSpec, observed: Observed, shape: Shape, vm: ComputeIdentifier, name: str, group: str | None
+    spec: VirtualMachineSpec,
+    observed: Observed,
+    shape: Shape,
+    vm: ComputeIdentifier,
+    name: str,
+    group: str | None,
+    *,
+    ha_allowed: bool = True,
 ) -> list[Change]:
+    """``ha_allowed``: False while passthrough devices stay on the VM (HA is then not turned on)."""
     changes = []
     meta: dict[str, object] = {}
     if observed.name != name:
         meta["compute_name"] = name
-    if spec.ha_mode != shape.ha_mode:
+    if spec.ha_mode != shape.ha_mode and (ha_allowed or spec.ha_mode == "off"):
         meta["ha_mode"] = spec.ha_mode
     if meta:
         request = MetaSetRequest(**vm.model_dump(), meta=ComputeMeta.model_validate(meta))
@@ -543,15 +701,47 @@ def plan_changes(
     disk_changes, disk_unsupported = _disks(spec, shape, vm, owned)
     nic_changes, nic_unsupported = _nics(spec, shape, vm, owned)
     usb_changes, usb_unsupported = _usb(spec, shape, vm, owned)
+    devices = [*usb_changes, *_pci(spec, shape, vm, owned), *_mdev(spec, shape, vm, owned)]
+    detaches = [c for c in devices if c.call.operation in PASSTHROUGH_DETACHES]
+    staying = _passthrough_staying(shape, detaches)
+    ha_blocked = []
+    if staying and spec.ha_mode != "off" and shape.ha_mode != spec.ha_mode:
+        ha_blocked.append(
+            f"haMode: {spec.ha_mode} is not set while the VM has passthrough devices vmop does not detach "
+            f"({', '.join(staying)}): passthrough devices and HA exclude each other (the doc)"
+        )
     changes = [
-        *_meta(spec, observed, shape, vm, name, group),
+        *detaches,
+        *_meta(spec, observed, shape, vm, name, group, ha_allowed=not staying),
         *_cpu(spec, shape, vm),
         *_memory(spec, shape, vm),
+        *_reservations(spec, shape, vm),
+        *_graphics(spec, shape, vm),
         *disk_changes,
         *nic_changes,
         *_cdrom(spec, shape, vm),
         *_floppy(spec, shape, vm),
-        *usb_changes,
+        *(c for c in devices if c.call.operation not in PASSTHROUGH_DETACHES),
         *_boot_order(spec, shape, vm, owned),
     ]
-    return changes, _immutable(spec, observed) + disk_unsupported + nic_unsupported + usb_unsupported
+    unsupported = _immutable(spec, observed) + disk_unsupported + nic_unsupported + usb_unsupported
+    return changes, unsupported + ha_blocked
+
+
+def _passthrough_staying(shape: Shape, detaches: list[Change]) -> list[str]:
+    """The VM's host devices (PCI, mdev, pass-through usb) that the plan's detaches leave on it."""
+    gone = set()
+    for change in detaches:
+        request = change.call.request
+        if isinstance(request, PciDeviceRequest):
+            gone.add(f"pci {pci_address(request.pci_device)}")
+        elif isinstance(request, MdevDeviceRequest):
+            gone.add(f"mdev {request.mdev_device.src_address_uuid}")
+        elif isinstance(request, UsbDetachRequest):
+            gone.add(f"usb {request.target_bus}-{request.target_port}")
+    present = [
+        *(f"pci {address}" for address in shape.pci),
+        *(f"mdev {m.uuid}" for m in shape.mdevs),
+        *(f"usb {u.bus}-{u.port}" for u in shape.usbs if u.source_type == USB_SOURCE_TYPES["PassThrough"]),
+    ]
+    return [device for device in present if device not in gone]

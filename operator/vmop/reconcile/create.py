@@ -72,6 +72,20 @@ def _config(spec: VirtualMachineSpec, name: str, group: str | None, cloud_init: 
     )
 
 
+def settings_after_create(spec: VirtualMachineSpec) -> list[str]:
+    """Spec fields the create cannot send and only the VM's details (inspect) show: a VM just made
+    is inspected before its first start, so that these are set before it boots (those that need it
+    shut off), not left for a later pass that happens to read its details."""
+    console = spec.console
+    fields = {
+        "cpu.reserve": spec.cpu.reserve,
+        "memoryReserve": spec.memory_reserve,
+        "console.compression": console.compression if console else None,
+        "console.streaming": console.streaming if console else None,
+    }
+    return [name for name, value in fields.items() if value is not None]
+
+
 def create_call(
     spec: VirtualMachineSpec, *, name: str, group: str | None, object_uid: str, cloud_init: CloudInitData | None = None
 ) -> Call:

@@ -22,5 +22,9 @@ def list_suggests_drift(spec: VirtualMachineSpec, vm: Observed, owned: Owned, *,
         return True
     if {(d.name, d.bus, d.port) for d in spec.usb} != {(n, *place) for n, place in owned.usb.items()}:
         return True  # the list shows no usb devices: what vmop attached, by status, against the spec
+    if {(d.name, d.address) for d in spec.pci} != set(owned.pci.items()):
+        return True  # nor PCI devices
+    if {(d.name, d.uuid) for d in spec.mdev} != set(owned.mdev.items()):
+        return True  # nor mdev devices
     wanted_macs = {n.mac or owned.nics.get(n.name, "") for n in spec.interfaces}
     return set(vm.macs) != wanted_macs or len(owned.disks) != len([d for d in spec.disks])

@@ -23,6 +23,7 @@ from vmop.compute.requests import (
     FloppyAttachRequest,
     InterfaceDetachRequest,
     InterfaceSetQosRequest,
+    IpMacBindRequest,
     MetaSetRequest,
     VcpuSetRequest,
     VmemorySetRequest,
@@ -49,8 +50,8 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
     if effect is not None:
         state, action, agent = effect
         return replace(vm, state=state, action=action or vm.action, agent=agent or vm.agent)
-    if call.operation in ("shutdown", "reboot"):
-        return vm  # asynchronous: the guest decides when
+    if call.operation in ("shutdown", "reboot", "reboot_ga", "reset"):
+        return vm  # asynchronous (the guest decides when), or a reboot (reset): still running
     request = call.request
     match request:
         case VmemorySetRequest():
@@ -79,6 +80,12 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
                 for n in vm.shape.nics
             )
             return _reshaped(vm, nics=nics)
+        case IpMacBindRequest() if vm.shape is not None:
+            nics = tuple(
+                replace(n, bound_ip=request.bound_ip) if n.interface_id == request.interface_id else n
+                for n in vm.shape.nics
+            )
+            return _reshaped(vm, nics=nics)
         case DiskDetachRequest() if vm.shape is not None:
             return _reshaped(vm, disks=tuple(d for d in vm.shape.disks if d.device != request.target_device))
         case InterfaceDetachRequest():
@@ -91,6 +98,8 @@ def expect_after(vm: Observed, call: Call, result: object = None) -> Observed:
             added = (request.source_vsd.volume_uuid,) if request.source_vsd else ()
             known = vm.volumes
             return replace(vm, shape=None, volumes_hint=(*known, *added) if known is not None else None)
+    if call.operation == "cloud_init/set":
+        return replace(vm, cloud_init=None)  # what the platform now shows is read at the next details
     if call.operation == "cdrom/detach":
         return _reshaped(vm, cdrom="")
     if call.operation == "floppy/detach":

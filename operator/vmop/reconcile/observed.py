@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from vmop.compute.models import ComputeInfo, ComputeInspectInfo, Interface
+from vmop.compute.models import ComputeInfo, ComputeInspectInfo, Interface, PCIDevice
 from vmop.compute.rules import BUSY_ACTIONS, is_hibernated
 
 
@@ -28,6 +28,7 @@ class ObservedNic:
     outbound: tuple[int, int, int] = (0, 0, 0)
     bound_ip: str = ""
     switch: str = ""
+    interface_id: str = ""  # what ip_mac_bind/update names the NIC by ("": not reported)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,13 @@ class ObservedUsb:
     bus: int
     port: int
     source_type: str  # "redirect", "pass_through", "spice_vmc" (the doc's example shows only the last)
+
+
+@dataclass(frozen=True)
+class ObservedMdev:
+    uuid: str
+    model: str = ""  # "": not reported
+    display: str = ""  # "on", "off"; "": not reported
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,12 @@ class Shape:
     floppy: str = ""  # the image in the floppy drive
     floppy_repository: str = ""
     usbs: tuple[ObservedUsb, ...] = ()
+    pci: tuple[str, ...] = ()  # host PCI addresses passed through, as spec.pci writes them
+    mdevs: tuple[ObservedMdev, ...] = ()
+    cpu_reserve: bool | None = None
+    memory_reserve: bool | None = None
+    compression: str = ""  # vgpu/set's image compression ("": not reported)
+    streaming: str = ""  # vgpu/set's streaming mode
 
 
 # inspect shows the panic device as "panic": "on" (the doc's example, for a VM made with
@@ -89,6 +103,7 @@ class Observed:
     zone: str = ""
     type: str = ""
     nested: bool | None = None  # virt_nested_enable; None: not reported
+    cloud_init: str | None = None  # digest of the platform's cloud-init data (cloud_init/get), when read
     shape: Shape | None = field(default=None, compare=False)
 
     @property
@@ -110,6 +125,11 @@ class Observed:
     @property
     def volumes(self) -> tuple[str, ...] | None:
         return tuple(d.volume for d in self.shape.disks) if self.shape else self.volumes_hint
+
+
+def pci_address(device: PCIDevice) -> str:
+    """A PCIDevice as spec.pci's address: domain:bus:slot.function in lower-case hex (lspci -D)."""
+    return f"{device.domain:04x}:{device.bus:02x}:{device.slot:02x}.{device.function:x}"
 
 
 def _bounds(nic: Interface) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -157,6 +177,7 @@ def from_inspect(info: ComputeInspectInfo) -> Observed:
             outbound=_bounds(n)[1],
             bound_ip=n.bound_ip,
             switch=n.switch_uuid,
+            interface_id=n.interface_id,
         )
         for n in info.interfaces
     )
@@ -182,5 +203,11 @@ def from_inspect(info: ComputeInspectInfo) -> Observed:
         floppy=str((info.floppy or {}).get("name", "")),
         floppy_repository=str((info.floppy or {}).get("repository_uuid", "")),
         usbs=tuple(ObservedUsb(u.bus, u.port, u.source_type) for u in info.usbs),
+        pci=tuple(pci_address(d) for d in info.pci_devices),
+        mdevs=tuple(ObservedMdev(d.src_address_uuid, d.model, d.display) for d in info.mdev_devices),
+        cpu_reserve=info.cpu_reserve_enable,
+        memory_reserve=info.memory_reserve_enable,
+        compression=info.compression_mode,
+        streaming=info.streaming_mode,
     )
     return Observed(**{**base.__dict__, "macs": tuple(n.mac for n in nics), "shape": shape})

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from vmop.api.conditions import READY, RESTART_REQUIRED, SYNCED, Condition, LastError, Reason
-from vmop.api.virtualmachine import DiskStatus, InterfaceStatus, UsbStatus, VirtualMachineStatus
+from vmop.api.virtualmachine import (
+    DiskStatus,
+    InterfaceStatus,
+    MdevStatus,
+    PciStatus,
+    UsbStatus,
+    VirtualMachineStatus,
+)
 from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.observed import Observed
@@ -45,7 +52,7 @@ def last_error(error: ComputeError, now: float) -> LastError:
 
 
 def memory_from_status(status: VirtualMachineStatus, uuid_annotation: str | None) -> Memory:
-    from vmop.reconcile.changes import Owned
+    from vmop.reconcile.changes import Owned, memory_bytes
 
     return Memory(
         uuid=status.uuid or uuid_annotation,
@@ -58,9 +65,14 @@ def memory_from_status(status: VirtualMachineStatus, uuid_annotation: str | None
             {d.name: d.volume for d in status.disks or []},
             {n.name: n.mac for n in status.interfaces or []},
             {u.name: (u.bus, u.port) for u in status.usb or []},
+            {p.name: p.address for p in status.pci or []},
+            {m.name: m.uuid for m in status.mdev or []},
         ),
         cloud_init_digest=status.cloud_init_digest,
+        cloud_init_shown=status.cloud_init_shown_digest,
         console_password_digest=status.console_password_digest,
+        balloon=memory_bytes(status.memory_balloon) if status.memory_balloon else None,
+        restart_handled=status.restart_requested,
     )
 
 
@@ -118,7 +130,12 @@ def render_status(
             "disks": [DiskStatus(name=k, volume=v) for k, v in sorted(memory.owned.disks.items())] or None,
             "interfaces": [InterfaceStatus(name=k, mac=v) for k, v in sorted(memory.owned.nics.items())] or None,
             "usb": [UsbStatus(name=k, bus=b, port=p) for k, (b, p) in sorted(memory.owned.usb.items())] or None,
+            "pci": [PciStatus(name=k, address=v) for k, v in sorted(memory.owned.pci.items())] or None,
+            "mdev": [MdevStatus(name=k, uuid=v) for k, v in sorted(memory.owned.mdev.items())] or None,
+            "memory_balloon": quantity(memory.balloon) if memory.balloon is not None else None,
+            "restart_requested": memory.restart_handled,
             "cloud_init_digest": memory.cloud_init_digest,
+            "cloud_init_shown_digest": memory.cloud_init_shown,
             "console_password_digest": memory.console_password_digest,
             "reconcile_requested": reconcile_request or previous.reconcile_requested,
         }

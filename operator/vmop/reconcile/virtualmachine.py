@@ -6,7 +6,8 @@ Steps, in order (each small and in its own function):
 2. nothing while the platform runs an action on the VM (migrating, cloning, importing...);
 3. plan_changes: shape differences, applied now when the doc allows it in the current state,
    otherwise listed as pending (RestartRequired), or a restart when updatePolicy asks for one;
-4. plan_power_transition: one legal step towards the declared power state.
+4. plan_power_transition: one legal step towards the declared power state;
+5. plan_restart: a vmop.io/restart request, answered with one reboot of the running VM.
 """
 
 from __future__ import annotations
@@ -17,13 +18,22 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from vmop.api.annotations import ANNOTATION_CONFIRM_RECREATE
+from vmop.api.annotations import ANNOTATION_CONFIRM_RECREATE, ANNOTATION_RESTART
 from vmop.api.conditions import Reason
 from vmop.api.virtualmachine import VirtualMachineSpec
 from vmop.compute.models import ComputeIdentifier
-from vmop.compute.requests import CloudInitSetRequest, GraphicsPasswordSetRequest, StartRequest
+from vmop.compute.requests import BalloonSetRequest, CloudInitSetRequest, GraphicsPasswordSetRequest, StartRequest
 from vmop.reconcile.calls import Call
-from vmop.reconcile.changes import Change, Owned, match_adopted, matched_usb, plan_changes, recover_owned
+from vmop.reconcile.changes import (
+    Change,
+    Owned,
+    held_passthrough,
+    match_adopted,
+    matched_usb,
+    memory_bytes,
+    plan_changes,
+    recover_owned,
+)
 from vmop.reconcile.create import assigned_vm_uuid, create_call
 from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed
@@ -38,6 +48,8 @@ WAIT_SECONDS = 5.0
 # after as long again as it has been since the create (4 s, 8 s, ...): not only at the next resync.
 BOOT_WATCH_SECONDS = 120.0
 BOOT_LOOK_SECONDS = 2.0
+# A restart request waiting for the guest agent looks again this often.
+AGENT_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +67,11 @@ class Memory:
     last_created_at: float | None = None  # when vmop last created a VM for this object
     # sha256 digests (reconcile/secrets.py) of what the platform was last given from Secrets.
     cloud_init_digest: str | None = None
+    # The digest of what cloud_init/get answered first after vmop's set: the platform's form of it.
+    cloud_init_shown: str | None = None
     console_password_digest: str | None = None
+    balloon: int | None = None  # bytes of the last balloon/set (the platform does not show it)
+    restart_handled: str | None = None  # the vmop.io/restart value last answered
 
 
 @dataclass(frozen=True)
@@ -87,6 +103,7 @@ class Context:
     recreate_confirmed: str | None = None  # the lost uuid a person confirmed may be replaced
     taken: frozenset[str] = frozenset()  # uuids other objects manage: never adopted by this one
     secrets: SecretInputs = field(default_factory=SecretInputs)  # read from the spec's Secrets
+    restart_request: str | None = None  # the vmop.io/restart annotation
 
 
 IdentityKind = Literal["known", "adopted", "create", "conflict", "lost", "doubt", "managed", "guarded"]
@@ -247,7 +264,12 @@ def _identity_plan(identity: Identity, spec: VirtualMachineSpec, ctx: Context, m
         call = create_call(
             spec, name=ctx.platform_name, group=ctx.group, object_uid=ctx.object_uid, cloud_init=ctx.secrets.cloud_init
         )
-        fresh = Memory(create_pending_since=ctx.now, owned=Owned({}, {}), last_created_at=memory.last_created_at)
+        fresh = Memory(
+            create_pending_since=ctx.now,
+            owned=Owned({}, {}),
+            last_created_at=memory.last_created_at,
+            restart_handled=memory.restart_handled,  # a request made before the VM existed is not answered later
+        )
         if spec.template is not None:  # the uuid is ours to choose: remember it before the call
             fresh = replace(fresh, uuid=assigned_vm_uuid(ctx.object_uid))
         message = identity.message or f"creating {ctx.platform_name}"
@@ -317,6 +339,7 @@ def _plan_virtual_machine(
         matched = matched_usb(spec, observed.shape)
         if any(memory.owned.usb.get(name) != place for name, place in matched.items()):
             memory = replace(memory, owned=replace(memory.owned, usb=memory.owned.usb | matched))
+        memory = replace(memory, owned=held_passthrough(spec, observed.shape, memory.owned))
     return replace(_plan_observed(spec, ctx, memory, observed), subject=observed)
 
 
@@ -360,20 +383,24 @@ def _plan_observed(spec: VirtualMachineSpec, ctx: Context, memory: Memory, obser
 
 
 def _from_secrets(
-    spec: VirtualMachineSpec, secrets: SecretInputs, memory: Memory, ident: ComputeIdentifier
+    spec: VirtualMachineSpec, secrets: SecretInputs, memory: Memory, vm: Observed, ident: ComputeIdentifier
 ) -> tuple[list[Change], Memory]:
     """cloud_init/set and graphics/password/set when what the Secrets hold is not what the platform
-    was last given (by digest; the platform is not asked: a value read back would only be compared).
-    A reference removed forgets its digest: set again, it is sent again."""
+    was last given, by digest. A reference removed forgets its digest: set again, it is sent again.
+    The console password is never read back; cloud-init data is, when details are read, as a digest
+    (reconcile/secrets.py): see _cloud_init_drifted."""
     changes = []
     if spec.cloud_init is None:
-        memory = replace(memory, cloud_init_digest=None)
-    elif secrets.cloud_init is not None and cloud_init_digest(ident.compute_uuid, secrets.cloud_init) != (
-        memory.cloud_init_digest
-    ):
-        request = CloudInitSetRequest(**ident.model_dump(), cloud_init_data=secrets.cloud_init)
-        reason = f"cloud-init data from Secret {spec.cloud_init.secret_ref.name}"
-        changes.append(Change("cloudInit", Call("cloud_init/set", request, reason), hot=True))
+        memory = replace(memory, cloud_init_digest=None, cloud_init_shown=None)
+    elif secrets.cloud_init is not None:
+        wanted = cloud_init_digest(ident.compute_uuid, secrets.cloud_init)
+        drifted, memory = _cloud_init_drifted(wanted, memory, vm.cloud_init)
+        if wanted != memory.cloud_init_digest or drifted:
+            request = CloudInitSetRequest(**ident.model_dump(), cloud_init_data=secrets.cloud_init)
+            reason = f"cloud-init data from Secret {spec.cloud_init.secret_ref.name}"
+            if drifted:
+                reason += " (the platform's differs from what vmop set)"
+            changes.append(Change("cloudInit", Call("cloud_init/set", request, reason), hot=True))
     reference = spec.console.password_secret_ref if spec.console else None
     if reference is None:
         memory = replace(memory, console_password_digest=None)
@@ -386,6 +413,63 @@ def _from_secrets(
     return changes, memory
 
 
+def _cloud_init_drifted(wanted: str, memory: Memory, shown: str | None) -> tuple[bool, Memory]:
+    """Whether the platform's cloud-init data (``shown``: its digest, None when not read) was
+    changed behind vmop's back. A platform may answer cloud_init/get in another form than it was
+    given (the doc shows no round trip), so the first digest read after vmop's own set is taken as
+    the platform's form of it (``cloud_init_shown``); a later one that is neither that nor the
+    Secret's is drift."""
+    if shown is None or memory.cloud_init_digest != wanted:
+        return False, memory  # not read, or about to be set anyway
+    if memory.cloud_init_shown is None:
+        return False, replace(memory, cloud_init_shown=shown)
+    return shown not in (memory.cloud_init_shown, wanted), memory
+
+
+def _balloon(spec: VirtualMachineSpec, memory: Memory, ident: ComputeIdentifier) -> tuple[list[Change], Memory]:
+    """balloon/set when the spec's balloon is not the one vmop last set. The doc names no state: it
+    is sent only to a running VM (the strictest reading; ``vmop sim --balloon-needs-running``).
+    Unset forgets the record: set again, it is sent again."""
+    if spec.memory_balloon is None:
+        return [], replace(memory, balloon=None)
+    wanted = memory_bytes(spec.memory_balloon)
+    if wanted == memory.balloon:
+        return [], memory
+    request = BalloonSetRequest(**ident.model_dump(), memory=wanted)
+    call = Call("balloon/set", request, f"memory balloon {spec.memory_balloon}")
+    return [Change("memoryBalloon", call, hot=True, needs_running=True)], memory
+
+
+def plan_restart(
+    spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: Observed, ident: ComputeIdentifier, *, powering: bool
+) -> tuple[Call | None, Memory, str]:
+    """(the reboot to make, memory, what a request waits for) for a vmop.io/restart value not yet
+    answered. Only a running VM is rebooted; one that is not, or whose power changes this pass (a
+    start boots it afresh), has nothing to restart: the request is answered without a call. The
+    doc: reboot_ga needs the VM running with no action and its guest agent connected, and the
+    reboot follows the answer; reset needs no agent and loses what the guest had not saved. So a
+    GuestAgent restart waits for the agent, never falls back to a reset on its own: restartMethod
+    Reset asks for that. The value is recorded once the call succeeds (Call.owner)."""
+    request = ctx.restart_request
+    if request is None or request == memory.restart_handled:
+        return None, memory, ""
+    if powering or current_power(vm) != "Running":
+        return None, replace(memory, restart_handled=request), ""
+    if spec.restart_method == "Reset":
+        return Call("reset", ident, f"{ANNOTATION_RESTART}={request}: hard reset", owner=request), memory, ""
+    if vm.agent != "connected":
+        waits = (
+            f"{ANNOTATION_RESTART}={request} waits for the guest agent (reboot_ga needs it connected; it is "
+            f"{vm.agent}): restartMethod Reset restarts without it"
+        )
+        return None, memory, waits
+    return (
+        Call("reboot_ga", ident, f"{ANNOTATION_RESTART}={request}: reboot through the guest agent", owner=request),
+        memory,
+        "",
+    )
+
+
 def _power_call(spec: VirtualMachineSpec, operation: str, ident: ComputeIdentifier, reason: str) -> Call:
     """A start of a VM with cloud-init asks for it (cloud_init=true: an IDE slot, the CRD keeps one free)."""
     if operation == "start" and spec.cloud_init is not None:
@@ -396,8 +480,9 @@ def _power_call(spec: VirtualMachineSpec, operation: str, ident: ComputeIdentifi
 def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: Observed) -> Plan:
     ident = ComputeIdentifier(cluster_uuid=vm.cluster, tenant=vm.tenant, compute_uuid=vm.uuid, compute_name=vm.name)
     changes, unsupported = plan_changes(spec, vm, ident, memory.owned, name=ctx.platform_name, group=ctx.group)
-    secret_changes, memory = _from_secrets(spec, ctx.secrets, memory, ident)
-    changes = [*secret_changes, *changes]
+    secret_changes, memory = _from_secrets(spec, ctx.secrets, memory, vm, ident)
+    balloon_changes, memory = _balloon(spec, memory, ident)
+    changes = [*secret_changes, *changes, *balloon_changes]
     now_changes, pending = _split_changes(changes, vm)
     desired: PowerState = spec.power_state
     restarting = bool(pending) and spec.update_policy == "Restart" and current_power(vm) == "Running"
@@ -413,6 +498,13 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     calls = [c.call for c in now_changes]
     if step.operation is not None:
         calls.append(_power_call(spec, step.operation, ident, step.reason))
+    if step.operation == "start":  # whether the platform keeps a balloon across a power cycle: unknown
+        memory = replace(memory, balloon=None)
+    reboot, memory, restart_waits = plan_restart(
+        spec, ctx, memory, vm, ident, powering=step.operation is not None or restarting or step.waiting
+    )
+    if reboot is not None:
+        calls.append(reboot)
     if step.requests_shutdown:
         memory = replace(memory, shutdown_requested_at=ctx.now)
     elif current_power(vm) != "Running" or desired != "Stopped":  # off, or no longer wanted off
@@ -428,13 +520,19 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     elif pending_fields:
         message = f"applied at the next power cycle: {', '.join(pending_fields)}"
         synced_reason, synced = Reason.PENDING_CHANGES, None
+    elif restart_waits:
+        message, synced_reason, synced = restart_waits, Reason.RESTART_PENDING, None
     else:
         message, synced_reason, synced = (step.reason if calls else "in sync"), Reason.RECONCILED, None
+    if restart_waits and synced_reason != Reason.RESTART_PENDING:
+        message = f"{message}; {restart_waits}"
     ready_reason = Reason.AVAILABLE if in_sync else Reason.POWERING
     verdict = Verdict(
         in_sync, ready_reason, synced, synced_reason, message, _phase(vm), _ready_message(vm) if in_sync else ""
     )
     requeue = WAIT_SECONDS if (step.waiting or step.operation == "shutdown" or restarting) else None
+    if restart_waits:  # the agent's arrival shows in the list: look again soon, not at every resync only
+        requeue = min(requeue or AGENT_WAIT_SECONDS, AGENT_WAIT_SECONDS)
     refresh = _boot_look(vm, memory, ctx.now) if in_sync else None
     return Plan(calls, memory, verdict, pending_fields, requeue, refresh_after=refresh)
 

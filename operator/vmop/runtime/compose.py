@@ -25,6 +25,7 @@ from vmop.api.annotations import (
     ANNOTATION_MIGRATION,
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
+    ANNOTATION_RESTART,
 )
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
@@ -65,6 +66,7 @@ SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/
 VM_TRIGGERS = frozenset(
     {
         ANNOTATION_RECONCILE_REQUEST,
+        ANNOTATION_RESTART,
         ANNOTATION_PAUSED,
         ANNOTATION_MIGRATION,
         ANNOTATION_CONFIRM_RECREATE,

@@ -2,7 +2,8 @@
 
 Every answer is an ``Output`` envelope, including refusals (scode) and bad input (scode
 INVALID_PARAMETER naming the field); unknown /v1/compute endpoints answer UNSUPPORTED_ENDPOINT.
-Non-platform routes live under /sim (faults, timings, call counts, volumes) and /healthz.
+Non-platform routes live under /sim (faults, timings, call counts, volumes, what no endpoint
+shows of a VM) and /healthz.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the request models from the
@@ -515,6 +516,14 @@ def _register_control(app: FastAPI, state: SimState) -> None:
     async def put_timings(timings: Timings) -> Timings:
         state.platform.timings = timings
         return timings
+
+    @app.get("/sim/vms/{uuid}")
+    async def unshown(uuid: str) -> dict[str, Any]:
+        """What the simulated platform keeps about a VM that no compute endpoint shows (its balloon)."""
+        vm = state.platform.world.vms.get(uuid)
+        if vm is None:
+            raise HTTPException(status_code=404, detail=f"no vm {uuid}")
+        return {"uuid": vm.uuid, "balloon": vm.balloon}
 
     @app.get("/sim/volumes")
     async def volumes() -> list[dict[str, Any]]:

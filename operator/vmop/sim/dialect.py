@@ -67,6 +67,9 @@ class Dialect(BaseModel):
     balloon_needs_running: bool = Field(
         default=False, description="balloon/set only on a running VM (the doc gives no state rule)"
     )
+    balloon_dropped_at_power_off: bool = Field(
+        default=False, description="a VM's balloon is gone once it powers off (the doc does not say it is kept)"
+    )
     video_edit_field: Literal["either", "video", "videos"] = Field(
         default="either",
         description="the field video/edit reads: video (the doc's text), videos (its example) or either",
@@ -93,6 +96,7 @@ _BEHAVIOUR = {
     "cloud_init_set_needs_shutoff",
     "cloud_init_user_data",
     "balloon_needs_running",
+    "balloon_dropped_at_power_off",
     "video_edit_field",
     "memory_reserve_field",
 }

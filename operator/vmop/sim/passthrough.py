@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vmop.compute.models import MDEV_MODELS as DOC_MDEV_MODELS
 from vmop.compute.models import MdevDevice, Output, PCIDevice, UsbAttached
 from vmop.compute.requests import MdevDeviceRequest, PciDeviceRequest, UsbAttachment, UsbAttachRequest
 from vmop.compute.scodes import Scode
@@ -20,7 +21,7 @@ from vmop.sim.platform import Platform, require, require_idle
 from vmop.sim.world import Host, UsbPort, Vm
 
 ON_OR_OFF = ("running", "shutoff")
-MDEV_MODELS = ("", "vfio-pci", "vfio-ccw", "vfio-ap")
+MDEV_MODELS = ("", *DOC_MDEV_MODELS)
 MDEV_DISPLAYS = ("", "on", "off")
 # usb/attach's table: bus -> its ports. Bus 0 port 1 is taken by a device of the VM's own that
 # inspect does not list: never free, never detached.

@@ -35,6 +35,8 @@ def _powered_off(p: Platform, vm: Vm) -> None:
     p.world.cancel(_power_tag(vm))
     vm.state, vm.ga_state = "shutoff", "disconnected"
     vm.cloud_init_device = ""
+    if p.dialect.balloon_dropped_at_power_off:
+        vm.balloon = None
 
 
 def _cloud_init_slot(vm: Vm) -> str:
