@@ -10,7 +10,9 @@ from typing import Any
 from tests.support.simulation import CLUSTER, POOL, TENANT, FakeClock
 from tests.unit.test_controller_virtualmachine import controller
 from vmop.compute import ComputeClient
+from vmop.compute.errors import ComputeError
 from vmop.compute.models import CloudInitData
+from vmop.compute.scodes import Scode
 from vmop.controller.objects import ObjectView, Outcome
 from vmop.sim.platform import Platform
 
@@ -66,19 +68,34 @@ async def test_devices_and_the_balloon_are_recorded_once_set_and_not_sent_again(
     first = _object("gpu", haMode="off", pci=[{"name": "gpu", "address": GPU}], memoryBalloon="256Mi")
     made = await vms.sync(first)
     assert made.error is None, made.error
-    # The balloon follows the start (running only); the new VM's shape is not known yet.
-    assert called == ["list", "unified_create", "start", "balloon/set"], called
-    assert made.status is not None and made.status["memoryBalloon"] == "256Mi" and made.status["pci"] is None
-    tick.advance(1)
-    # The list shows no PCI devices: one declared and not recorded asks for the details, then is attached.
-    attached = await vms.sync(_again(made, first), fresh_after=tick())
-    assert attached.error is None and called[4:] == ["list", "inspect", "pci/attach"], called
-    assert attached.status is not None and attached.status["pci"] == [{"name": "gpu", "address": GPU}]
-    vm = platform.world.vms[attached.status["uuid"]]
+    # A PCI device the create cannot send and the list does not show: the details are read before
+    # the pass says anything (never "in sync" unseen), and it is attached once the VM runs; the
+    # balloon follows the start (running only).
+    assert called == ["list", "unified_create", "inspect", "start", "pci/attach", "balloon/set"], called
+    assert made.status is not None and made.status["memoryBalloon"] == "256Mi"
+    assert made.status["pci"] == [{"name": "gpu", "address": GPU}]
+    vm = platform.world.vms[made.status["uuid"]]
     assert vm.balloon == 256 * 1024**2 and [(d.bus, d.slot) for d in vm.pci_devices] == [(0x3B, 0)]
     tick.advance(1)
-    again = await vms.sync(_again(attached, first), fresh_after=tick())
-    assert again.error is None and called[7:] == ["list"], called
+    # Recorded: the list alone suffices from now on, nothing is sent again.
+    again = await vms.sync(_again(made, first), fresh_after=tick())
+    assert again.error is None and called[6:] == ["list"], called
+
+
+async def test_an_mdev_the_host_lacks_is_refused_at_the_first_pass_never_ready_first(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock
+) -> None:
+    """The create's answer shows no devices: the first pass reads the details and attaches, so the
+    platform's refusal is what it reports, not a Ready that a later resync takes back."""
+    client, called = calls
+    vms, _ = controller(client, clock, FakeClock(100.0))
+    missing = {"name": "vgpu", "uuid": "ffffffff-0000-4000-8000-000000000000", "model": "vfio-ap", "display": True}
+    outcome = await vms.sync(_object("vgpu", haMode="off", mdev=[missing]))
+    assert isinstance(outcome.error, ComputeError) and outcome.error.scode == Scode.DEVICE_NOT_FOUND, outcome.error
+    assert called[-1] == "mdev/attach" and outcome.status is not None
+    conditions = {c["type"]: c for c in outcome.status["conditions"]}
+    assert conditions["Ready"]["status"] != "True", conditions
+    assert (conditions["Synced"]["status"], conditions["Synced"]["reason"]) == ("False", "ComputeError")
 
 
 async def test_a_restart_request_is_answered_once_by_one_reboot_through_the_agent(

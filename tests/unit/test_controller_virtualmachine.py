@@ -46,7 +46,7 @@ def controller(client: ComputeClient, clock: FakeClock, tick: FakeClock) -> tupl
     return VirtualMachineController(client, inventory, persist, mark, clock=clock), writes
 
 
-async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
+async def test_a_create_pass_writes_one_mark_and_posts_no_event(
     calls: tuple[ComputeClient, list[str]], clock: FakeClock
 ) -> None:
     client, called = calls
@@ -59,9 +59,25 @@ async def test_a_create_pass_writes_one_mark_and_tells_its_calls_in_one_event(
     assert writes == [("web-1", {"vmop.io/create-pending": clock()})]
     assert outcome.status is not None and outcome.status["createPendingSince"] is None and outcome.status["uuid"]
     assert outcome.annotations == {}  # the mark stays, nothing else is written to metadata
-    assert [(kind, reason) for kind, reason, _ in outcome.events] == [("Normal", "UnifiedCreate")]
-    message = outcome.events[0][2]
-    assert message.startswith("unified_create (") and "; start (" in message, message
+    assert outcome.events == []  # what the object asked for: the status and the log say it
+
+
+async def test_what_vmop_sets_back_on_its_own_is_told_in_one_event(
+    calls: tuple[ComputeClient, list[str]], clock: FakeClock, platform: Platform
+) -> None:
+    client, called = calls
+    tick = FakeClock(100.0)
+    vms, _ = controller(client, clock, tick)
+    obj = vm_object("web-1")
+    created = after(obj, await vms.sync(obj))
+    vm = platform.world.vms[created.status["uuid"]]
+    vm.mem_size //= 2  # behind vmop's back (growing it back is hot); the generation stays
+    clock.advance(5)  # past the simulated boot
+    tick.advance(1)
+    outcome = await vms.sync(created, fresh_after=tick())
+    assert outcome.error is None and called[-1] == "vmemory/set", (outcome.error, called)
+    ((kind, reason, message),) = outcome.events
+    assert (kind, reason) == ("Normal", "VmemorySet") and message.startswith("vmemory/set ("), message
 
 
 async def test_passes_queued_behind_each_other_share_one_list_before_creating(

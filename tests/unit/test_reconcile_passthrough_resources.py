@@ -163,6 +163,18 @@ def test_declared_devices_not_recorded_as_attached_ask_for_details() -> None:
     assert not list_suggests_drift(both, seen, recorded, name="vm1", group=None)
 
 
+def test_a_view_without_details_that_cannot_show_declared_devices_is_never_in_sync() -> None:
+    """The list (or a create's answer) shows no devices: the pass must read the details before it
+    says anything, and until then it says neither Ready nor "in sync"."""
+    unseen = observed(with_shape=False)
+    plan = plan_virtual_machine(spec(ha_mode="off", mdev=[MDEV]), context(), memory(), unseen, [])
+    assert plan.needs_details and plan.calls == []
+    assert not plan.verdict.ready and plan.verdict.message != "in sync"
+    recorded = _owned(mdev={"vgpu": MDEV_UUID})
+    settled = plan_virtual_machine(spec(ha_mode="off", mdev=[MDEV]), context(), recorded, unseen, [])
+    assert not settled.needs_details and settled.verdict.ready and settled.verdict.message == "in sync"
+
+
 # ---------------------------------------------------------------- console graphics, reservations
 
 

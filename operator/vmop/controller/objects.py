@@ -72,6 +72,19 @@ def body_of(view: ObjectView) -> dict[str, Any]:
     return {"metadata": metadata, "spec": dict(view.spec), "status": dict(view.status)}
 
 
+def pass_events(events: list[tuple[str, str, str]], *, asked: bool) -> list[tuple[str, str, str]]:
+    """The Events a pass posts. Each is a write to the apiserver, so the Normal ones (the calls it
+    made) only when vmop acted on its own (drift set back, a retry, a restart for pending changes
+    at a resync), in one Event: the first call's reason, every call in the message. A pass that did
+    what the object asked (a new generation, a deletion) and succeeded posts none: its status says
+    so, and the log keeps the calls (docs/operations.md, Events). Warnings always, as they are."""
+    warnings = [event for event in events if event[0] != "Normal"]
+    calls = [event for event in events if event[0] == "Normal"]
+    if asked or not calls:
+        return warnings
+    return [("Normal", calls[0][1], "; ".join(message for _, _, message in calls)), *warnings]
+
+
 @dataclass
 class Outcome:
     status: dict[str, Any] | None  # None: unchanged, nothing to write

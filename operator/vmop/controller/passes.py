@@ -27,7 +27,7 @@ from vmop.api.annotations import (
 )
 from vmop.compute.errors import is_transient
 from vmop.controller.kube import KubeError, NamespacePolicies
-from vmop.controller.objects import ObjectView, Outcome, body_of
+from vmop.controller.objects import ObjectView, Outcome, body_of, pass_events
 from vmop.controller.relations import (
     BY_PARENT,
     BY_UUID,
@@ -44,7 +44,7 @@ from vmop.controller.relations import (
     uuid_index,
     vm_index,
 )
-from vmop.controller.virtualmachine import Relations, VirtualMachineController, one_event_for_the_calls
+from vmop.controller.virtualmachine import Relations, VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
 from vmop.controller.vmmigration import VmMigrationController
 from vmop.controller.vmpool import VmPoolController
@@ -145,8 +145,8 @@ class _Deleting:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # the calls' Events, not posted yet
 
     def held(self) -> list[tuple[str, str, str]]:
-        """The calls of the whole deletion (the shutdown, the delete) in one Event."""
-        events, self.events = one_event_for_the_calls(self.events), []
+        """The deletion's Events: its warnings (the calls were asked for: a deletion)."""
+        events, self.events = pass_events(self.events, asked=True), []
         return events
 
 

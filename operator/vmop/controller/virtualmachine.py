@@ -51,13 +51,12 @@ from vmop.compute.requests import (
     UsbAttachRequest,
     VmConfig,
 )
-from vmop.controller.objects import ObjectView, Outcome
+from vmop.controller.objects import ObjectView, Outcome, pass_events
 from vmop.reconcile.calls import Call
 from vmop.reconcile.changes import Owned, desired_cpus, memory_bytes, usb_place
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.create import settings_after_create
 from vmop.reconcile.deletion import plan_vm_deletion, release_message, resolve_deletion_policy
-from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.expect import created, expect_after
 from vmop.reconcile.identity import Claim, MigrationRecord, Scope, migration_doubt, rightful_owner, scopes
 from vmop.reconcile.invalid import invalid_spec_message
@@ -221,13 +220,12 @@ class VirtualMachineController:
                 info = await self._locate(wanted, where)
                 if info is None:
                     return None, await self._named(ctx.platform_name, where), False
-        observed = from_list(info)
-        if details or list_suggests_drift(spec, observed, memory.owned, name=ctx.platform_name, group=ctx.group):
+        if details:
             ident = ComputeIdentifier(
                 cluster_uuid=info.cluster_uuid or where[0][0], tenant=info.tenant, compute_uuid=info.uuid
             )
             return await self._inspect(ident, spec), [], False
-        return observed, [], True
+        return from_list(info), [], True  # the plan says whether the details are needed (Plan.needs_details)
 
     def _context(
         self, obj: ObjectView, spec: VirtualMachineSpec, memory: Memory, relations: Relations, **kw: Any
@@ -320,10 +318,15 @@ class VirtualMachineController:
         outcome = Outcome(status=None)
         written = previous  # the status on the object: the pass's patch carries what differs from it
         plan = plan_virtual_machine(spec, ctx, memory, observed, same_name)
-        if plan.calls and stale and observed is not None:  # never act on a cached view: read it first
-            observed = await self._inspect(_ident(observed), spec)
-            plan = plan_virtual_machine(spec, ctx, memory, observed, [])
         for _ in range(MAX_ROUNDS):
+            # Never act on a cached view, nor call a view without details in sync: read them first.
+            if observed is not None and (plan.needs_details or (plan.calls and stale)):
+                try:
+                    observed, stale = await self._inspect(_ident(observed), spec), False
+                except ComputeError as error:
+                    outcome.error = error
+                    break
+                plan = plan_virtual_machine(spec, replace(ctx, now=self.clock()), memory, observed, [])
             if not plan.calls:
                 break
             memory = plan.memory
@@ -373,14 +376,14 @@ class VirtualMachineController:
         )
         status = status.model_copy(update={"progress": await self._progress(observed, previous)})
         outcome.status = _changed(written, status)
-        outcome.requeue_after = plan.requeue_after if not plan.calls else 1.0
+        outcome.requeue_after = 1.0 if plan.calls or plan.needs_details else plan.requeue_after
         outcome.refresh_after = plan.refresh_after if outcome.error is None else None
         if outcome.error is not None:
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(outcome.error)))
         if final.verdict.synced_reason == Reason.DUPLICATE_GUARD:  # at every pass: a person must act
             metrics.DUPLICATE_GUARD.labels("VirtualMachine").inc()
             outcome.events.append(("Warning", Reason.DUPLICATE_GUARD, final.verdict.message))
-        outcome.events = one_event_for_the_calls(outcome.events)
+        outcome.events = pass_events(outcome.events, asked=previous.observed_generation != obj.generation)
         return outcome
 
     async def _show_while_slow(
@@ -434,6 +437,13 @@ class VirtualMachineController:
                 return observed, memory, error
             outcome.acted = True
             outcome.events.append(("Normal", _event_reason(call.operation), str(call)))
+            log.info(  # the record of what vmop did, Event or not (pass_events)
+                "%s/%s: %s",
+                obj.namespace,
+                obj.name,
+                call,
+                extra={"k8s_namespace": obj.namespace, "k8s_name": obj.name, "operation": call.operation},
+            )
             if call.operation in CREATES:
                 assert isinstance(result, CreateResult)
                 memory = _after_create(memory, spec, call, result, now=self.clock())
@@ -442,6 +452,7 @@ class VirtualMachineController:
                     call,
                     cluster=spec.cluster,
                     tenant=spec.tenant,
+                    os=spec.os,
                     now=self.clock(),
                     cpus=desired_cpus(spec),
                     memory=memory_bytes(spec.memory),
@@ -574,7 +585,7 @@ class VirtualMachineController:
             }
         )
         outcome.status = None if outcome.done else _changed(previous, status)
-        outcome.events = one_event_for_the_calls(outcome.events)
+        outcome.events = pass_events(outcome.events, asked=True)
         return outcome
 
     def _deletion_waits(
@@ -712,16 +723,6 @@ def _changed(previous: VirtualMachineStatus, status: VirtualMachineStatus) -> di
     if status == previous:
         return None
     return _dump(status)
-
-
-def one_event_for_the_calls(events: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """The calls of one pass in one Event (the first call's reason, every call in the message),
-    warnings as they are: each Event is a write to the apiserver, and a create is two calls."""
-    calls = [event for event in events if event[0] == "Normal"]
-    if len(calls) < 2:
-        return events
-    merged = ("Normal", calls[0][1], "; ".join(message for _, _, message in calls))
-    return [merged, *(event for event in events if event[0] != "Normal")]
 
 
 def _event_reason(operation: str) -> str:

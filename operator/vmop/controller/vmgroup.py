@@ -17,7 +17,7 @@ from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.inventory import Inventory
 from vmop.compute.models import ObjectGroupCache
 from vmop.compute.requests import GroupTreeQuery
-from vmop.controller.objects import ObjectView, Outcome
+from vmop.controller.objects import ObjectView, Outcome, pass_events
 from vmop.reconcile.conditions import set_condition
 from vmop.reconcile.status import last_error, parse_rfc3339, rfc3339
 from vmop.reconcile.vmgroup import (
@@ -65,6 +65,7 @@ class VmGroupController:
                 for call in plan.calls:
                     result = await perform(self.client, call.operation, call.request)
                     outcome.events.append(("Normal", "Group" + call.operation.split("/")[1].capitalize(), str(call)))
+                    log.info("%s/%s: %s", obj.namespace, obj.name, call)
                     if isinstance(result, ObjectGroupCache):
                         plan = replace(plan, memory=GroupMemory(result.metadata.uuid))
                         await self.persist(obj, _annotations(plan.memory))
@@ -82,6 +83,7 @@ class VmGroupController:
                 outcome.events.append(("Warning", Reason.COMPUTE_ERROR, str(error)))
         if plan.refused and previous.phase != plan.phase:
             outcome.events.append(("Warning", plan.reason, plan.message))
+        outcome.events = pass_events(outcome.events, asked=previous.observed_generation != obj.generation)
         outcome.annotations = _annotations(plan.memory)
         outcome.status = _changed(previous, _status(previous, plan, outcome.error, obj.generation, self.clock()))
         if outcome.error is None and plan.phase == "Pending":
@@ -110,6 +112,7 @@ class VmGroupController:
             for call in plan.calls:
                 await perform(self.client, call.operation, call.request)
                 outcome.events.append(("Normal", "GroupDelete", str(call)))
+                log.info("%s/%s: %s", obj.namespace, obj.name, call)
         except ComputeError as error:
             outcome.done, outcome.error = False, error
             outcome.events.append(("Warning", Reason.COMPUTE_ERROR, f"delete: {error}"))
@@ -129,6 +132,7 @@ class VmGroupController:
                 update={"phase": "Deleting", "conditions": conditions, "blocking_vms": plan.blocking or None}
             )
             outcome.status = _changed(previous, status)
+        outcome.events = pass_events(outcome.events, asked=True)
         return outcome
 
 

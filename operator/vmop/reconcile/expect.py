@@ -136,6 +136,7 @@ def created(
     *,
     cluster: str,
     tenant: str,
+    os: str,
     now: float,
     cpus: int,
     memory: int,
@@ -154,7 +155,7 @@ def created(
         agent="disconnected",
         host="",
         group=result.group,
-        os="",
+        os=os,  # as sent
         created_at=int(now),
         macs=tuple(result.mac_addresses),
         cpu_hint=cpus,

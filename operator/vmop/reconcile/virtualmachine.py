@@ -35,6 +35,7 @@ from vmop.reconcile.changes import (
     recover_owned,
 )
 from vmop.reconcile.create import assigned_vm_uuid, create_call
+from vmop.reconcile.drift import list_suggests_drift
 from vmop.reconcile.invalid import invalid_spec_message
 from vmop.reconcile.observed import Observed
 from vmop.reconcile.power import PowerState, current_power, plan_power_transition
@@ -143,6 +144,9 @@ class Plan:
     # The uuid to record before any call is made (create pending, adopted after a crash).
     persist_first: bool = False
     subject: Observed | None = None  # the platform VM this plan is about (e.g. the one just adopted)
+    # The view had no details (the list, or a create's answer) and the list cannot confirm what the
+    # spec declares (devices it does not show, values it differs in): read them before saying in sync.
+    needs_details: bool = False
 
 
 def wanted_uuid(spec: VirtualMachineSpec, memory: Memory) -> str | None:
@@ -510,7 +514,10 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     elif current_power(vm) != "Running" or desired != "Stopped":  # off, or no longer wanted off
         memory = replace(memory, shutdown_requested_at=None)
     pending_fields = [c.field for c in pending]
-    in_sync = current_power(vm) == spec.power_state and not calls
+    unverified = vm.shape is None and list_suggests_drift(
+        spec, vm, memory.owned, name=ctx.platform_name, group=ctx.group
+    )
+    in_sync = current_power(vm) == spec.power_state and not calls and not unverified
     if unsupported:
         message, synced_reason, synced = "; ".join(unsupported), Reason.UNSUPPORTED_CHANGE, False
     elif step.stuck:
@@ -522,6 +529,8 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
         synced_reason, synced = Reason.PENDING_CHANGES, None
     elif restart_waits:
         message, synced_reason, synced = restart_waits, Reason.RESTART_PENDING, None
+    elif unverified and not calls:
+        message, synced_reason, synced = "the VM's details are to be read", Reason.RECONCILED, None
     else:
         message, synced_reason, synced = (step.reason if calls else "in sync"), Reason.RECONCILED, None
     if restart_waits and synced_reason != Reason.RESTART_PENDING:
@@ -534,7 +543,7 @@ def _plan_existing(spec: VirtualMachineSpec, ctx: Context, memory: Memory, vm: O
     if restart_waits:  # the agent's arrival shows in the list: look again soon, not at every resync only
         requeue = min(requeue or AGENT_WAIT_SECONDS, AGENT_WAIT_SECONDS)
     refresh = _boot_look(vm, memory, ctx.now) if in_sync else None
-    return Plan(calls, memory, verdict, pending_fields, requeue, refresh_after=refresh)
+    return Plan(calls, memory, verdict, pending_fields, requeue, refresh_after=refresh, needs_details=unverified)
 
 
 def _ready_message(vm: Observed) -> str:
