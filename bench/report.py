@@ -16,11 +16,13 @@ if __package__ in (None, ""):
 READY_RATIO_TARGET = 2.0
 CALLS_PER_VM_TARGET = 2.2
 RSS_TARGET_MIB = 150.0
-# Per VM created: the finalizer with the create mark, the status at Ready, the Event of its calls,
-# and the status when the platform reports its host and guest agent (after Ready). Issue 19.
-CREATE_WRITES_TARGET = 4.0
-# Per VM deleted, by vmop: the finalizer's release and one Event for the deletion's calls.
-DELETE_WRITES_TARGET = 2.0
+# Per VM from apply to Ready: the finalizer with the create mark, the status at Ready (issue 19;
+# no Event: a pass that did what was asked posts none). While creating, one more: the status once
+# the platform reports the host and guest agent, after Ready.
+READY_WRITES_TARGET = 2.0
+CREATE_WRITES_TARGET = 3.0
+# Per VM deleted, by vmop: the finalizer's release.
+DELETE_WRITES_TARGET = 1.0
 TARGET_N = 1000
 LINEAR_SLACK = 1.5  # per-VM cost at the largest N may be at most this times the one at the middle N
 
@@ -71,6 +73,8 @@ def _table(run: dict[str, Any], settings: dict[str, Any]) -> list[str]:
     row("compute calls to create and start, per VM", _per(create["compute_total"], n), None, ratio=False)
     row("Kubernetes requests while creating, per VM", _per(create["kube_total"], n), _per(fcreate.get("kube_total"), n))
     row("Kubernetes writes while creating, per VM", _per(create["kube_writes"], n), _per(fcreate.get("kube_writes"), n))
+    to_ready = "object_writes_to_ready"
+    row("writes to the object from apply to Ready, per VM", vr.get(to_ready), fr.get(to_ready))
     row("operator CPU while creating (s)", create["cpu_seconds"], fcreate.get("cpu_seconds"))
     steady = vm["steady"]
     row(
@@ -174,11 +178,21 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
             ", ".join(f"{r['n']:,}: {r['vmop']['steady']['kube_writes']} writes" for r in results["runs"]),
         )
     )
+    to_ready = {r["n"]: _writes_to_ready(r) for r in results["runs"]}
+    found.append(
+        (
+            f"≤ {READY_WRITES_TARGET:.0f} Kubernetes writes per VM from apply to Ready: the finalizer with the "
+            "create mark, the status at Ready (the object's writes its watch saw up to Ready, and every Event "
+            "posted while creating)",
+            all(value is not None and value <= READY_WRITES_TARGET for value in to_ready.values()),
+            "per N: " + ", ".join(f"{n:,}: {_fmt(value)}" for n, value in to_ready.items()),
+        )
+    )
     created = {r["n"]: r["vmop"]["create"]["kube_writes"] / r["n"] for r in results["runs"]}
     found.append(
         (
-            f"≤ {CREATE_WRITES_TARGET:.0f} Kubernetes writes per VM created: the finalizer with the create mark, "
-            "the status at Ready, the Event of its calls, the status once host and guest agent show",
+            f"≤ {CREATE_WRITES_TARGET:.0f} Kubernetes writes per VM while creating: those to Ready, and the status "
+            "once host and guest agent show",
             all(value <= CREATE_WRITES_TARGET for value in created.values()),
             "per N: " + ", ".join(f"{n:,}: {value:.2f}" for n, value in created.items()),
         )
@@ -186,7 +200,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
     deleted = {r["n"]: _vmop_delete_writes(r) / r["n"] for r in results["runs"]}
     found.append(
         (
-            f"≤ {DELETE_WRITES_TARGET:.0f} Kubernetes writes per VM deleted by vmop: the release and one Event",
+            f"≤ {DELETE_WRITES_TARGET:.0f} Kubernetes write per VM deleted by vmop: the release",
             all(value <= DELETE_WRITES_TARGET for value in deleted.values()),
             "per N: " + ", ".join(f"{n:,}: {value:.2f}" for n, value in deleted.items()),
         )
@@ -196,6 +210,15 @@ def targets(results: dict[str, Any]) -> list[tuple[str, bool | None, str]]:
         found.append((f"peak RSS ≤ {RSS_TARGET_MIB:.0f} MiB at {TARGET_N:,}", rss <= RSS_TARGET_MIB, f"{rss:.0f} MiB"))
     found.append(linear(results))
     return found
+
+
+def _writes_to_ready(run: dict[str, Any]) -> float | None:
+    """Per VM: writes to its object up to its Ready, and the Events of the creation window."""
+    to_ready = run["vmop"]["ready"].get("object_writes_to_ready")
+    if to_ready is None:  # a results file from before this was measured
+        return None
+    events: int = run["vmop"]["create"]["kube_requests"].get("POST events", 0)
+    return float(to_ready) + events / run["n"]
 
 
 def _vmop_delete_writes(run: dict[str, Any]) -> int:

@@ -162,6 +162,7 @@ def ready_result(tracker: Tracker, n: int, started: float, applied: float, timed
         "timed_out": timed_out,
         "per_object_seconds": _round(summary(tracker.ready_latencies())),
         "per_object_server_seconds": _round(summary(tracker.server_latencies())),
+        "object_writes_to_ready": tracker.writes_to_ready(),
         "n": n,
     }
 

@@ -31,6 +31,8 @@ class Timeline:
     deleted: float | None = None  # the DELETED event: finalizers released, object gone
     created_at: float | None = None  # metadata.creationTimestamp (server, whole seconds)
     ready_at: float | None = None  # the Ready condition's lastTransitionTime (whole seconds)
+    modified: int = 0  # MODIFIED events: each is one write to the object (a watch sends every one)
+    writes_to_ready: int | None = None  # of them, those up to and including the first with Ready=True
 
 
 @dataclass
@@ -53,9 +55,11 @@ class Tracker:
                 timeline.deleted = now
                 self.deleted_count += 1
             return
+        timeline.modified += kind == "MODIFIED"
         condition = ready_condition(obj)
         if condition is not None and timeline.ready is None:
             timeline.ready = now
+            timeline.writes_to_ready = timeline.modified
             timeline.ready_at = parse_time(condition.get("lastTransitionTime"))
             self.ready_count += 1
 
@@ -79,6 +83,11 @@ class Tracker:
         return sorted(
             t.ready_at - t.created_at for t in self.timelines.values() if t.ready_at is not None and t.created_at
         )
+
+    def writes_to_ready(self) -> float | None:
+        """Writes to an object from its apply to its Ready, per object (mean)."""
+        counts = [t.writes_to_ready for t in self.timelines.values() if t.writes_to_ready is not None]
+        return round(sum(counts) / len(counts), 3) if counts else None
 
     def last(self, attribute: str) -> float | None:
         values = [getattr(t, attribute) for t in self.timelines.values() if getattr(t, attribute) is not None]
