@@ -31,7 +31,7 @@ from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
-from vmop.controller.kube import KubeAccess, NamespacePolicies, SecretCache
+from vmop.controller.kube import KubeAccess, KubeError, NamespacePolicies, SecretCache
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses, VmPoolPasses
 from vmop.controller.relations import vm_key
@@ -215,6 +215,10 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     limiter = WriteLimiter(config.kube_qps, config.kube_burst)
     kubeconfig = str(config.kubeconfig) if config.kubeconfig else None
     kube = await KubeAccess.connect(kubeconfig, limiter, connections=max(8, config.max_concurrency))
+    try:
+        logger.info("apiserver: %s", await kube.server())
+    except KubeError as error:  # kopf's own requests will say more
+        logger.warning("apiserver: no answer to /version: %s", error)
     client = await _compute_client(kube, config, logger)
     inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
     stores = Stores()
