@@ -138,7 +138,10 @@ class Runtime:
         self.gates[name] = open_
         if self.started and self.acting != before:
             for engine in self.engines().values():
-                engine.resume() if self.acting else engine.pause()
+                if self.acting:
+                    engine.resume()
+                else:
+                    engine.pause()
 
     async def close(self) -> None:
         if self._leasing is not None:
