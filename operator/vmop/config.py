@@ -86,9 +86,9 @@ class OperatorConfig(BaseSettings):
         default=15.0, ge=3, description="seconds a Lease lasts unrenewed: a standby takes over this long after a crash"
     )
     compute_providers: bool = Field(
-        default=True,
-        description="watch ComputeProviders (cluster-scoped): objects may name one in spec.providerRef; "
-        "--no-compute-providers: only this process's own --compute-url",
+        default=False,
+        description="watch ComputeProviders (cluster-scoped): objects may name one in spec.providerRef or use "
+        "the one marked default; off: every object is on --compute-url (and one naming a provider is refused)",
     )
     provider_secrets_namespace: str | None = Field(
         default=None,
