@@ -96,9 +96,8 @@ def operator(
     system = spaces["system"].namespace
     watched = [spaces[key].namespace for key in ("a", "b", "x")]
     cluster_scoped: list[str] = []
-    _, kubeconfig = install_chart_rbac(
-        control_plane, logs, system, cluster_scoped, f"watchNamespaces={{{','.join(watched)}}}"
-    )
+    values = [f"watchNamespaces={{{','.join(watched)}}}", "computeProviders.enabled=true"]
+    _, kubeconfig = install_chart_rbac(control_plane, logs, system, cluster_scoped, *values)
     # Its own --compute-url is platform a without credentials: no object here may end up on it.
     process = OperatorProcess(
         control_plane,
