@@ -16,13 +16,17 @@ from vmop.api.annotations import FINALIZER
 from vmop.api.computeprovider import AllowedNamespaces, ComputeProviderSpec, NamespaceSelector
 from vmop.api.conditions import READY, SYNCED, Reason
 from vmop.api.crd import COMPUTE_PROVIDER, KINDS, custom_resource_definition
+from vmop.cli import build_parser
 from vmop.compute import ComputeClient, ComputeSettings
 from vmop.compute.errors import ComputeError, ComputeUnavailable
 from vmop.compute.reach import Reach, reach
+from vmop.config import config_from_arguments
 from vmop.controller.computeprovider import ComputeProviderPasses
 from vmop.controller.kube import KubeAccess, NamespacePolicies, SecretCache
 from vmop.controller.objects import ObjectView, view_of
+from vmop.controller.passes import Stores, VmMigrationPasses
 from vmop.controller.platforms import Build, Platform, Platforms, profile_of
+from vmop.controller.vmmigration import VmMigrationController
 from vmop.controller.writes import ObjectWrites
 from vmop.engine import Done, Failed, RequeueAfter
 from vmop.engine.store import Store
@@ -370,3 +374,36 @@ async def test_a_provider_pass_looks_and_a_deletion_waits_while_in_use(own: Plat
     using.clear()
     assert await passes(("", "a")) == Done()
     assert ("computeproviders", "", "a") not in kube.objects, "the finalizer let go: deleted"
+
+
+async def test_a_migration_on_another_provider_than_its_vm_is_refused_before_any_call(own: Platform) -> None:
+    kube = FakeKube()
+    stores = Stores()
+    writes = ObjectWrites(cast(KubeAccess, kube), "VmMigration", "vmmigrations", stores.migrations.put)
+    providers: Store[ObjectView] = Store()
+    providers.put(provider_view("a", {"url": URL}))
+    passes = VmMigrationPasses(
+        cast(VmMigrationController, None), stores, writes, platforms_for(own, providers, Secrets(), Labels({}))
+    )
+    stores.vms.put(ObjectView("ns", "web", "uid-web", 1, {}, {"provider": OWN, "uuid": "u1"}, {}))
+    body = {
+        "metadata": {"namespace": "ns", "name": "move", "uid": "uid-move", "generation": 1},
+        "spec": {"vmRef": {"name": "web"}, "host": "h1", "providerRef": {"name": "a"}},
+    }
+    stores.migrations.put(view_of(kube.add("vmmigrations", body)))
+    assert await passes(("ns", "move")) == Done()
+    stored = kube.objects[("vmmigrations", "ns", "move")]
+    synced = next(c for c in stored["status"]["conditions"] if c["type"] == SYNCED)
+    assert (synced["status"], synced["reason"]) == ("False", Reason.PROVIDER_MISMATCH)
+    assert "one endpoint" in synced["message"]
+    assert not stored["metadata"].get("finalizers"), "refused before anything: no finalizer"
+
+
+def test_the_options_are_fields_of_the_settings_model() -> None:
+    parser = build_parser()
+    off = config_from_arguments(parser.parse_args(["run", "--compute-url", URL]))
+    assert not off.compute_providers and off.provider_secrets_namespace is None
+    on = config_from_arguments(
+        parser.parse_args(["run", "--compute-url", URL, "--compute-providers", "--provider-secrets-namespace", "hci"])
+    )
+    assert on.compute_providers and on.provider_secrets_namespace == "hci"
