@@ -1,5 +1,6 @@
-"""The composition root of an operator process: the Kubernetes and compute clients, the shared
-inventory, the controllers and the engine of each kind, built from the configuration once at
+"""The composition root of an operator process: the Kubernetes client, the platforms (the flags'
+and, with --compute-providers, one per ComputeProvider, each with its compute client, inventory and
+controllers: controller/platforms.py), and the engine of each kind, built from the configuration at
 start-up and closed at shutdown. handlers/ reach them through kopf's memo."""
 
 from __future__ import annotations
@@ -111,15 +112,6 @@ class Runtime:
     _leasing: asyncio.Task[None] | None = None
     # What must let this process act, each True or False: its shard's Lease, kopf's peering.
     gates: dict[str, bool] = field(default_factory=dict)
-
-    @property
-    def client(self) -> ComputeClient:
-        """The own platform's (--compute-url)."""
-        return self.platforms.own.client
-
-    @property
-    def inventory(self) -> Inventory:
-        return self.platforms.own.inventory
 
     def engines(self) -> dict[str, KindEngine[ObjectView]]:
         """By plural."""
@@ -376,6 +368,7 @@ def provider_engine(
     def changed(provider: ObjectView) -> None:
         if provider.deleting and FINALIZER not in provider.finalizers:  # let go: deleted in a moment
             platforms.forget(provider.name)
+            seen.pop(provider.name, None)
         now = (provider.generation, provider.deleting, FINALIZER in provider.finalizers)
         if seen.get(provider.name) == now:  # only its status moved (mostly its own pass's write)
             return
