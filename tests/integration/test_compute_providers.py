@@ -151,6 +151,13 @@ def test_vms_in_namespaces_allowed_to_each_provider_converge_on_its_platform(
     assert "web-a" in platform_names(sims["a"]) and "web-a" not in platform_names(sims["b"])
     assert "web-b" in platform_names(sims["b"]) and "web-b" not in platform_names(sims["a"])
     assert (spaces["a"].get("virtualmachine", "web-a") or {})["status"]["provider"] == providers["a"]
+    # An object stays on its provider's platform: providerRef can be neither changed nor removed.
+    for patch in ({"providerRef": {"name": providers["b"]}}, {"providerRef": None}):
+        moved = control_plane.kubectl(
+            "patch", "virtualmachine", "web-a", "-n", spaces["a"].namespace, "--type=merge",
+            "-p", json.dumps({"spec": patch}), check=False,
+        )  # fmt: skip
+        assert moved.returncode != 0 and "spec.providerRef" in moved.stderr and "immutable" in moved.stderr
     for key in ("a", "b"):
         found = wait_for(lambda key=key: provider_ready(control_plane, providers[key]), timeout=30, what="Ready")
         assert found["status"]["reachable"] and found["status"]["authenticated"]
