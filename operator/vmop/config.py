@@ -85,6 +85,16 @@ class OperatorConfig(BaseSettings):
     lease_duration: float = Field(
         default=15.0, ge=3, description="seconds a Lease lasts unrenewed: a standby takes over this long after a crash"
     )
+    compute_providers: bool = Field(
+        default=False,
+        description="watch ComputeProviders (cluster-scoped): objects may name one in spec.providerRef or use "
+        "the one marked default; off: every object is on --compute-url (and one naming a provider is refused)",
+    )
+    provider_secrets_namespace: str | None = Field(
+        default=None,
+        description="where ComputeProviders' credentials Secrets are read; none: this pod's own namespace "
+        "(its service account's), else default",
+    )
     kubeconfig: Path | None = Field(default=None, description="outside a cluster: this kubeconfig, not $KUBECONFIG")
     kube_qps: float = Field(
         default=100.0,

@@ -324,6 +324,65 @@ def test_rbac_is_least_privilege() -> None:
     assert not grants(cluster, "ClusterRole", "kopf.dev", "clusterkopfpeerings"), "no peering, no peering rights"
 
 
+def test_compute_providers_are_off_by_default_and_grant_nothing() -> None:
+    for values in ([], ["watchNamespaces={team-a}"]):
+        objects = render_objects(*values)
+        assert not any(arg.startswith(("--compute-providers", "--provider-secrets")) for arg in args_of(objects))
+        for kind in ("ClusterRole", "Role"):
+            assert not grants(objects, kind, "vmop.io", "computeproviders"), kind
+        policy = one(objects, "ValidatingAdmissionPolicy")
+        assert all(
+            "computeproviders" not in r["resources"] for r in policy["spec"]["matchConstraints"]["resourceRules"]
+        )
+
+
+@pytest.mark.parametrize("mode", [[], ["watchNamespaces={team-a,team-b}"]], ids=["cluster", "namespaced"])
+def test_compute_providers_grant_least_privilege(mode: list[str]) -> None:
+    """On: a ClusterRole for the cluster-scoped kind only (also in namespaced mode), and get on Secrets
+    in the provider secrets namespace only (the release's by default, or the one given, by name if
+    given). Namespace labels (allowedNamespaces' selector) are read with the get on namespaces the
+    chart grants anyway: no list or watch of namespaces is added."""
+    objects = render_objects(*mode, "computeProviders.enabled=true")
+    (providers,) = [r for r in by_kind(objects, "ClusterRole") if r["metadata"]["name"].endswith("-providers")]
+    assert providers["rules"] == [
+        {"apiGroups": ["vmop.io"], "resources": ["computeproviders"], "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": ["vmop.io"], "resources": ["computeproviders/status"], "verbs": ["patch"]},
+    ]
+    binding = next(
+        b for b in by_kind(objects, "ClusterRoleBinding") if b["roleRef"]["name"] == providers["metadata"]["name"]
+    )
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "vmop", "namespace": "vmop-system"}]
+    (secrets_role,) = [r for r in by_kind(objects, "Role") if r["metadata"]["name"].endswith("-provider-secrets")]
+    assert secrets_role["metadata"]["namespace"] == "vmop-system"
+    assert secrets_role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert "--compute-providers" in args_of(objects)
+    assert "--provider-secrets-namespace=vmop-system" in args_of(objects)
+    assert grants(objects, "ClusterRole", "", "namespaces") | grants(objects, "Role", "", "namespaces") == {"get"}
+    policy = one(objects, "ValidatingAdmissionPolicy")
+    assert {
+        "apiGroups": ["vmop.io"],
+        "apiVersions": ["*"],
+        "resources": ["computeproviders"],
+        "operations": ["UPDATE"],
+        "scope": "Cluster",
+    } in policy["spec"]["matchConstraints"]["resourceRules"]
+
+    elsewhere = render_objects(
+        *mode,
+        "computeProviders.enabled=true",
+        "computeProviders.secretsNamespace=hci-secrets",
+        "computeProviders.secretNames={hci-a,hci-b}",
+    )
+    (secrets_role,) = [r for r in by_kind(elsewhere, "Role") if r["metadata"]["name"].endswith("-provider-secrets")]
+    assert secrets_role["metadata"]["namespace"] == "hci-secrets"
+    assert secrets_role["rules"][0]["resourceNames"] == ["hci-a", "hci-b"]
+    assert "--provider-secrets-namespace=hci-secrets" in args_of(elsewhere)
+    config = config_from_arguments(
+        build_parser().parse_args([*container(elsewhere)["command"][1:], *args_of(elsewhere)])
+    )
+    assert config.compute_providers and config.provider_secrets_namespace == "hci-secrets"
+
+
 def test_admission_policy_refuses_spec_changes_by_vmops_service_account() -> None:
     """RBAC's `patch` covers spec too: the policy refuses an UPDATE by vmop's own ServiceAccount that
     changes spec, for the three kinds, in either mode; admissionPolicy.enabled=false leaves it out."""

@@ -61,9 +61,10 @@ def install_chart_rbac(
         )
         if o["kind"] in RBAC_KINDS | ADMISSION_KINDS
     ]
-    plane.kubectl(
-        "apply", "-n", namespace, "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rendered})
-    )
+    for obj in rendered:  # each into its own namespace (watched namespaces' Roles), else the release's
+        if not (obj["kind"].startswith("Cluster") or obj["kind"] in ADMISSION_KINDS):
+            obj["metadata"].setdefault("namespace", namespace)
+    plane.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": rendered}))
     cluster_rbac += [
         f"{o['kind'].lower()}/{o['metadata']['name']}"
         for o in rendered

@@ -44,3 +44,4 @@ PRINTABLE = cel(
     "must not contain control characters (C0, DEL, C1) or bidirectional overrides",
 )
 UUID_PATTERN = r"^[0-9a-fA-F-]{1,64}$"
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"

@@ -61,6 +61,15 @@ class Reason:
     WAITING_FOR_READY = "WaitingForReady"
     ROLLOUT_COMPLETE = "RolloutComplete"
     ON_DELETE = "WaitingForDelete"  # OnDelete: VMs on an older template stay until deleted
+    # An object's spec.providerRef (or the default provider) cannot be used: nothing is called.
+    PROVIDER_NOT_FOUND = "ProviderNotFound"  # no such ComputeProvider (or this vmop watches none)
+    PROVIDER_NOT_ALLOWED = "ProviderNotAllowed"  # its allowedNamespaces leave out the object's namespace
+    PROVIDER_AMBIGUOUS = "ProviderAmbiguous"  # no providerRef, and more than one provider is marked default
+    PROVIDER_NOT_READY = "ProviderNotReady"  # its credentials Secret cannot be read or used
+    PROVIDER_MISMATCH = "ProviderMismatch"  # a VmMigration on another provider than its VirtualMachine
+    # A ComputeProvider's Ready condition.
+    AUTHENTICATION_FAILED = "AuthenticationFailed"  # the platform answered 401/403
+    IN_USE = "InUse"  # being deleted while objects still use it
 
 
 # Synced=False for one of these needs a person to look (a spec change, a name taken on the
@@ -78,6 +87,11 @@ WARNED_REASONS: frozenset[str] = frozenset(
         Reason.ALREADY_MANAGED,
         Reason.SECRET_NOT_FOUND,
         Reason.SECRET_INVALID,
+        Reason.PROVIDER_NOT_FOUND,
+        Reason.PROVIDER_NOT_ALLOWED,
+        Reason.PROVIDER_AMBIGUOUS,
+        Reason.PROVIDER_NOT_READY,
+        Reason.PROVIDER_MISMATCH,
     }
 )
 

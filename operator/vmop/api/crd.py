@@ -11,7 +11,8 @@ import yaml
 from pydantic import BaseModel
 
 from vmop.api import GROUP, VERSION
-from vmop.api.conditions import SYNCED
+from vmop.api.computeprovider import ComputeProviderSpec, ComputeProviderStatus
+from vmop.api.conditions import READY, SYNCED
 from vmop.api.virtualmachine import VirtualMachineSpec, VirtualMachineStatus
 from vmop.api.vmgroup import VmGroupSpec, VmGroupStatus
 from vmop.api.vmmigration import VmMigrationSpec, VmMigrationStatus
@@ -40,6 +41,7 @@ class Kind:
     description: str
     columns: list[dict[str, Any]] = field(default_factory=list)
     scale: dict[str, str] | None = None  # the scale subresource's paths (kubectl scale, an HPA)
+    scope: str = "Namespaced"  # or Cluster
 
     @property
     def name(self) -> str:
@@ -143,7 +145,26 @@ VM_POOL = Kind(
     },
 )
 
-KINDS = [VIRTUAL_MACHINE, VM_GROUP, VM_MIGRATION, VM_POOL]
+COMPUTE_PROVIDER = Kind(
+    kind="ComputeProvider",
+    plural="computeproviders",
+    short_names=["cprov"],
+    spec=ComputeProviderSpec,
+    status=ComputeProviderStatus,
+    description="One HCI platform's compute API, its credentials and the namespaces that may use it "
+    "(cluster-scoped); objects name it in spec.providerRef.",
+    columns=[
+        _column("URL", ".spec.url"),
+        _column("Default", ".spec.default", "boolean"),
+        _column("Reachable", ".status.reachable", "boolean"),
+        _column("Authenticated", ".status.authenticated", "boolean"),
+        _column("Ready", f'.status.conditions[?(@.type=="{READY}")].status'),
+        _column("Age", ".metadata.creationTimestamp", "date"),
+    ],
+    scope="Cluster",
+)
+
+KINDS = [VIRTUAL_MACHINE, VM_GROUP, VM_MIGRATION, VM_POOL, COMPUTE_PROVIDER]
 
 
 def _merge(target: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +244,7 @@ def custom_resource_definition(kind: Kind) -> dict[str, Any]:
                 "shortNames": kind.short_names,
                 "categories": [CATEGORY],
             },
-            "scope": "Namespaced",
+            "scope": kind.scope,
             "versions": [
                 {
                     "name": VERSION,

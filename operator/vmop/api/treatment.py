@@ -35,6 +35,9 @@ T = Treatment
 # Paths as in the CRD (camelCase), list items as ``[]``. An IMMUTABLE entry covers its subtree
 # (``self == oldSelf`` on an object compares every field in it); any other needs one entry per field.
 SPEC_TREATMENTS: dict[str, Rule] = {
+    "providerRef": Rule(
+        T.IMMUTABLE, "the doc has no migration between endpoints: a VM stays on its provider's platform"
+    ),
     "cluster": Rule(T.IMMUTABLE, "moving clusters is cross_cluster_migrate: a VmMigration"),
     "tenant": Rule(
         T.IMMUTABLE, "no endpoint moves a VM to another tenant (cross_cluster_migrate does, with a VmMigration)"

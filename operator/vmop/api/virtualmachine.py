@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from pydantic.config import JsonDict
 
 from vmop.api.base import FORBIDDEN, IMMUTABLE, PRINTABLE, REQUIRED, UUID_PATTERN, ApiModel, cel, validations
+from vmop.api.computeprovider import PROVIDER_REF_FIXED, ProviderRef, provider_ref_field, recorded_provider_field
 from vmop.api.conditions import Condition, LastError, Progress
 from vmop.compute.models import MdevModel
 from vmop.compute.requests import GraphicsCompression, GraphicsStreaming
@@ -591,6 +592,7 @@ class VirtualMachineSpec(ApiModel):
         default=True, description="a VM deleted behind vmop's back is recreated; false: phase Lost"
     )
     adopt: Adopt | None = Field(default=None, json_schema_extra=validations(IMMUTABLE))
+    provider_ref: ProviderRef | None = provider_ref_field()
 
     def vnc_enabled(self) -> bool | None:
         """console.vnc, else meta.vnc (the CRD allows only one of them): None when neither is set."""
@@ -609,6 +611,7 @@ class VirtualMachineSpec(ApiModel):
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
+            PROVIDER_REF_FIXED,
             cel(
                 "!(has(self.groupRef) && has(self.group))",
                 "set groupRef or group, not both",
@@ -738,6 +741,7 @@ class VirtualMachineStatus(ApiModel):
     observed_generation: int | None = Field(default=None, description="the .metadata.generation this status is for")
     phase: Phase | None = Field(default=None, description="what the VM is doing, in one word")
     uuid: str | None = Field(default=None, description="the VM's uuid on the platform")
+    provider: str | None = recorded_provider_field()
     cluster: str | None = Field(default=None, description="the cluster the VM is in (after a migration, the new one)")
     tenant: str | None = Field(default=None, description="the tenant the VM is in")
     name: str | None = Field(default=None, description="the VM's name on the platform")

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from vmop.api.base import FORBIDDEN, IMMUTABLE, PRINTABLE, UUID_PATTERN, ApiModel, cel, validations
+from vmop.api.computeprovider import PROVIDER_REF_FIXED, ProviderRef, provider_ref_field, recorded_provider_field
 from vmop.api.conditions import Condition, LastError
 from vmop.compute.rules import GROUP_MAX_DEPTH
 
@@ -53,9 +54,11 @@ class VmGroupSpec(ApiModel):
     deletion_policy: Literal["Delete", "Retain"] = Field(
         default="Delete", description="Delete removes the group (only once no VM is inside); Retain leaves it"
     )
+    provider_ref: ProviderRef | None = provider_ref_field()
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
+            PROVIDER_REF_FIXED,
             cel(
                 "!(has(self.parentRef) && has(self.parent))",
                 "set parentRef or parent, not both",
@@ -79,6 +82,7 @@ class VmGroupStatus(ApiModel):
         default=None, description="Pending (waiting, e.g. for a parent), Ready, Deleting, Failed, Conflict"
     )
     uuid: str | None = Field(default=None, description="the group's uuid on the platform")
+    provider: str | None = recorded_provider_field()
     name: str | None = Field(default=None, description="name on the platform")
     parent: str | None = Field(default=None, description="parent group uuid; empty at top level")
     depth: int | None = Field(default=None, ge=1, le=GROUP_MAX_DEPTH, description="1 at the top level")

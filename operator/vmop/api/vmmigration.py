@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field
 
 from vmop.api.base import FORBIDDEN, IMMUTABLE, UUID_PATTERN, ApiModel, cel, validations
+from vmop.api.computeprovider import PROVIDER_REF_FIXED, ProviderRef, provider_ref_field
 from vmop.api.conditions import Condition, LastError
 
 COMPLETE = "Complete"
@@ -73,9 +74,11 @@ class VmMigrationSpec(ApiModel):
         description="true aborts a running migration (or drops a pending one); cannot be set back to false",
         json_schema_extra=validations(cel("self || !oldSelf", "cancel cannot be set back to false")),
     )
+    provider_ref: ProviderRef | None = provider_ref_field()
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": validations(
+            PROVIDER_REF_FIXED,
             cel("has(self.host) != has(self.crossCluster)", "set exactly one of host or crossCluster"),
             # `self == oldSelf` on an optional field runs only when old and new both have it, so
             # adding or removing one is caught here.

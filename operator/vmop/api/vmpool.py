@@ -13,12 +13,11 @@ from typing import Annotated, Literal
 
 from pydantic import Field, WithJsonSchema, field_validator
 
-from vmop.api.base import FORBIDDEN, IMMUTABLE, ApiModel, cel, validations
+from vmop.api.base import FORBIDDEN, IMMUTABLE, LABEL_VALUE_PATTERN, ApiModel, cel, validations
 from vmop.api.conditions import Condition
 from vmop.api.virtualmachine import VirtualMachineSpec
 
 MAX_REPLICAS = 1000
-LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 PERCENT_PATTERN = r"^(100|[1-9]?[0-9])%$"
 MAX_UNAVAILABLE_RULE = "maxUnavailable must be an integer >= 1 or a percentage from 1% to 100%"
 PROGRESSING = "Progressing"

@@ -300,7 +300,9 @@ class ComputeClient:
         record = replace(record, scode=output.scode)
         if output.scode != 0:
             self._report(record)
-            raise ComputeError.from_output(endpoint.path, output, self._profile, self._redactor(request))
+            raise ComputeError.from_output(
+                endpoint.path, output, self._profile, self._redactor(request), http_status=response.status_code
+            )
         if output.data is None:
             try:
                 return data_type(), record

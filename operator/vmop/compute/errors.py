@@ -27,8 +27,10 @@ class ComputeError(Exception):
         desc: str = "",
         *,
         hint: Hint | None = None,
+        http_status: int | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.http_status = http_status  # the HTTP status the refusal came with (401/403: credentials)
         self.scode = scode
         self.message = message
         self.message_cn = message_cn
@@ -48,7 +50,13 @@ class ComputeError(Exception):
 
     @classmethod
     def from_output(
-        cls, endpoint: str, output: Any, profile: PlatformProfile, redact: Callable[[str], str] = str
+        cls,
+        endpoint: str,
+        output: Any,
+        profile: PlatformProfile,
+        redact: Callable[[str], str] = str,
+        *,
+        http_status: int | None = None,
     ) -> ComputeError:
         """``redact``: removes the client's credentials from the platform's words (compute/redact.py)."""
         return cls(
@@ -58,6 +66,7 @@ class ComputeError(Exception):
             redact(output.message_cn),
             redact(output.desc),
             hint=profile.hint(output.scode),
+            http_status=http_status,
         )
 
     @property

@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -224,8 +224,14 @@ class KubeAccess:
         await self._request("POST", f"/api/v1/namespaces/{quote(namespace, safe='')}/events", event)
 
     async def namespace_annotations(self, namespace: str) -> dict[str, str]:
+        return await self._namespace_metadata(namespace, "annotations")
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        return await self._namespace_metadata(namespace, "labels")
+
+    async def _namespace_metadata(self, namespace: str, what: str) -> dict[str, str]:
         found = await self._request("GET", f"/api/v1/namespaces/{quote(namespace, safe='')}")
-        return dict(found.get("metadata", {}).get("annotations") or {})
+        return dict(found.get("metadata", {}).get(what) or {})
 
     async def secret_data(self, namespace: str, name: str) -> dict[str, str]:
         """The Secret's values, decoded. Callers must keep them out of logs and errors."""
@@ -274,6 +280,8 @@ class KubeAccess:
 
 
 def _objects_path(plural: str, namespace: str) -> str:
+    if not namespace:  # a cluster-scoped kind (ComputeProvider)
+        return f"/apis/{GROUP}/{VERSION}/{plural}"
     return f"/apis/{GROUP}/{VERSION}/namespaces/{quote(namespace, safe='')}/{plural}"
 
 
@@ -296,23 +304,33 @@ def is_conflict(error: BaseException) -> bool:
 
 
 class NamespacePolicies:
-    """A namespace's annotation, read at most every ``ttl`` seconds, one read at a time: deleting a
-    thousand VMs of one namespace reads it a few times, not a thousand."""
+    """A namespace's annotations (deletion policy) and labels (a ComputeProvider's allowedNamespaces
+    selector), each read at most every ``ttl`` seconds, one read at a time: deleting a thousand VMs
+    of one namespace reads it a few times, not a thousand."""
 
     def __init__(self, kube: KubeAccess, clock: Callable[[], float], ttl: float = 2.0) -> None:
         self._kube = kube
         self._clock = clock
         self._ttl = ttl
-        self._read: dict[str, tuple[float, dict[str, str]]] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._read: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
     async def annotation(self, namespace: str, annotation: str) -> str | None:
-        async with self._locks.setdefault(namespace, asyncio.Lock()):
-            cached = self._read.get(namespace)
+        return (await self._cached(namespace, "annotations", self._kube.namespace_annotations)).get(annotation)
+
+    async def labels(self, namespace: str) -> dict[str, str]:
+        return await self._cached(namespace, "labels", self._kube.namespace_labels)
+
+    async def _cached(
+        self, namespace: str, what: str, read: Callable[[str], Awaitable[dict[str, str]]]
+    ) -> dict[str, str]:
+        key = (namespace, what)
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._read.get(key)
             if cached is None or self._clock() - cached[0] > self._ttl:
-                cached = (self._clock(), await self._kube.namespace_annotations(namespace))
-                self._read[namespace] = cached
-        return cached[1].get(annotation)
+                cached = (self._clock(), await read(namespace))
+                self._read[key] = cached
+        return cached[1]
 
 
 class SecretCache:

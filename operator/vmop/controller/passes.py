@@ -28,6 +28,7 @@ from vmop.api.annotations import (
 from vmop.compute.errors import is_transient
 from vmop.controller.kube import KubeError, NamespacePolicies
 from vmop.controller.objects import ObjectView, Outcome, body_of, pass_events
+from vmop.controller.platforms import Platform, Platforms
 from vmop.controller.relations import (
     BY_PARENT,
     BY_UUID,
@@ -43,6 +44,7 @@ from vmop.controller.relations import (
     target_of,
     uuid_index,
     vm_index,
+    vm_key,
 )
 from vmop.controller.virtualmachine import Relations, VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
@@ -52,6 +54,7 @@ from vmop.controller.writes import ObjectGone, ObjectWrites, WriteFailed
 from vmop.engine.freshness import PassHistory
 from vmop.engine.queue import Done, Failed, RequeueAfter, Result
 from vmop.engine.store import Key, Store
+from vmop.reconcile.providers import Refusal, mismatch, refused_status
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,25 @@ async def released(writes: ObjectWrites, obj: ObjectView, events: list[tuple[str
     await writes.announce(obj, events)
     metrics.PHASES.set(writes.kind, obj.uid, None)
     return Done()
+
+
+async def refuse(writes: ObjectWrites, obj: ObjectView, refusal: Refusal) -> None:
+    """The object may not use its provider: Synced=False says why (a Warning Event once), and
+    nothing is called on any platform. A change of the provider or of the object queues it again."""
+    await writes.apply(obj, Outcome(refused_status(obj.status, refusal, now=time.time(), generation=obj.generation)))
+    log.info("%s %s/%s: %s: %s", writes.kind, obj.namespace, obj.name, refusal.reason, refusal.message)
+
+
+def stamped(outcome: Outcome, platform: Platform | None, obj: ObjectView) -> Outcome:
+    """The provider the object's platform objects are on goes into the status it writes anyway."""
+    if platform is not None and outcome.status is not None and obj.status.get("provider") != platform.name:
+        outcome.status["provider"] = platform.name
+    return outcome
+
+
+async def platform_of(platforms: Platforms | None, obj: ObjectView) -> Platform | Refusal | None:
+    """None: this process serves only its own platform (the controllers the passes were given)."""
+    return await platforms.resolve(obj) if platforms is not None else None
 
 
 def names_a_vm(vm: ObjectView) -> bool:
@@ -157,6 +179,7 @@ class VirtualMachinePasses:
     writes: ObjectWrites
     history: PassHistory[Key]
     policies: NamespacePolicies
+    platforms: Platforms | None = None  # with ComputeProviders: each object's controller is its platform's
     _deleting: dict[Key, _Deleting] = field(default_factory=dict)
 
     async def __call__(self, key: Key) -> Result:
@@ -167,10 +190,16 @@ class VirtualMachinePasses:
 
     async def _sync(self, obj: ObjectView) -> Result:
         started = time.monotonic()
+        platform = await platform_of(self.platforms, obj)
+        if isinstance(platform, Refusal):
+            await refuse(self.writes, obj, platform)
+            return Done()
+        controller = platform.vms if platform is not None else self.controller
         fresh_after = self.history.list_needed_after(obj.key)
         # An object that names no VM yet gets the finalizer with its create mark, in one write.
         finalized = await self.writes.finalize(obj) if names_a_vm(obj) else obj
-        outcome = await self.controller.sync(finalized, self.stores.relations(finalized), fresh_after=fresh_after)
+        outcome = await controller.sync(finalized, self.stores.relations(finalized), fresh_after=fresh_after)
+        stamped(outcome, platform, obj)
         self.history.ended(obj.key, acted=outcome.acted)
         record("VirtualMachine", obj, outcome, time.monotonic() - started)
         latest = self.stores.vms.get(obj.key) or finalized  # after the create mark, if one was written
@@ -182,13 +211,21 @@ class VirtualMachinePasses:
     async def _delete(self, obj: ObjectView) -> Result:
         if FINALIZER not in obj.finalizers:
             return Done()  # released already, or never vmop's
+        force = obj.annotations.get(ANNOTATION_FORCE_RELEASE) == "true"
+        platform = await platform_of(self.platforms, obj)
+        if isinstance(platform, Refusal):
+            if not force:
+                await refuse(self.writes, obj, platform)
+                return Failed()
+            platform = None  # a force-release calls no platform: any controller lets it go
+        controller = platform.vms if platform is not None else self.controller
         policy = None
         # A force-release needs nothing read: not even the namespace may stand in its way.
-        if not obj.spec.get("deletionPolicy") and obj.annotations.get(ANNOTATION_FORCE_RELEASE) != "true":
+        if not obj.spec.get("deletionPolicy") and not force:
             policy = await self.policies.annotation(obj.namespace, ANNOTATION_DELETION_POLICY)
         deleting = self._deleting.setdefault(obj.key, _Deleting(time.monotonic()))
         seen = replace(obj, status=deleting.status) if deleting.status is not None else obj
-        outcome = await self.controller.delete(
+        outcome = await controller.delete(
             seen, policy, self.stores.relations(seen), fresh_after=self.history.list_needed_after(obj.key)
         )
         self.history.ended(obj.key, acted=outcome.acted)
@@ -216,14 +253,20 @@ class VmGroupPasses:
     controller: VmGroupController
     stores: Stores
     writes: ObjectWrites
+    platforms: Platforms | None = None
 
     async def __call__(self, key: Key) -> Result:
         return await run_pass(self.stores.groups.get(key), self._sync, self._delete)
 
     async def _sync(self, obj: ObjectView) -> Result:
         started = time.monotonic()
+        platform = await platform_of(self.platforms, obj)
+        if isinstance(platform, Refusal):
+            await refuse(self.writes, obj, platform)
+            return Done()
+        controller = platform.groups if platform is not None else self.controller
         finalized = await self.writes.finalize(obj)
-        outcome = await self.controller.sync(finalized, group_entries(self.stores.groups))
+        outcome = stamped(await controller.sync(finalized, group_entries(self.stores.groups)), platform, obj)
         record("VmGroup", obj, outcome, time.monotonic() - started)
         await self.writes.apply(finalized, outcome, self.stores.groups.get(obj.key))
         return result_of(outcome)
@@ -231,7 +274,12 @@ class VmGroupPasses:
     async def _delete(self, obj: ObjectView) -> Result:
         if FINALIZER not in obj.finalizers:
             return Done()
-        outcome = await self.controller.delete(obj, child_groups(self.stores.groups, obj))
+        platform = await platform_of(self.platforms, obj)
+        if isinstance(platform, Refusal):
+            await refuse(self.writes, obj, platform)
+            return Failed()
+        controller = platform.groups if platform is not None else self.controller
+        outcome = await controller.delete(obj, child_groups(self.stores.groups, obj))
         if outcome.done:
             return await released(self.writes, obj, outcome.events)
         await self.writes.apply(obj, outcome)
@@ -247,14 +295,19 @@ class VmMigrationPasses:
     controller: VmMigrationController
     stores: Stores
     writes: ObjectWrites
+    platforms: Platforms | None = None
 
     async def __call__(self, key: Key) -> Result:
         return await run_pass(self.stores.migrations.get(key), self._sync, self._delete)
 
     async def _sync(self, obj: ObjectView) -> Result:
         started = time.monotonic()
+        controller = await self._controller(obj)
+        if isinstance(controller, Refusal):
+            await refuse(self.writes, obj, controller)
+            return Done()
         finalized = await self.writes.finalize(obj)
-        outcome = await self._pass(finalized, deleting=False)
+        outcome = await self._pass(controller, finalized, deleting=False)
         record("VmMigration", obj, outcome, time.monotonic() - started)
         await self.writes.apply(finalized, outcome, self.stores.migrations.get(obj.key))
         phase = (outcome.status or finalized.status).get("phase")
@@ -264,15 +317,31 @@ class VmMigrationPasses:
             return RequeueAfter(MIGRATION_PENDING_SECONDS)
         return Done()
 
-    async def _pass(self, obj: ObjectView, *, deleting: bool) -> Outcome:
-        vm = self.stores.vms.get((obj.namespace, str((obj.spec.get("vmRef") or {}).get("name", ""))))
+    async def _controller(self, obj: ObjectView) -> VmMigrationController | Refusal:
+        """The controller of the migration's platform, which must be its VirtualMachine's."""
+        platform = await platform_of(self.platforms, obj)
+        if platform is None or isinstance(platform, Refusal):
+            return platform or self.controller
+        vm = self.stores.vms.get(vm_key(obj))
+        theirs = self.platforms.home(vm) if self.platforms is not None and vm is not None else platform.name
+        refusal = mismatch(platform.name, theirs) if isinstance(theirs, str) else None
+        return refusal or platform.migrations
+
+    async def _pass(self, controller: VmMigrationController, obj: ObjectView, *, deleting: bool) -> Outcome:
+        vm = self.stores.vms.get(vm_key(obj))
         target = target_of(vm) if vm is not None else None
-        return await self.controller.sync(obj, target, rivals(self.stores.migrations, obj), deleting=deleting)
+        return await controller.sync(obj, target, rivals(self.stores.migrations, obj), deleting=deleting)
 
     async def _delete(self, obj: ObjectView) -> Result:
         if FINALIZER not in obj.finalizers:
             return Done()
-        outcome = await self._pass(obj, deleting=True)
+        controller = await self._controller(obj)
+        if isinstance(controller, Refusal):
+            if obj.annotations.get(ANNOTATION_FORCE_RELEASE) != "true":
+                await refuse(self.writes, obj, controller)
+                return Failed()
+            controller = self.controller  # a force-release calls no platform
+        outcome = await self._pass(controller, obj, deleting=True)
         if outcome.done:
             return await released(self.writes, obj, outcome.events)
         await self.writes.apply(obj, outcome)  # still running: the abort did not go through yet

@@ -36,5 +36,5 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
 
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
-    watch.register(registry)
+    watch.register(registry, providers=config.compute_providers)
     return registry

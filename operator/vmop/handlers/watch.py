@@ -1,4 +1,4 @@
-"""kopf's watch of the three kinds handed to their engines (runtime/compose.py).
+"""kopf's watch of vmop's kinds handed to their engines (runtime/compose.py).
 
 Each object's view goes to its kind's store from a kopf index handler: kopf runs those for every
 object of its first listings, of all kinds, before any other handler. The first event handler
@@ -15,7 +15,7 @@ import kopf
 
 from vmop.api import GROUP, VERSION
 from vmop.controller.objects import view_of
-from vmop.runtime.compose import Runtime
+from vmop.runtime.compose import PROVIDERS, Runtime
 
 PLURALS = ("virtualmachines", "vmgroups", "vmmigrations", "vmpools")
 
@@ -35,7 +35,8 @@ async def on_event(event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.Mem
     runtime.start()  # the stores are synced (see above); once
 
 
-def register(registry: kopf.OperatorRegistry) -> None:
-    for plural in PLURALS:
+def register(registry: kopf.OperatorRegistry, *, providers: bool) -> None:
+    # ComputeProviders are cluster-scoped: kopf watches them cluster-wide, whatever --namespace says.
+    for plural in (*PLURALS, PROVIDERS) if providers else PLURALS:
         kopf.index(GROUP, VERSION, plural, id="store", registry=registry)(into_store)
         kopf.on.event(GROUP, VERSION, plural, id="watch", registry=registry)(on_event)

@@ -1,5 +1,6 @@
-"""The composition root of an operator process: the Kubernetes and compute clients, the shared
-inventory, the controllers and the engine of each kind, built from the configuration once at
+"""The composition root of an operator process: the Kubernetes client, the platforms (the flags'
+and, with --compute-providers, one per ComputeProvider, each with its compute client, inventory and
+controllers: controller/platforms.py), and the engine of each kind, built from the configuration at
 start-up and closed at shutdown. handlers/ reach them through kopf's memo."""
 
 from __future__ import annotations
@@ -9,13 +10,11 @@ import contextlib
 import ctypes
 import logging
 import os
-import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from pydantic import SecretStr
 
 from vmop import metrics
 from vmop.api.annotations import (
@@ -26,14 +25,17 @@ from vmop.api.annotations import (
     ANNOTATION_PAUSED,
     ANNOTATION_RECONCILE_REQUEST,
     ANNOTATION_RESTART,
+    FINALIZER,
 )
-from vmop.compute import ComputeClient, ComputeSettings
+from vmop.compute import ComputeClient
 from vmop.compute.batching import Batcher
 from vmop.compute.inventory import Inventory
 from vmop.config import OperatorConfig
+from vmop.controller.computeprovider import ComputeProviderPasses
 from vmop.controller.kube import KubeAccess, KubeError, NamespacePolicies, SecretCache
 from vmop.controller.objects import ObjectView
 from vmop.controller.passes import Stores, VirtualMachinePasses, VmGroupPasses, VmMigrationPasses, VmPoolPasses
+from vmop.controller.platforms import ClientShape, Platform, Platforms, compute_client
 from vmop.controller.relations import vm_key
 from vmop.controller.virtualmachine import VirtualMachineController
 from vmop.controller.vmgroup import VmGroupController
@@ -47,6 +49,7 @@ from vmop.engine.kind import KindEngine, NeedsPass
 from vmop.engine.queue import Reconcile
 from vmop.engine.shard import Shard
 from vmop.engine.store import Key, Store
+from vmop.reconcile.providers import OWN, provider_ref
 from vmop.reconcile.virtualmachine import Safety
 from vmop.runtime.lease import ShardLease, identity
 from vmop.runtime.peering import PeeringFollower
@@ -74,6 +77,9 @@ VM_TRIGGERS = frozenset(
     }
 )
 OTHER_TRIGGERS = frozenset({ANNOTATION_FORCE_RELEASE})
+PROVIDERS = "computeproviders"
+# The kinds that live on a platform, by plural.
+PROVIDER_USERS = {"virtualmachines": "VirtualMachine", "vmgroups": "VmGroup", "vmmigrations": "VmMigration"}
 POOL_TRIGGERS = frozenset({ANNOTATION_PAUSED})
 
 
@@ -94,12 +100,12 @@ def needs_pass(annotations: frozenset[str]) -> NeedsPass[ObjectView]:
 class Runtime:
     config: OperatorConfig
     kube: KubeAccess
-    client: ComputeClient
-    inventory: Inventory
+    platforms: Platforms
     virtual_machines: KindEngine[ObjectView]
     vm_groups: KindEngine[ObjectView]
     migrations: KindEngine[ObjectView]
     pools: KindEngine[ObjectView]
+    providers: KindEngine[ObjectView] | None = None  # None: --no-compute-providers
     lease: ShardLease | None = None
     peering: PeeringFollower | None = None
     started: bool = False
@@ -109,12 +115,13 @@ class Runtime:
 
     def engines(self) -> dict[str, KindEngine[ObjectView]]:
         """By plural."""
-        return {
+        engines = {
             "virtualmachines": self.virtual_machines,
             "vmgroups": self.vm_groups,
             "vmmigrations": self.migrations,
             "vmpools": self.pools,
         }
+        return engines | ({PROVIDERS: self.providers} if self.providers is not None else {})
 
     @property
     def acting(self) -> bool:
@@ -152,7 +159,7 @@ class Runtime:
             await self.lease.release()
         if self.peering is not None:
             self.peering.uninstall()
-        await self.client.aclose()
+        await self.platforms.close()
         await self.kube.close()
 
 
@@ -165,20 +172,6 @@ async def _credentials(kube: KubeAccess, config: OperatorConfig, logger: logging
     except Exception as exc:  # the operator still runs: deletes of never-created VMs need no platform
         logger.error("cannot read credentials Secret %s: %s", config.credentials_secret, type(exc).__name__)
         return {}
-
-
-def compute_settings(config: OperatorConfig, secret: dict[str, str], ca_file: str | None) -> ComputeSettings:
-    return ComputeSettings(
-        base_url=config.compute_url,
-        token=SecretStr(secret["token"]) if secret.get("token") else None,
-        username=secret.get("username"),
-        password=SecretStr(secret["password"]) if secret.get("password") else None,
-        ca_bundle=Path(ca_file) if ca_file else None,
-        verify_tls=not config.insecure_skip_verify,
-        max_concurrency=config.max_concurrency,
-        action_timeout=config.compute_timeout,
-        profile=config.profile,
-    )
 
 
 def tune_malloc() -> None:
@@ -195,15 +188,10 @@ def tune_malloc() -> None:
             libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
-async def _compute_client(kube: KubeAccess, config: OperatorConfig, logger: logging.Logger | Any) -> ComputeClient:
-    secret = await _credentials(kube, config, logger)
-    with tempfile.TemporaryDirectory(prefix="vmop-ca-") as scratch:
-        # The SSL context reads the CA when the client is built; the file is gone right after.
-        ca_file = None
-        if secret.get("ca.crt"):
-            ca_file = str(Path(scratch) / "ca.crt")
-            await asyncio.to_thread(Path(ca_file).write_text, secret["ca.crt"])
-        return ComputeClient(compute_settings(config, secret, ca_file), observer=metrics.observe_call)
+def own_shape(config: OperatorConfig) -> ClientShape:
+    """The platform of the flags (--compute-url)."""
+    verify = not config.insecure_skip_verify
+    return ClientShape(config.compute_url, verify, config.max_concurrency, config.compute_timeout, config.profile)
 
 
 def _minimal(namespace: str, name: str) -> ObjectView:
@@ -222,8 +210,9 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         logger.info("apiserver: %s", await kube.server())
     except KubeError as error:  # kopf's own requests will say more
         logger.warning("apiserver: no answer to /version: %s", error)
-    client = await _compute_client(kube, config, logger)
-    inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=config.page_size)
+    clock = time.monotonic
+    secrets = SecretCache(kube, clock)
+    namespaces = NamespacePolicies(kube, clock)
     stores = Stores()
     engines: dict[str, KindEngine[ObjectView]] = {}
 
@@ -257,24 +246,41 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
         loss_confirmation=config.resync_seconds,
         duplicate_guard=config.duplicate_guard_seconds,
     )
-    vm_controller = VirtualMachineController(
-        client,
-        inventory,
-        persist,
-        mark,
-        default_deletion_policy=config.default_deletion_policy,
-        batcher=Batcher(client),
-        safety=safety,
-        patience=max(2 * config.resync_seconds, MIN_PATIENCE_SECONDS),
-        read_secret=SecretCache(kube, inventory.now).data,
+
+    def platform(name: str, client: ComputeClient, page_size: int) -> Platform:
+        """One platform's client, inventory, batcher and controllers (the flags' or a provider's)."""
+        inventory = Inventory(client, max_age=config.resync_seconds / 2, page_size=page_size, clock=clock)
+        vms = VirtualMachineController(
+            client,
+            inventory,
+            persist,
+            mark,
+            default_deletion_policy=config.default_deletion_policy,
+            batcher=Batcher(client),
+            safety=safety,
+            patience=max(2 * config.resync_seconds, MIN_PATIENCE_SECONDS),
+            read_secret=secrets.data,
+        )
+        groups = VmGroupController(client, inventory, persist_group)
+        return Platform(name, client, inventory, vms, groups, VmMigrationController(client, annotate, hand_over))
+
+    own_client = await compute_client(own_shape(config), await _credentials(kube, config, logger))
+    own = platform(OWN, own_client, config.page_size)
+    providers: Store[ObjectView] | None = Store() if config.compute_providers else None
+    platforms = Platforms(
+        own,
+        platform,
+        providers,
+        secrets=secrets,
+        namespaces=namespaces,
+        secrets_namespace=config.provider_secrets_namespace or own_namespace(),
+        timeout=config.compute_timeout,
     )
-    vm_history: PassHistory[Key] = PassHistory(inventory.now, settle_seconds=config.resync_seconds / 2)
+    vm_history: PassHistory[Key] = PassHistory(clock, settle_seconds=config.resync_seconds / 2)
     in_flight = PASSES_PER_CALL * config.max_concurrency
-    vm_passes = VirtualMachinePasses(
-        vm_controller, stores, vm_writes, vm_history, NamespacePolicies(kube, inventory.now)
-    )
-    group_passes = VmGroupPasses(VmGroupController(client, inventory, persist_group), stores, group_writes)
-    migration_passes = VmMigrationPasses(VmMigrationController(client, annotate, hand_over), stores, migration_writes)
+    vm_passes = VirtualMachinePasses(own.vms, stores, vm_writes, vm_history, namespaces, platforms)
+    group_passes = VmGroupPasses(own.groups, stores, group_writes, platforms)
+    migration_passes = VmMigrationPasses(own.migrations, stores, migration_writes, platforms)
     pool_passes = VmPoolPasses(VmPoolController(KubePools(kube)), stores, pool_writes)
 
     def wake_pool(vm: ObjectView) -> None:
@@ -317,13 +323,15 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
     runtime = Runtime(
         config,
         kube,
-        client,
-        inventory,
+        platforms,
         engines["virtualmachines"],
         engines["vmgroups"],
         engines["vmmigrations"],
         engines["vmpools"],
     )
+    if providers is not None:
+        provider_writes = ObjectWrites(kube, "ComputeProvider", PROVIDERS, observe(PROVIDERS))
+        engines[PROVIDERS] = runtime.providers = provider_engine(platforms, providers, engines, provider_writes, config)
     if config.peering is not None:  # kopf starts paused, and says when it resumes
         runtime.gates["peering"] = False
         runtime.peering = PeeringFollower(lambda acting: runtime.gate("peering", acting))
@@ -341,6 +349,53 @@ async def start_runtime(config: OperatorConfig, logger: logging.Logger | Any) ->
             on_change=lambda held: runtime.gate("lease", held),
         )
     return runtime
+
+
+def provider_engine(
+    platforms: Platforms,
+    providers: Store[ObjectView],
+    engines: dict[str, KindEngine[ObjectView]],
+    writes: ObjectWrites,
+    config: OperatorConfig,
+) -> KindEngine[ObjectView]:
+    """The ComputeProviders' engine. Its passes run in the process owning the provider's shard; what
+    every process must hear of a provider is its ``notify``: the objects that name it (or, for a
+    default one, name none) look again when it comes, changes or goes, and its platform goes with it."""
+    shard = Shard(config.shards, config.shard_index)
+    seen: dict[str, tuple[int, bool, bool]] = {}
+
+    def users(name: str) -> list[str]:
+        return [
+            f"{kind} {view.namespace}/{view.name}"
+            for plural, kind in PROVIDER_USERS.items()
+            for view in engines[plural].store.views()
+            if platforms.home(view) == name
+        ]
+
+    def changed(provider: ObjectView) -> None:
+        if provider.deleting and FINALIZER not in provider.finalizers:  # let go: deleted in a moment
+            platforms.forget(provider.name)
+            seen.pop(provider.name, None)
+        now = (provider.generation, provider.deleting, FINALIZER in provider.finalizers)
+        if seen.get(provider.name) == now:  # only its status moved (mostly its own pass's write)
+            return
+        seen[provider.name] = now
+        for plural in PROVIDER_USERS:
+            for view in engines[plural].store.views():
+                if provider_ref(view.spec) in (provider.name, None):
+                    engines[plural].wake(view.key)
+
+    passes = ComputeProviderPasses(platforms, providers, users, writes)
+    return KindEngine(
+        PROVIDERS,
+        providers,
+        passes,
+        needs_pass(OTHER_TRIGGERS),
+        notify=changed,
+        owns=lambda provider: shard.owns(provider.key),
+        max_in_flight=config.max_concurrency,
+        resync_seconds=config.resync_seconds,
+    )
 
 
 def own_namespace() -> str:
