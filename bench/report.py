@@ -320,12 +320,13 @@ def why(results: dict[str, Any]) -> list[str]:
             "(its one status patch), and each write comes back as a watch event kopf processes. vmop's writes are "
             "the ones a crash-safe operator cannot drop: its finalizer with the create mark, in one write before "
             "the create call (a restart then adopts instead of duplicating), the status with the uuid after it, "
-            "and one Event per pass that changed the platform (the calls it made: the record of what vmop did; "
-            "docs/operations.md, Events). Already cut: kopf's own finalizer cycle and diff-base (kopf only "
-            "watches; the engine's passes write), the uuid annotation and the clearing of the mark, one Event "
-            "per call, a pre-create list per queued pass, a failing import of sniffio in httpcore on every "
-            "request, pydantic rebuilding generic envelope classes on every call, asyncio's event loop (uvloop "
-            "now); starts go out as batch calls."
+            "and, after Ready, the status once the host and guest agent show (a look 2 s on; it competes with "
+            "the burst's own writes). Already cut: kopf's own finalizer cycle and diff-base (kopf only "
+            "watches; the engine's passes write), the uuid annotation and the clearing of the mark, the Event "
+            "of a pass that did what was asked (docs/operations.md, Events), a pre-create list per queued "
+            "pass, a failing import of sniffio in httpcore on every request, pydantic rebuilding generic "
+            "envelope classes on every call, asyncio's event loop (uvloop now), HTTP/1.1's pool of "
+            "connections to the apiserver (HTTP/2 now); starts go out as batch calls."
         )
     rss_target = _met(met, "peak RSS")
     if rss_target is False:
