@@ -27,7 +27,7 @@ from vmop.api.annotations import (
 )
 from vmop.compute.errors import is_transient
 from vmop.controller.kube import KubeError, NamespacePolicies
-from vmop.controller.objects import ObjectView, Outcome, body_of, pass_events
+from vmop.controller.objects import ObjectView, Outcome, body_of
 from vmop.controller.platforms import Platform, Platforms
 from vmop.controller.relations import (
     BY_PARENT,
@@ -164,11 +164,10 @@ class Stores:
 class _Deleting:
     since: float
     status: dict[str, Any] | None = None  # not written yet
-    events: list[tuple[str, str, str]] = field(default_factory=list)  # the calls' Events, not posted yet
+    events: list[tuple[str, str, str]] = field(default_factory=list)  # its warnings, not posted yet
 
     def held(self) -> list[tuple[str, str, str]]:
-        """The deletion's Events: its warnings (the calls were asked for: a deletion)."""
-        events, self.events = pass_events(self.events, asked=True), []
+        events, self.events = self.events, []
         return events
 
 
