@@ -33,6 +33,7 @@ class Timeline:
     ready_at: float | None = None  # the Ready condition's lastTransitionTime (whole seconds)
     modified: int = 0  # MODIFIED events: each is one write to the object (a watch sends every one)
     writes_to_ready: int | None = None  # of them, those up to and including the first with Ready=True
+    shown: list[str] = field(default_factory=list)  # what each of those showed (see ``Tracker.outliers``)
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Tracker:
                 self.deleted_count += 1
             return
         timeline.modified += kind == "MODIFIED"
+        if kind == "MODIFIED" and timeline.ready is None:
+            timeline.shown.append(shown(obj))
         condition = ready_condition(obj)
         if condition is not None and timeline.ready is None:
             timeline.ready = now
@@ -89,9 +92,26 @@ class Tracker:
         counts = [t.writes_to_ready for t in self.timelines.values() if t.writes_to_ready is not None]
         return round(sum(counts) / len(counts), 3) if counts else None
 
+    def outliers(self, writes: int, most: int = 10) -> dict[str, list[str]]:
+        """Up to ``most`` objects written more than ``writes`` times to Ready, with what each write
+        showed: why a target of writes was missed."""
+        over = [(name, t.shown) for name, t in sorted(self.timelines.items()) if (t.writes_to_ready or 0) > writes]
+        return dict(over[:most])
+
     def last(self, attribute: str) -> float | None:
         values = [getattr(t, attribute) for t in self.timelines.values() if getattr(t, attribute) is not None]
         return max(values) if values else None
+
+
+def shown(obj: dict[str, Any]) -> str:
+    """One write, in brief: the finalizers, vmop's annotations, the phase and the conditions."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    annotations = sorted(key for key in meta.get("annotations") or {} if key.startswith("vmop.io/"))
+    conditions = [f"{c.get('type')}={c.get('status')}/{c.get('reason')}" for c in status.get("conditions") or []]
+    return (
+        f"finalizers={meta.get('finalizers') or []} annotations={annotations} phase={status.get('phase')} "
+        f"conditions={conditions} message={status.get('message')!r}"
+    )
 
 
 def percentile(sorted_values: list[float], q: float) -> float | None:

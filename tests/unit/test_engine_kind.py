@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
@@ -141,3 +142,18 @@ async def test_an_engine_stores_every_object_and_queues_only_those_it_owns() -> 
         assert recorder.passes == [("ns", "mine-1")] * 2, "resumed, it looks at what it owns again"
     finally:
         await vms.shutdown(1.0)
+
+
+def test_views_of_objects_parsed_apart_share_their_field_names_and_short_values_not_long_ones() -> None:
+    """10,000 views hold one copy of each field name and common value (controller/objects.py)."""
+
+    def parsed(name: str) -> dict[str, Any]:  # as the watch parses each event: fresh strings
+        text = json.dumps(body(name, 1, spec={"cluster": "c27a25bc", "notes": "n" * 100}, status={"phase": "Running"}))
+        return dict(json.loads(text))
+
+    first, second = view_of(kopf.Body(parsed("a"))), view_of(kopf.Body(parsed("b")))
+    assert first.spec == {"cluster": "c27a25bc", "notes": "n" * 100} and second.status == {"phase": "Running"}
+    (key_a, value_a), (key_b, value_b) = next(iter(first.spec.items())), next(iter(second.spec.items()))
+    assert key_a is key_b and value_a is value_b
+    assert first.status["phase"] is second.status["phase"]
+    assert first.spec["notes"] is not second.spec["notes"], "a long value is kept as it came"

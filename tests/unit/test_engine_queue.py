@@ -1,6 +1,6 @@
 """The keyed work queue (engine/queue.py) on a virtual clock: dedup, one pass per key at a time,
-bounded passes, delayed and rate-limited requeues, resync spread, deletion verdicts, failures and
-shutdown."""
+bounded passes, the change and background lanes, delayed and rate-limited requeues, resync spread,
+deletion verdicts, failures and shutdown."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from tests.support.clock import VirtualClock, settle
 from vmop.engine import Backoff, Done, Failed, RequeueAfter, Result, Resync, WorkQueue
+from vmop.engine.queue import BACKGROUND_HOLD_SECONDS, BACKGROUND_QUIET_SECONDS
 
 START = 1000.0  # VirtualClock's start
 
@@ -248,6 +249,102 @@ async def test_an_exception_in_a_pass_is_logged_once_and_the_worker_goes_on(
     assert record.exc_info is not None and "the platform said no" in str(record.exc_info[1])
 
 
+async def test_keys_added_for_a_change_run_before_every_background_key(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    passes = Passes(clock)
+    queue = make_queue(passes, max_in_flight=1)
+    gate = await pass_under_way(passes, queue, "busy")
+    for key in ("look-1", "look-2"):
+        queue.add(key, background=True)
+    queue.add("create-1")
+    queue.add("look-1")  # a change of a key waiting in the background: it moves up, and runs once
+    queue.add("create-2")
+    queue.add("create-1", background=True)  # a background add leaves a change where it is
+    gate.set()
+    await clock.advance(1)
+    assert passes.keys() == ["busy", "create-1", "look-1", "create-2", "look-2"]
+
+
+async def test_background_keys_wait_for_a_burst_of_changes_to_end_even_with_workers_free(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    passes = Passes(clock)
+    queue = make_queue(passes, max_in_flight=8)
+    for index in range(20):  # a change every 0.5 s for 10 s
+        queue.add(f"create-{index}")
+        if index == 2:
+            queue.add("look", background=True)
+        await clock.advance(0.5)
+    assert passes.times("look") == []
+    await clock.advance(BACKGROUND_QUIET_SECONDS)
+    assert passes.times("look") == [pytest.approx(START + 9.5 + BACKGROUND_QUIET_SECONDS)]
+
+    queue.add("alone", background=True)  # no change for a while: it runs at once
+    await clock.advance(0.01)
+    assert passes.times("alone") == [pytest.approx(START + 10 + BACKGROUND_QUIET_SECONDS)]
+
+
+async def test_a_background_key_waits_no_longer_than_the_hold_for_changes_that_never_stop(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    passes = Passes(clock)
+    queue = make_queue(passes, max_in_flight=8)
+    queue.add("create")
+    queue.add("resync", background=True)
+    for index in range(int(2 * BACKGROUND_HOLD_SECONDS / 0.5)):
+        queue.add(f"create-{index}")
+        await clock.advance(0.5)
+    assert passes.times("resync") == [pytest.approx(START + BACKGROUND_HOLD_SECONDS)]
+
+
+async def test_requeues_of_polling_passes_do_not_hold_background_keys(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    passes = Passes(clock, lambda key, before: RequeueAfter(0.5) if key.startswith("poll") else Done())
+    queue = make_queue(passes, max_in_flight=8)
+    for index in range(3):
+        queue.add(f"poll-{index}")
+        await clock.advance(0.2)
+    await clock.advance(BACKGROUND_QUIET_SECONDS)
+    queue.add("resync", background=True)
+    await clock.advance(0.2)
+    assert passes.times("resync") == [pytest.approx(START + 0.6 + BACKGROUND_QUIET_SECONDS)]
+
+
+async def test_a_key_added_in_the_background_during_its_pass_runs_after_the_changes(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    passes = Passes(clock)
+    queue = make_queue(passes, max_in_flight=1)
+    gate = await pass_under_way(passes, queue, "a")
+    queue.add("a", background=True)
+    queue.add("b")
+    gate.set()
+    await clock.advance(1)
+    assert passes.keys() == ["a", "b", "a"]
+    assert not passes.overlaps
+
+
+async def test_a_requeue_for_news_waits_in_the_background_and_a_delayed_change_keeps_its_lane(
+    clock: VirtualClock, make_queue: MakeQueue
+) -> None:
+    answers = {"news": RequeueAfter(5, background=True), "poll": RequeueAfter(5)}
+    passes = Passes(clock, lambda key, before: answers.get(key, Done()) if before == 0 else Done())
+    queue = make_queue(passes, max_in_flight=1)
+    queue.add("news")
+    queue.add("poll")
+    await clock.advance(1)
+    gate = await pass_under_way(passes, queue, "busy")
+    await clock.advance(10)  # both requeues are due while "busy" runs
+    queue.add_after("moved", 1, background=True)
+    queue.add_after("moved", 2)  # later, but a change: its moment stays, its lane is the change's
+    await clock.advance(10)
+    gate.set()
+    await clock.advance(1)
+    assert passes.keys() == ["news", "poll", "busy", "poll", "moved", "news"]
+
+
 async def test_resync_adds_every_key_once_a_period_spread_over_it(clock: VirtualClock, make_queue: MakeQueue) -> None:
     keys = [f"k{i:02}" for i in range(100)]
     passes = Passes(clock)
@@ -261,6 +358,17 @@ async def test_resync_adds_every_key_once_a_period_spread_over_it(clock: Virtual
         offsets = [at - round_begins - index * 0.1 for index, (_, at) in enumerate(round_)]
         assert all(0 <= offset < 0.1 for offset in offsets)
         assert len({round(offset, 6) for offset in offsets}) > 50, "no jitter inside the slots"
+
+
+async def test_resync_keys_wait_in_the_background_for_changes(clock: VirtualClock, make_queue: MakeQueue) -> None:
+    passes = Passes(clock)
+    queue = make_queue(passes, max_in_flight=1, resync=Resync(lambda: ["r"], period=10.0))
+    gate = await pass_under_way(passes, queue, "busy")
+    await clock.advance(11)  # the resync added "r" at +10
+    queue.add("edited")
+    gate.set()
+    await clock.advance(1)
+    assert passes.keys() == ["busy", "edited", "r"]
 
 
 async def test_resync_follows_the_key_source(clock: VirtualClock, make_queue: MakeQueue) -> None:
@@ -336,12 +444,16 @@ KEYS = st.sampled_from("abcd")
 OPERATIONS = st.lists(
     st.one_of(
         st.tuples(st.just("add"), KEYS, st.just(0.0)),
+        st.tuples(st.just("add_background"), KEYS, st.just(0.0)),
+        st.tuples(st.just("add_after_background"), KEYS, st.floats(0, 5)),
         st.tuples(st.just("add_after"), KEYS, st.floats(0, 5)),
         st.tuples(st.just("advance"), st.just(""), st.floats(0, 3)),
     ),
     max_size=40,
 )
-ANSWERS = st.lists(st.tuples(st.floats(0, 2), st.sampled_from(["done", "requeue", "failed", "raise"])), max_size=30)
+ANSWERS = st.lists(
+    st.tuples(st.floats(0, 2), st.sampled_from(["done", "requeue", "news", "failed", "raise"])), max_size=30
+)
 
 
 def answers_in_turn(answers: list[tuple[float, str]]) -> Iterator[tuple[float, str]]:
@@ -384,7 +496,8 @@ async def scenario(
         requeues += answer != "done"
         if answer == "raise":
             raise RuntimeError("a failing pass")
-        return {"done": Done(), "requeue": RequeueAfter(1.0), "failed": Failed()}[answer]
+        answers = {"done": Done(), "requeue": RequeueAfter(1.0), "news": RequeueAfter(1.0, background=True)}
+        return answers.get(answer, Failed())
 
     queue: WorkQueue[str] = WorkQueue(
         reconcile, max_in_flight=max_in_flight, clock=clock, backoff=Backoff(base=0.5, cap=4.0), draw=lambda: 0.5
@@ -396,10 +509,10 @@ async def scenario(
                 await clock.advance(value)
                 continue
             events.append(("add", key))
-            if operation == "add":
-                queue.add(key)
+            if operation.startswith("add_after"):
+                queue.add_after(key, value, background=operation.endswith("background"))
             else:
-                queue.add_after(key, value)
+                queue.add(key, background=operation.endswith("background"))
         await clock.advance(1000)  # long past every backoff: all answers now are "done"
     finally:
         await queue.shutdown(grace=0)

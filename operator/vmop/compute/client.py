@@ -125,6 +125,7 @@ from vmop.compute.requests import (
     VmemorySetRequest,
 )
 from vmop.compute.settings import ComputeSettings
+from vmop.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -195,14 +196,9 @@ class ComputeClient:
         self._http = httpx.AsyncClient(
             base_url=settings.base_url,
             auth=auth,
-            verify=_tls_verify(settings) if transport is None else True,
             timeout=httpx.Timeout(settings.action_timeout, connect=settings.connect_timeout),
-            # No more connections than requests in flight: httpcore checks every pooled connection
-            # on each request, so idle extras only cost CPU.
-            limits=httpx.Limits(
-                max_connections=settings.max_concurrency, max_keepalive_connections=settings.max_concurrency
-            ),
-            transport=transport,
+            # HTTP/1.1 on aiohttp (vmop/transport.py), no more connections than requests in flight.
+            transport=transport or AiohttpTransport(verify=_tls_verify(settings), connections=settings.max_concurrency),
         )
         self._timeouts = {
             pace: httpx.Timeout(seconds, connect=settings.connect_timeout)

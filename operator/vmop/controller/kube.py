@@ -1,6 +1,6 @@
 """vmop's own Kubernetes reads and writes: the passes' status and metadata patches, the namespace
 annotations of deletion policy, the credentials Secret, the Secrets VirtualMachines name. Async end
-to end (httpx, with the credentials of kopf's own login functions), and every request through the
+to end (httpx on aiohttp, with the credentials of kopf's own login functions), and every request through the
 engine's one rate limit, which pauses all of them when the apiserver says it is overloaded
 (engine/ratelimit.py): a burst never turns into a retry storm.
 
@@ -25,6 +25,7 @@ import kopf
 
 from vmop.api import GROUP, VERSION
 from vmop.engine.ratelimit import Overloaded, WriteLimiter, outcome_of_status
+from vmop.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
@@ -101,24 +102,19 @@ class KubeAccess:
         self._authorization = info.as_http_headers()
         self._logins = 1  # how many times the credentials were read: a 401 rereads them once
         self._relogin = asyncio.Lock()
-        # No more requests inside httpx than it has connections: httpcore's pool rescans every
-        # waiting request against every connection at each change (quadratic in the queue), which
-        # took a fifth of the operator's CPU while 1,000 VMs were created (bench/, py-spy).
+        # No more requests in flight than connections: a request's timeout counts from when it has
+        # one, not while it queues for one behind a burst.
         self._in_flight = asyncio.Semaphore(connections)
+        ssl_context = info.as_ssl_context()  # the CA and the client certificate, read once
         self._http = httpx.AsyncClient(
             base_url=info.server,
-            # The CA and the client certificate are read once: a rotated token needs no new client.
-            verify=info.as_ssl_context(),
             headers={"Accept": "application/json"},
             timeout=timeout,
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            # HTTP/2 where the apiserver offers it (TLS, ALPN; client-go's default too): one connection
-            # for every request, which cost 35% less of the operator's CPU than HTTP/1.1's pool while
-            # 1,000 VMs were created (bench/, same machine). HTTP/1.1 otherwise.
-            http2=True,
-            proxy=info.proxy_url,
-            trust_env=info.trust_env,
-            transport=transport,
+            # HTTP/1.1 on aiohttp (vmop/transport.py says why, with its measurements).
+            transport=transport
+            or AiohttpTransport(
+                verify=ssl_context, connections=connections, proxy=info.proxy_url, trust_env=info.trust_env
+            ),
         )
 
     @classmethod

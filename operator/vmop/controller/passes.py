@@ -131,7 +131,8 @@ def result_of(outcome: Outcome) -> Result:
     if outcome.error is not None:
         return Failed() if is_transient(outcome.error) or outcome.error.refused else Done()
     delays = [delay for delay in (outcome.requeue_after, outcome.refresh_after) if delay is not None]
-    return RequeueAfter(min(delays)) if delays else Done()
+    # A look only for news waits in the background lane for every change queued (engine/queue.py).
+    return RequeueAfter(min(delays), background=outcome.requeue_after is None) if delays else Done()
 
 
 def record(kind: str, obj: ObjectView, outcome: Outcome, seconds: float) -> None:

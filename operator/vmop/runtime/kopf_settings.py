@@ -17,8 +17,24 @@ from vmop.controller.kube import KubeAccess
 KOPF_FINALIZER = "kopf.vmop.io/unused"
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """No essence of an object kept or built: kopf diffs one only for change handlers, and vmop
+    registers none. kopf's own storages build it from a deep copy of each event's whole body
+    (managed fields too): 3% of the operator's CPU while 1,000 VMs were created (bench/, py-spy)."""
+
+    def build(self, *, body: kopf.Body, extra_fields: Any = None) -> kopf.BodyEssence:
+        return kopf.BodyEssence()
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        return None
+
+
 def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) -> None:
     settings.persistence.finalizer = KOPF_FINALIZER
+    settings.persistence.diffbase_storage = NoDiffBase()
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
