@@ -89,8 +89,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 status, headers, reason = answer.status, answer.raw_headers, answer.reason
         except aiohttp.ConnectionTimeoutError as exc:
             raise httpx.ConnectTimeout(str(exc), request=request) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:  # the ssl module's own error, as httpx chains it
+            raise httpx.ConnectError(str(exc), request=request) from exc.certificate_error
         except aiohttp.ClientConnectorError as exc:  # refused, unresolved, TLS refused: never sent
-            raise httpx.ConnectError(str(exc), request=request) from exc
+            raise httpx.ConnectError(str(exc), request=request) from exc.os_error
         except (aiohttp.SocketTimeoutError, aiohttp.ServerTimeoutError) as exc:
             raise httpx.ReadTimeout(str(exc), request=request) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:  # after the connection was made: maybe sent
