@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench import procs
 from bench.kube import Kube, KubeConfig
 from bench.run import manifests
@@ -40,7 +42,16 @@ def writes(kube: Kube, namespace: str) -> dict[str, Write]:
     floor = {  # bench/floor_operator.py's patch
         "phase": "Running",
         "observedGeneration": 1,
-        "conditions": [{"type": "Ready", "status": "True", "reason": "Available", "message": "marked Ready"}],
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "Available",
+                "message": "marked Ready",
+                "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "observedGeneration": 1,
+            }
+        ],
     }
     mark = {"finalizers": finalizers, "annotations": {"vmop.io/create-pending": f"{time.time():.3f}"}}
 
@@ -73,6 +84,19 @@ async def cost(kube: Kube, pids: dict[str, int], names: list[str], write: Write)
     return {name: (after[name] - before[name]) * 1000 / len(names) for name in after} | {"seconds": seconds}
 
 
+async def first_listing(kube: Kube, namespace: str, *, within: float = 60.0) -> str:
+    """The resourceVersion to watch from, once the CRD's storage is ready (a fresh apiserver
+    answers 429 "storage is (re)initializing" at first)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return (await kube.list(namespace))[1]
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != 429 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(1.0)
+
+
 async def measure(n: int) -> list[tuple[str, dict[str, float]]]:
     from vmop.dev.binaries import ensure_binaries
     from vmop.dev.controlplane import start
@@ -84,7 +108,7 @@ async def measure(n: int) -> list[tuple[str, dict[str, float]]]:
     namespace = "write-cost"
     try:
         await kube.create_namespace(namespace)
-        _, version = await kube.list(namespace)
+        version = await first_listing(kube, namespace)
         watches = [asyncio.create_task(kube.watch(namespace, version, lambda kind, obj: None)) for _ in range(2)]
         objects = manifests(n, namespace)
         before = procs.cpu_seconds(pids)
