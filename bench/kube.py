@@ -197,8 +197,9 @@ _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\}\s+(?P<value
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def request_counts(metrics_text: str) -> Counter[RequestKey]:
-    """apiserver_request_total summed over response codes, for vmop.io resources and events."""
+def request_counts(metrics_text: str, *, refused: bool = False) -> Counter[RequestKey]:
+    """apiserver_request_total summed over response codes, for vmop.io resources and events;
+    ``refused``: only the answers of 400 and above, by (verb, resource, code)."""
     counts: Counter[RequestKey] = Counter()
     for line in metrics_text.splitlines():
         match = _SAMPLE.match(line)
@@ -207,6 +208,13 @@ def request_counts(metrics_text: str) -> Counter[RequestKey]:
         labels = dict(_LABEL.findall(match["labels"]))
         if labels.get("group") != GROUP and labels.get("resource") != "events":
             continue
-        key = (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        resource = "/".join(filter(None, (labels.get("resource", ""), labels.get("subresource", ""))))
+        if refused and int(labels.get("code") or 0) < 400:
+            continue
+        key = (
+            (labels.get("verb", ""), resource, labels.get("code", ""))
+            if refused
+            else (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
+        )
         counts[key] += int(float(match["value"]))
     return counts

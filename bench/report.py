@@ -117,9 +117,23 @@ def _table(run: dict[str, Any], settings: dict[str, Any]) -> list[str]:
         f"- deletion: compute {_breakdown(vd['window']['compute_calls'], n)}; Kubernetes "
         f"{_breakdown(vd['window']['kube_requests'], n)}; objects left {vd['objects_left']}, platform VMs "
         f"{vd['platform_vms_before']} before → {vd['platform_vms_after']} after",
-        "",
     ]
-    return lines
+    refused = {
+        what: (vm[what] if what != "delete" else vd["window"]).get("kube_refused")
+        for what in ("create", "warmup", "steady", "delete")
+    }
+    refused = {what: answers for what, answers in refused.items() if answers}
+    if refused:
+        lines.append(
+            "- Kubernetes answers of 400 and above (the benchmark's own included): "
+            + "; ".join(
+                f"{what}: " + ", ".join(f"{k} {v}" for k, v in answers.items()) for what, answers in refused.items()
+            )
+        )
+    rewritten = vm.get("written_more_than_once_after_ready") or {}
+    if rewritten.get("objects"):
+        lines.append(f"- objects written more than once after Ready, before their deletion: {rewritten['objects']:,}")
+    return [*lines, ""]
 
 
 def _lists(steady: dict[str, Any]) -> str:

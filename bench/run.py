@@ -59,17 +59,21 @@ class Snapshot:
     compute: Counter[str]
     cpu_seconds: float | None
     others: dict[str, float]  # CPU seconds of the other processes on the machine
+    refused: Counter[RequestKey]  # the answers of 400 and above, by (verb, resource, code)
 
 
 async def snapshot(kube: Kube, sim_url: str | None, child: procs.Child | procs.Shards | None) -> Snapshot:
-    requests = request_counts(await kube.metrics())
+    metrics_text = await kube.metrics()
+    requests = request_counts(metrics_text)
     compute: Counter[str] = Counter()
     if sim_url is not None:
         async with httpx.AsyncClient(timeout=10) as client:
             compute.update((await client.get(f"{sim_url}/sim/stats")).json()["calls"])
     cpu = child.usage().cpu_seconds if child is not None else None
     others = procs.cpu_seconds(OTHERS)
-    return Snapshot(time.time(), requests, copy.copy(kube.own), compute, cpu, others)
+    return Snapshot(
+        time.time(), requests, copy.copy(kube.own), compute, cpu, others, request_counts(metrics_text, refused=True)
+    )
 
 
 def _key(key: RequestKey) -> str:
@@ -90,9 +94,12 @@ def window(start: Snapshot, end: Snapshot) -> dict[str, Any]:
     compute = {name: count for name, count in compute.items() if count > 0}
     writes = sum(count for name, count in kube.items() if name.split()[0] in WRITES)
     cpu = end.cpu_seconds - start.cpu_seconds if end.cpu_seconds is not None and start.cpu_seconds is not None else None
+    refused = {" ".join(key): end.refused[key] - start.refused[key] for key in end.refused}
     return {
         "seconds": round(end.at - start.at, 3),
         "kube_requests": dict(sorted(kube.items())),
+        # The benchmark's own included (its namespace's 409 if it exists): why a count is higher.
+        "kube_refused": {key: count for key, count in sorted(refused.items()) if count > 0},
         "kube_total": sum(kube.values()),
         "kube_writes": writes,
         "compute_calls": dict(sorted(compute.items())),
@@ -349,6 +356,8 @@ async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[
             await asyncio.sleep(steady_seconds)
             after_steady = await snapshot(kube, sim_url, child)
             census = await phases(kube, namespace)
+            # The status once host and guest agent show is one write after Ready; more is a finding.
+            rewritten = {"objects": tracker.rewritten_count(1), "first": tracker.rewritten(1)}
             print("  vmop: deleting", flush=True)
             deletion = await delete_and_wait(kube, namespace, n, tracker, within=opts.timeout(n))
             print(f"  vmop: all gone in {deletion['all_gone_seconds']}s", flush=True)
@@ -374,6 +383,7 @@ async def run_vmop(kube: Kube, kubeconfig: Path, n: int, opts: Options) -> dict[
                 "platform_vms_after": int(procs.sim_stats(sim_url)["vms"]),
             },
             "phases_after_steady": census,
+            "written_more_than_once_after_ready": rewritten,
             "usage": child.usage().to_json(),
             "usage_at_ready": usage_ready.to_json(),
             "usage_idle": usage_idle.to_json(),

@@ -34,6 +34,8 @@ class Timeline:
     modified: int = 0  # MODIFIED events: each is one write to the object (a watch sends every one)
     writes_to_ready: int | None = None  # of them, those up to and including the first with Ready=True
     shown: list[str] = field(default_factory=list)  # what each of those showed (see ``Tracker.outliers``)
+    # What each write after Ready showed, up to the deletion (the first few: see ``Tracker.rewritten``).
+    after_ready: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Tracker:
         timeline.modified += kind == "MODIFIED"
         if kind == "MODIFIED" and timeline.ready is None:
             timeline.shown.append(shown(obj))
+        elif kind == "MODIFIED" and not meta.get("deletionTimestamp") and len(timeline.after_ready) < AFTER_READY_SHOWN:
+            timeline.after_ready.append(shown(obj))
         condition = ready_condition(obj)
         if condition is not None and timeline.ready is None:
             timeline.ready = now
@@ -98,19 +102,33 @@ class Tracker:
         over = [(name, t.shown) for name, t in sorted(self.timelines.items()) if (t.writes_to_ready or 0) > writes]
         return dict(over[:most])
 
+    def rewritten(self, writes: int, most: int = 10) -> dict[str, list[str]]:
+        """Up to ``most`` objects written more than ``writes`` times after Ready and before their
+        deletion, with what each of those writes showed."""
+        over = [(name, t.after_ready) for name, t in sorted(self.timelines.items()) if len(t.after_ready) > writes]
+        return dict(over[:most])
+
+    def rewritten_count(self, writes: int) -> int:
+        return sum(len(t.after_ready) > writes for t in self.timelines.values())
+
     def last(self, attribute: str) -> float | None:
         values = [getattr(t, attribute) for t in self.timelines.values() if getattr(t, attribute) is not None]
         return max(values) if values else None
 
 
+AFTER_READY_SHOWN = 4
+
+
 def shown(obj: dict[str, Any]) -> str:
-    """One write, in brief: the finalizers, vmop's annotations, the phase and the conditions."""
+    """One write, in brief: the finalizers, vmop's annotations, the phase, the conditions and where
+    the VM runs."""
     meta, status = obj["metadata"], obj.get("status") or {}
     annotations = sorted(key for key in meta.get("annotations") or {} if key.startswith("vmop.io/"))
     conditions = [f"{c.get('type')}={c.get('status')}/{c.get('reason')}" for c in status.get("conditions") or []]
     return (
         f"finalizers={meta.get('finalizers') or []} annotations={annotations} phase={status.get('phase')} "
-        f"conditions={conditions} message={status.get('message')!r}"
+        f"conditions={conditions} message={status.get('message')!r} host={status.get('host')} "
+        f"agent={status.get('agent')} ips={status.get('ips')}"
     )
 
 

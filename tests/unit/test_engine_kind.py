@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from tests.support.clock import settle
+from vmop.api.annotations import FINALIZER
 from vmop.controller.objects import ObjectView, view_of
 from vmop.engine import Done, Result
 from vmop.engine.freshness import PassHistory
@@ -68,6 +69,30 @@ async def test_a_new_object_a_new_generation_and_a_persons_annotation_queue_a_pa
         vms.observe(replace(first, resource_version="6", generation=2, deleting=True))
         await settle()
         assert recorder.passes == [("ns", "a")] * 4
+    finally:
+        await vms.shutdown(1.0)
+
+
+async def test_the_answer_to_the_release_of_the_last_finalizer_leaves_the_object_gone() -> None:
+    """The apiserver answers the write that removed a deleting object's last finalizer with the
+    resourceVersion from before it (bench/ saw passes queued meanwhile release a second time, 404)."""
+    recorder, clock = Recorder(), [100.0]
+    vms = engine(recorder, clock)
+    vms.start()
+    try:
+        deleting = view_of(
+            body("a", 5, metadata={"deletionTimestamp": "2026-12-04T00:00:00Z", "finalizers": [FINALIZER]})
+        )
+        vms.observe(deleting)
+        await settle()
+        assert recorder.passes == [("ns", "a")]
+        vms.observe(replace(deleting, finalizers=()))  # the release's answer, at the same resourceVersion
+        assert vms.store.get(("ns", "a")) is None
+        vms.observe(deleting)  # an echo from before the release: not taken back
+        assert vms.store.get(("ns", "a")) is None
+        vms.gone(("ns", "a"), "9")  # the watch's DELETED event
+        await settle()
+        assert recorder.passes == [("ns", "a")]
     finally:
         await vms.shutdown(1.0)
 

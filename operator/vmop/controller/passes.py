@@ -200,7 +200,8 @@ class VirtualMachinePasses:
         finalized = await self.writes.finalize(obj) if names_a_vm(obj) else obj
         outcome = await controller.sync(finalized, self.stores.relations(finalized), fresh_after=fresh_after)
         stamped(outcome, platform, obj)
-        self.history.ended(obj.key, acted=outcome.acted)
+        look_in = outcome.refresh_after if outcome.requeue_after is None else None  # a look only for news
+        self.history.ended(obj.key, acted=outcome.acted, look_in=look_in)
         record("VirtualMachine", obj, outcome, time.monotonic() - started)
         latest = self.stores.vms.get(obj.key) or finalized  # after the create mark, if one was written
         if latest.deleting:  # deleted meanwhile: the status is the deletion's now

@@ -51,6 +51,13 @@ class KindEngine(Generic[V]):
         return [view.key for view in self.store.views() if self._owns(view)]
 
     def observe(self, view: V) -> None:
+        if view.deleting and not view.finalizers:
+            # Nothing holds it: Kubernetes has deleted it. This is the answer to the write that
+            # removed its last finalizer, and it carries the resourceVersion from before that write
+            # (kube-apiserver 1.37: the DELETED event that follows has a newer one), so the store
+            # would not take it as newer, and a pass queued meanwhile would release it again.
+            self.gone(view.key, view.resource_version)
+            return
         old = self.store.put(view)
         if old is view:  # older than what the store holds
             return

@@ -31,6 +31,12 @@ class Viewed(Protocol):
     @property
     def resource_version(self) -> str: ...
 
+    @property
+    def deleting(self) -> bool: ...
+
+    @property
+    def finalizers(self) -> tuple[str, ...]: ...
+
 
 V = TypeVar("V", bound=Viewed)
 Indexer = Callable[[V], Iterable[Hashable]]
