@@ -29,7 +29,7 @@ def no_vmop_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_defaults_are_the_model_s() -> None:
     config = configured(f"--compute-url={URL}")
     assert config == OperatorConfig(compute_url=URL)
-    assert (config.resync_seconds, config.kube_qps, config.namespaces) == (60.0, 100.0, [])
+    assert (config.resync_seconds, config.kube_qps, config.namespaces) == (60.0, 500.0, [])
     assert config.profile == PlatformProfile()
     assert config.insecure_skip_verify is False
 

@@ -15,6 +15,7 @@ from vmop.controller.kube import KubeAccess
 # for, and vmop registers none that does: kopf's is a name no object carries, so vmop's own
 # (api/annotations.py FINALIZER, managed by the engine's passes) is never touched by kopf.
 KOPF_FINALIZER = "kopf.vmop.io/unused"
+IDLE_WORKER_SECONDS = 0.5
 
 
 class NoDiffBase(kopf.DiffBaseStorage):
@@ -39,6 +40,9 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.watching.client_timeout = 330
     settings.networking.request_timeout = 60
     settings.posting.enabled = False  # vmop posts its own (controller/writes.py), rate-limited
+    # kopf's worker per object keeps the last event's whole body while it waits this long for the
+    # next: 1,000 objects deleted at once held 1,000 bodies for kopf's 5 s.
+    settings.batching.idle_timeout = IDLE_WORKER_SECONDS
     settings.peering.priority = config.peering_priority
     settings.peering.lifetime = config.peering_lifetime
 
