@@ -349,7 +349,8 @@ def why(results: dict[str, Any]) -> list[str]:
             "(docs/operations.md, Events), a pre-create list per queued pass, a failing import of sniffio in "
             "httpcore on every request, pydantic rebuilding generic envelope classes on every call, asyncio's "
             "event loop (uvloop now), httpcore for the apiserver and the compute API (aiohttp now, "
-            "vmop/transport.py); starts go out as batch calls."
+            "vmop/transport.py), vmop's own rate limit as the bound (at --kube-qps 100 its 2,000 writes to Ready "
+            "took 18 s alone; 500 now, docs/scaling.md); starts go out as batch calls."
         )
     rss_target = _met(met, "peak RSS")
     if rss_target is False:
