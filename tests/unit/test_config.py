@@ -4,7 +4,9 @@ and the docs use, and VMOP_* environment variables fill one model; a flag wins o
 from __future__ import annotations
 
 import os
+import warnings
 
+import kopf
 import pytest
 from pydantic import ValidationError
 
@@ -12,6 +14,7 @@ from vmop.cli import build_parser
 from vmop.compute.profile import PlatformProfile
 from vmop.compute.scodes import Scode
 from vmop.config import ENV_PREFIX, OperatorConfig, config_from_arguments, explain
+from vmop.runtime.kopf_settings import IDLE_WORKER_SECONDS, KOPF_FINALIZER, configure_settings
 
 URL = "https://hci.example"
 
@@ -126,3 +129,14 @@ def test_shards_take_a_lease_and_an_index_outside_them_is_refused(monkeypatch: p
     with pytest.raises(ValidationError) as outside:
         configured(f"--compute-url={URL}", "--shards=2", "--shard-index=2")
     assert explain(outside.value) == "--shard-index 2 is not one of the 2 --shards (0..1)"
+
+
+def test_kopf_is_set_up_with_no_deprecated_setting() -> None:
+    """kopf renamed some settings (``batching`` is ``queueing``): a deprecated alias warns."""
+    settings = kopf.OperatorSettings()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        configure_settings(settings, OperatorConfig(compute_url=URL))
+    assert settings.queueing.idle_timeout == IDLE_WORKER_SECONDS
+    assert settings.persistence.finalizer == KOPF_FINALIZER
+    assert settings.posting.enabled is False

@@ -42,7 +42,7 @@ def configure_settings(settings: kopf.OperatorSettings, config: OperatorConfig) 
     settings.posting.enabled = False  # vmop posts its own (controller/writes.py), rate-limited
     # kopf's worker per object keeps the last event's whole body while it waits this long for the
     # next: 1,000 objects deleted at once held 1,000 bodies for kopf's 5 s.
-    settings.batching.idle_timeout = IDLE_WORKER_SECONDS
+    settings.queueing.idle_timeout = IDLE_WORKER_SECONDS
     settings.peering.priority = config.peering_priority
     settings.peering.lifetime = config.peering_lifetime
 
