@@ -14,7 +14,7 @@ import ssl
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,24 +197,30 @@ _SAMPLE = re.compile(r"^apiserver_request_total\{(?P<labels>[^}]*)\}\s+(?P<value
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 
-def request_counts(metrics_text: str, *, refused: bool = False) -> Counter[RequestKey]:
-    """apiserver_request_total summed over response codes, for vmop.io resources and events;
-    ``refused``: only the answers of 400 and above, by (verb, resource, code)."""
-    counts: Counter[RequestKey] = Counter()
+def _samples(metrics_text: str) -> Iterator[tuple[dict[str, str], int]]:
+    """apiserver_request_total's samples for vmop.io resources and events: (labels, count)."""
     for line in metrics_text.splitlines():
         match = _SAMPLE.match(line)
         if match is None:
             continue
         labels = dict(_LABEL.findall(match["labels"]))
-        if labels.get("group") != GROUP and labels.get("resource") != "events":
-            continue
-        resource = "/".join(filter(None, (labels.get("resource", ""), labels.get("subresource", ""))))
-        if refused and int(labels.get("code") or 0) < 400:
-            continue
-        key = (
-            (labels.get("verb", ""), resource, labels.get("code", ""))
-            if refused
-            else (labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))
-        )
-        counts[key] += int(float(match["value"]))
+        if labels.get("group") == GROUP or labels.get("resource") == "events":
+            yield labels, int(float(match["value"]))
+
+
+def request_counts(metrics_text: str) -> Counter[RequestKey]:
+    """Requests by (verb, resource, subresource), summed over response codes."""
+    counts: Counter[RequestKey] = Counter()
+    for labels, count in _samples(metrics_text):
+        counts[(labels.get("verb", ""), labels.get("resource", ""), labels.get("subresource", ""))] += count
+    return counts
+
+
+def refused_counts(metrics_text: str) -> Counter[RequestKey]:
+    """The answers of 400 and above, by (verb, resource[/subresource], code)."""
+    counts: Counter[RequestKey] = Counter()
+    for labels, count in _samples(metrics_text):
+        if int(labels.get("code") or 0) >= 400:
+            resource = "/".join(filter(None, (labels.get("resource", ""), labels.get("subresource", ""))))
+            counts[(labels.get("verb", ""), resource, labels.get("code", ""))] += count
     return counts

@@ -36,7 +36,7 @@ import httpx
 import yaml
 
 from bench import procs
-from bench.kube import Kube, KubeConfig, RequestKey, request_counts
+from bench.kube import Kube, KubeConfig, RequestKey, refused_counts, request_counts
 from bench.report import render
 from bench.tracker import Tracker, summary
 
@@ -71,9 +71,7 @@ async def snapshot(kube: Kube, sim_url: str | None, child: procs.Child | procs.S
             compute.update((await client.get(f"{sim_url}/sim/stats")).json()["calls"])
     cpu = child.usage().cpu_seconds if child is not None else None
     others = procs.cpu_seconds(OTHERS)
-    return Snapshot(
-        time.time(), requests, copy.copy(kube.own), compute, cpu, others, request_counts(metrics_text, refused=True)
-    )
+    return Snapshot(time.time(), requests, copy.copy(kube.own), compute, cpu, others, refused_counts(metrics_text))
 
 
 def _key(key: RequestKey) -> str:
